@@ -1,0 +1,308 @@
+"""Load and check ``batchsync.toml`` (product.md §4).
+
+Every problem is collected and reported at once, each with its key. Relative
+paths resolve against the config file's folder. Secrets come only from the
+environment and are never part of ``repr``.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlparse
+
+from batchsync.errors import ConfigError
+
+PASSWORD_ENV = "BATCHSYNC_SFTP_PASSWORD"
+PASSPHRASE_ENV = "BATCHSYNC_SFTP_KEY_PASSPHRASE"
+CONFIG_ENV = "BATCHSYNC_CONFIG"
+FEED_KINDS = ("purchase_orders", "order_header_changes")
+AFTER_DOWNLOAD = ("archive", "delete", "keep")
+
+
+@dataclass(frozen=True)
+class SourceConfig:
+    """Where Coupa's files are: an SFTP server or a local folder."""
+
+    url: str
+    local_root: Path | None = None  # set when url is a local folder
+    host: str = ""
+    port: int = 22
+    username: str = ""
+    key_file: Path | None = None
+    known_hosts: Path | None = None
+    settle_seconds: float = 3.0
+    min_age_seconds: float = 0.0
+    timeout_seconds: float = 30.0
+    retries: int = 4
+    backoff_seconds: float = 1.0
+    password: str | None = field(default=None, repr=False)
+    key_passphrase: str | None = field(default=None, repr=False)
+
+    @property
+    def is_local(self) -> bool:
+        return self.local_root is not None
+
+
+@dataclass(frozen=True)
+class FeedConfig:
+    name: str
+    kind: str
+    remote_dir: str
+    pattern: str
+    target: str
+    after_download: str = "archive"
+    remote_archive_dir: str = ""
+    columns: dict[str, list[str]] = field(default_factory=dict)
+    wait_days: float = 7.0
+
+
+@dataclass(frozen=True)
+class WritebackConfig:
+    remote_dir: str = "/Incoming/PurchaseOrderChanges"
+    status_field: str = "ERP Integration Status"
+    change_status_field: str = "ERP Change Validation"
+    action: str = ""
+    max_rows: int = 5000
+    max_bytes: int = 8_000_000
+    prefix: str = "PurchaseOrderChange"
+
+
+@dataclass(frozen=True)
+class Config:
+    path: Path
+    source: SourceConfig
+    state_dir: Path
+    handoff_dir: Path
+    mappings_dir: Path
+    templates_dir: Path
+    feeds: dict[str, FeedConfig]
+    writeback: WritebackConfig
+
+    def feed(self, name: str) -> FeedConfig:
+        return self.feeds[name]
+
+
+def find_config(explicit: str | None) -> Path:
+    """``--config``, then ``BATCHSYNC_CONFIG``, then ``./batchsync.toml``."""
+    candidate = explicit or os.environ.get(CONFIG_ENV) or "batchsync.toml"
+    path = Path(candidate)
+    if not path.is_file():
+        raise ConfigError(
+            f"config file {path} not found",
+            hint="pass --config PATH, set BATCHSYNC_CONFIG, or run where batchsync.toml is",
+        )
+    return path
+
+
+def load_config(path: Path) -> Config:
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read: {exc}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
+    return _Reader(path, raw).config()
+
+
+class _Reader:
+    """Reads sections, collecting problems instead of stopping at the first."""
+
+    def __init__(self, path: Path, raw: dict[str, Any]) -> None:
+        self.path = path
+        self.base = path.resolve().parent
+        self.raw = raw
+        self.problems: list[str] = []
+
+    def config(self) -> Config:
+        source = self._source(self._section("source"))
+        local = self._section("local")
+        feeds = self._feeds(self._section("feeds"))
+        writeback = self._writeback(self.raw.get("writeback", {}))
+        state_dir = self._path(local, "local.state_dir", "var")
+        handoff_dir = self._path(local, "local.handoff_dir", "handoff")
+        mappings_dir = self._path(local, "local.mappings_dir", _packaged("mappings"))
+        templates_dir = self._path(local, "local.templates_dir", _packaged("templates"))
+        known = {"source", "local", "feeds", "writeback"}
+        for key in sorted(set(self.raw) - known):
+            self.problems.append(f"{key}: unknown section")
+        if self.problems:
+            raise ConfigError([f"{self.path}: {p}" for p in self.problems])
+        return Config(
+            path=self.path,
+            source=source,
+            state_dir=state_dir,
+            handoff_dir=handoff_dir,
+            mappings_dir=mappings_dir,
+            templates_dir=templates_dir,
+            feeds=feeds,
+            writeback=writeback,
+        )
+
+    def _section(self, name: str) -> dict[str, Any]:
+        value = self.raw.get(name)
+        if not isinstance(value, dict):
+            self.problems.append(f"[{name}]: missing section")
+            return {}
+        return value
+
+    def _get(self, table: dict[str, Any], key: str, kind: type | tuple[type, ...], default: Any) -> Any:
+        name = key.rsplit(".", 1)[-1]
+        value = table.get(name, default)
+        if value is not None and not isinstance(value, kind):
+            self.problems.append(f"{key}: expected {_kind_name(kind)}, got {value!r}")
+            return default
+        return value
+
+    def _path(self, table: dict[str, Any], key: str, default: str | Path) -> Path:
+        value = self._get(table, key, str, str(default))
+        return (self.base / Path(value).expanduser()).resolve()
+
+    def _number(self, table: dict[str, Any], key: str, default: float) -> float:
+        value = self._get(table, key, (int, float), default)
+        if value < 0:
+            self.problems.append(f"{key}: must not be negative, got {value}")
+        return float(value)
+
+    def _source(self, table: dict[str, Any]) -> SourceConfig:
+        url = self._get(table, "source.url", str, None)
+        if url is None:
+            self.problems.append("source.url: required (sftp://user@host:port or a local folder)")
+            url = ""
+        timing = {
+            "settle_seconds": self._number(table, "source.settle_seconds", 3.0),
+            "min_age_seconds": self._number(table, "source.min_age_seconds", 0.0),
+            "timeout_seconds": self._number(table, "source.timeout_seconds", 30.0),
+            "backoff_seconds": self._number(table, "source.backoff_seconds", 1.0),
+            "retries": int(self._number(table, "source.retries", 4)),
+        }
+        secrets = {
+            "password": os.environ.get(PASSWORD_ENV) or None,
+            "key_passphrase": os.environ.get(PASSPHRASE_ENV) or None,
+        }
+        for key in ("password", "passphrase", "key_passphrase"):
+            if key in table:
+                self.problems.append(
+                    f"source.{key}: secrets never live in the file; set {PASSWORD_ENV} "
+                    f"or {PASSPHRASE_ENV} in the environment"
+                )
+        parsed = urlparse(url)
+        if parsed.scheme == "sftp":
+            return self._sftp_source(table, url, parsed, timing, secrets)
+        if parsed.scheme not in ("", "file"):
+            self.problems.append(f"source.url: scheme {parsed.scheme!r} not supported; use sftp:// or a folder")
+        folder = unquote(parsed.path) if parsed.scheme == "file" else url
+        root = (self.base / Path(folder).expanduser()).resolve()
+        if url and not root.is_dir():
+            self.problems.append(f"source.url: local folder {root} does not exist")
+        return SourceConfig(url=url, local_root=root, **timing, **secrets)
+
+    def _sftp_source(
+        self,
+        table: dict[str, Any],
+        url: str,
+        parsed: Any,
+        timing: dict[str, Any],
+        secrets: dict[str, Any],
+    ) -> SourceConfig:
+        if not parsed.hostname:
+            self.problems.append(f"source.url: no host in {url!r}")
+        if parsed.password:
+            self.problems.append(f"source.url: remove the password from the URL and set {PASSWORD_ENV}")
+        key_file = table.get("key_file")
+        key_path = self._path(table, "source.key_file", key_file) if key_file else None
+        if key_path is not None and not key_path.is_file():
+            self.problems.append(f"source.key_file: {key_path} does not exist")
+        if "known_hosts" not in table:
+            self.problems.append("source.known_hosts: required; unknown host keys are refused")
+        known_hosts = self._path(table, "source.known_hosts", "known_hosts")
+        if not known_hosts.is_file():
+            self.problems.append(f"source.known_hosts: {known_hosts} does not exist")
+        if key_path is None and not secrets["password"] and not os.environ.get("SSH_AUTH_SOCK"):
+            self.problems.append(f"source.key_file: set a key file, {PASSWORD_ENV}, or run an ssh-agent")
+        return SourceConfig(
+            url=url,
+            host=parsed.hostname or "",
+            port=parsed.port or 22,
+            username=unquote(parsed.username or ""),
+            key_file=key_path,
+            known_hosts=known_hosts,
+            **timing,
+            **secrets,
+        )
+
+    def _feeds(self, table: dict[str, Any]) -> dict[str, FeedConfig]:
+        feeds: dict[str, FeedConfig] = {}
+        if not table:
+            self.problems.append("[feeds]: define at least one feed, e.g. [feeds.purchase_orders]")
+        for name, body in table.items():
+            if not isinstance(body, dict):
+                self.problems.append(f"feeds.{name}: expected a table")
+                continue
+            feeds[name] = self._feed(name, body)
+        return feeds
+
+    def _feed(self, name: str, body: dict[str, Any]) -> FeedConfig:
+        key = f"feeds.{name}"
+        kind = self._get(body, f"{key}.kind", str, name)
+        if kind not in FEED_KINDS:
+            self.problems.append(f"{key}.kind: {kind!r} is not one of {', '.join(FEED_KINDS)}")
+        remote_dir = self._get(body, f"{key}.remote_dir", str, None)
+        if not remote_dir:
+            self.problems.append(f"{key}.remote_dir: required")
+        target = self._get(body, f"{key}.target", str, None)
+        if not target:
+            self.problems.append(f"{key}.target: required (a mapping in mappings/)")
+        after = self._get(body, f"{key}.after_download", str, "archive")
+        if after not in AFTER_DOWNLOAD:
+            self.problems.append(f"{key}.after_download: {after!r} is not one of {', '.join(AFTER_DOWNLOAD)}")
+        remote_dir = remote_dir or ""
+        archive_dir = self._get(body, f"{key}.remote_archive_dir", str, "") or f"{remote_dir.rstrip('/')}/Archive"
+        columns = self._get(body, f"{key}.columns", dict, {})
+        for record, names in columns.items():
+            if not (isinstance(names, list) and all(isinstance(n, str) for n in names)):
+                self.problems.append(f"{key}.columns.{record}: expected a list of column names")
+        known = {"kind", "remote_dir", "pattern", "target", "after_download", "remote_archive_dir", "columns", "wait_days"}
+        for extra in sorted(set(body) - known):
+            self.problems.append(f"{key}.{extra}: unknown key")
+        return FeedConfig(
+            name=name,
+            kind=kind,
+            remote_dir=remote_dir,
+            pattern=self._get(body, f"{key}.pattern", str, "*.csv"),
+            target=target or "",
+            after_download=after,
+            remote_archive_dir=archive_dir,
+            columns=columns,
+            wait_days=self._number(body, f"{key}.wait_days", 7.0),
+        )
+
+    def _writeback(self, table: Any) -> WritebackConfig:
+        if not isinstance(table, dict):
+            self.problems.append("[writeback]: expected a table")
+            return WritebackConfig()
+        default = WritebackConfig()
+        values = {
+            name: self._get(table, f"writeback.{name}", type(getattr(default, name)), getattr(default, name))
+            for name in ("remote_dir", "status_field", "change_status_field", "action", "max_rows", "max_bytes", "prefix")
+        }
+        for extra in sorted(set(table) - set(values)):
+            self.problems.append(f"writeback.{extra}: unknown key")
+        if not 0 < values["max_rows"] <= 5000:
+            self.problems.append("writeback.max_rows: Coupa takes at most 5000 rows per file")
+        if not 0 < values["max_bytes"] <= 8_000_000:
+            self.problems.append("writeback.max_bytes: Coupa takes at most 8 MB per file")
+        return WritebackConfig(**values)
+
+
+def _kind_name(kind: type | tuple[type, ...]) -> str:
+    kinds = kind if isinstance(kind, tuple) else (kind,)
+    return " or ".join({"str": "a string", "int": "a number", "float": "a number", "dict": "a table"}.get(k.__name__, k.__name__) for k in kinds)
+
+
+def _packaged(folder: str) -> Path:
+    """The project's own mappings/ and templates/ (next to the package)."""
+    return Path(__file__).resolve().parent.parent / folder

@@ -1,0 +1,108 @@
+"""One exception root, subclasses grouped by what the caller should do.
+
+Every error carries a one-line ``message`` (what failed, where) and a ``hint``
+(what to do). ``cli`` turns them into that line plus hint and an exit code;
+``--debug`` shows the traceback instead.
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+
+class ExitCode(IntEnum):
+    OK = 0  # successful, or nothing to do
+    ERRORED = 1  # finished, but some POs were rejected or are waiting
+    USAGE = 2  # usage or configuration error
+    FAILED = 3  # could not finish: transport, disk, state
+    LOCKED = 4  # another run holds the lock
+
+
+class BatchsyncError(Exception):
+    """Root of every error batchsync raises on purpose."""
+
+    exit_code: ExitCode = ExitCode.FAILED
+    default_hint = ""
+
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint if hint is not None else self.default_hint
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class ConfigError(BatchsyncError):
+    """Fix the configuration, a mapping or a template, then run again."""
+
+    exit_code = ExitCode.USAGE
+    default_hint = "fix the configuration and run again"
+
+    def __init__(self, problems: list[str] | str, hint: str | None = None) -> None:
+        self.problems = [problems] if isinstance(problems, str) else list(problems)
+        message = "; ".join(self.problems)
+        super().__init__(message, hint)
+
+
+class DataError(BatchsyncError):
+    """The input file cannot be read as its feed's format: fix the data."""
+
+    exit_code = ExitCode.ERRORED
+    default_hint = "fix the file at its source (Coupa export settings) and re-export it"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        file: str = "",
+        line: int | None = None,
+        column: str | None = None,
+        offset: int | None = None,
+        hint: str | None = None,
+    ) -> None:
+        self.file = file
+        self.line = line
+        self.column = column
+        self.offset = offset
+        super().__init__(message, hint)
+
+
+class TransientError(BatchsyncError):
+    """A fault that may pass (timeout, reset): retry later."""
+
+    exit_code = ExitCode.FAILED
+    default_hint = "the run will retry on its next start; check the network if it persists"
+
+
+class TransportError(BatchsyncError):
+    """SFTP or disk could not be used and retrying will not help: give up this run."""
+
+    exit_code = ExitCode.FAILED
+    default_hint = "check the server address, credentials and folders with `batchsync check`"
+
+
+class HostKeyError(TransportError):
+    """The server's host key is unknown or changed: a person must decide."""
+
+    default_hint = "verify the fingerprint with the server's owner, then add it to known_hosts"
+
+
+class AuthError(TransportError):
+    """The server refused our credentials."""
+
+    default_hint = "check key_file, BATCHSYNC_SFTP_PASSWORD or BATCHSYNC_SFTP_KEY_PASSPHRASE"
+
+
+class StateError(BatchsyncError):
+    """The state folder or ledger is unusable."""
+
+    exit_code = ExitCode.FAILED
+    default_hint = "check the state folder's permissions and free space"
+
+
+class LockError(BatchsyncError):
+    """Another run holds the lock on this state folder."""
+
+    exit_code = ExitCode.LOCKED
+    default_hint = "wait for the other run to finish; a lock of a dead process is taken over"

@@ -1,0 +1,228 @@
+"""The ledger: SQLite through sqlite-utils, WAL, numbered migrations.
+
+It mirrors Coupa's monitoring model (coupa-flat-files.md §6): runs with a
+status and counts, one record per file and per PO version with its outcome,
+integration errors that stay unresolved until a later version of the PO is
+handed off, and the write-back rows with the file that carried them. Every
+state change is one transaction.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import sqlite_utils
+
+from batchsync.errors import StateError
+
+MIGRATIONS: list[tuple[str, str]] = [
+    (
+        "initial",
+        """
+        CREATE TABLE runs (
+            id INTEGER PRIMARY KEY, trigger TEXT NOT NULL, feeds TEXT, status TEXT NOT NULL,
+            started_at TEXT NOT NULL, finished_at TEXT, files INTEGER DEFAULT 0,
+            handed_off INTEGER DEFAULT 0, rejected INTEGER DEFAULT 0, skipped INTEGER DEFAULT 0,
+            errors INTEGER DEFAULT 0, message TEXT, pid INTEGER, host TEXT);
+        CREATE TABLE files (
+            id INTEGER PRIMARY KEY, feed TEXT NOT NULL, name TEXT NOT NULL, remote_path TEXT NOT NULL,
+            size INTEGER NOT NULL, mtime INTEGER NOT NULL, sha256 TEXT NOT NULL, archive_path TEXT NOT NULL,
+            state TEXT NOT NULL, reason TEXT, run_id INTEGER REFERENCES runs(id), fetched_at TEXT NOT NULL,
+            processed_at TEXT, remote_action TEXT NOT NULL, remote_done_at TEXT, duplicate_of INTEGER,
+            handoff_name TEXT, error_report TEXT);
+        CREATE INDEX files_listing ON files(feed, remote_path, size, mtime);
+        CREATE INDEX files_sha ON files(feed, sha256);
+        CREATE TABLE po_versions (
+            id INTEGER PRIMARY KEY, feed TEXT NOT NULL, po_id TEXT NOT NULL, version INTEGER,
+            content_hash TEXT, status TEXT, decision TEXT, outcome TEXT NOT NULL, reason TEXT,
+            file_id INTEGER REFERENCES files(id), run_id INTEGER REFERENCES runs(id), handoff_name TEXT,
+            recorded_at TEXT NOT NULL);
+        CREATE INDEX po_versions_po ON po_versions(po_id, outcome);
+        CREATE TABLE integration_errors (
+            id INTEGER PRIMARY KEY, file_id INTEGER REFERENCES files(id), run_id INTEGER, po_id TEXT,
+            line INTEGER, record_type TEXT, "column" TEXT, "check" TEXT, value TEXT, message TEXT,
+            created_at TEXT NOT NULL, resolved_at TEXT, resolved_run_id INTEGER);
+        CREATE INDEX integration_errors_po ON integration_errors(po_id, resolved_at);
+        CREATE TABLE handoffs (
+            name TEXT PRIMARY KEY, manifest TEXT NOT NULL, file_id INTEGER, run_id INTEGER, target TEXT,
+            sha256 TEXT, documents INTEGER, adopted INTEGER DEFAULT 0, created_at TEXT NOT NULL);
+        CREATE TABLE writeback_rows (
+            id INTEGER PRIMARY KEY, run_id INTEGER, feed TEXT, po_id TEXT NOT NULL, version INTEGER,
+            field TEXT NOT NULL, text TEXT NOT NULL, created_at TEXT NOT NULL, writeback_name TEXT);
+        CREATE INDEX writeback_rows_pending ON writeback_rows(writeback_name);
+        CREATE TABLE writebacks (
+            name TEXT PRIMARY KEY, run_id INTEGER, rows INTEGER, bytes INTEGER, sha256 TEXT,
+            local_path TEXT, created_at TEXT NOT NULL, uploaded_at TEXT);
+        """,
+    ),
+]
+
+
+@dataclass(frozen=True)
+class FileOutcome:
+    """Everything one processed file changes in the ledger, written in one transaction."""
+
+    file_id: int
+    run_id: int
+    feed: str
+    state: str  # processed | rejected | empty
+    reason: str | None
+    po_versions: pl.DataFrame  # po_id, version, content_hash, status, decision, outcome, reason, handoff_name
+    errors: pl.DataFrame  # validate.ERROR_SCHEMA
+    writeback: pl.DataFrame  # po_id, version, field, text
+    handoff: dict[str, Any] | None
+    error_report: str | None
+    now: str
+
+
+class Ledger:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            fresh = not path.exists()
+            conn = sqlite3.connect(path, isolation_level=None, timeout=30)
+            if fresh:
+                os.chmod(path, 0o600)
+            self.db = sqlite_utils.Database(conn)
+            self.db.enable_wal()
+            self.db.execute("PRAGMA foreign_keys = ON")
+            self._migrate()
+        except sqlite3.Error as exc:
+            raise StateError(f"ledger {path}: {exc}") from exc
+
+    def close(self) -> None:
+        self.db.conn.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """One state change; sqlite-utils' own writes inside it nest as savepoints."""
+        with self.db.atomic():
+            yield
+
+    def _migrate(self) -> None:
+        self.db.execute("CREATE TABLE IF NOT EXISTS migrations (id INTEGER PRIMARY KEY, name TEXT, applied_at TEXT)")
+        done = {row[0] for row in self.db.execute("SELECT id FROM migrations").fetchall()}
+        for number, (name, sql) in enumerate(MIGRATIONS, start=1):
+            if number in done:
+                continue
+            with self.transaction():
+                for statement in filter(str.strip, sql.split(";")):
+                    self.db.execute(statement)
+                self.db.execute("INSERT INTO migrations VALUES (?, ?, datetime('now'))", [number, name])
+
+    def query(self, sql: str, params: list[Any] | dict[str, Any] | None = None) -> list[dict[str, Any]]:
+        return list(self.db.query(sql, params or []))
+
+    # runs --------------------------------------------------------------
+    def start_run(self, trigger: str, feeds: list[str], now: str, pid: int, host: str) -> int:
+        row = {"trigger": trigger, "feeds": ",".join(feeds), "status": "started", "started_at": now, "pid": pid, "host": host}
+        with self.transaction():
+            return int(self.db["runs"].insert(row).last_pk)
+
+    def finish_run(self, run_id: int, status: str, counts: dict[str, int], message: str | None, now: str) -> None:
+        with self.transaction():
+            self.db["runs"].update(run_id, {"status": status, "finished_at": now, "message": message, **counts})
+
+    # files -------------------------------------------------------------
+    def file_by_listing(self, feed: str, remote_path: str, size: int, mtime: int) -> dict[str, Any] | None:
+        rows = self.query(
+            "SELECT * FROM files WHERE feed = ? AND remote_path = ? AND size = ? AND mtime = ? ORDER BY id DESC LIMIT 1",
+            [feed, remote_path, size, mtime],
+        )
+        return rows[0] if rows else None
+
+    def listing_index(self, feed: str) -> dict[tuple[str, int, int], dict[str, Any]]:
+        rows = self.query("SELECT id, remote_path, size, mtime, remote_action, remote_done_at FROM files WHERE feed = ?", [feed])
+        return {(r["remote_path"], r["size"], r["mtime"]): r for r in rows}
+
+    def first_file_with_sha(self, feed: str, sha256: str) -> dict[str, Any] | None:
+        rows = self.query("SELECT * FROM files WHERE feed = ? AND sha256 = ? AND state != 'duplicate' ORDER BY id LIMIT 1", [feed, sha256])
+        return rows[0] if rows else None
+
+    def record_fetch(self, row: dict[str, Any]) -> int:
+        with self.transaction():
+            return int(self.db["files"].insert(row).last_pk)
+
+    def mark_remote_done(self, file_id: int, now: str) -> None:
+        with self.transaction():
+            self.db["files"].update(file_id, {"remote_done_at": now})
+
+    def files_to_process(self, feed: str) -> list[dict[str, Any]]:
+        return self.query("SELECT * FROM files WHERE feed = ? AND state = 'fetched' ORDER BY name, id", [feed])
+
+    def get_file(self, file_id: int) -> dict[str, Any]:
+        return dict(self.db["files"].get(file_id))
+
+    # PO versions -------------------------------------------------------
+    def handed_off_versions(self, feed: str, po_ids: list[str]) -> pl.DataFrame:
+        """Per PO the highest version handed off, with its content hash."""
+        schema = {"id": pl.String, "known_version": pl.Int64, "known_hash": pl.String}
+        if not po_ids:
+            return pl.DataFrame(schema=schema)
+        self.db.execute("CREATE TEMP TABLE IF NOT EXISTS wanted (po_id TEXT PRIMARY KEY)")
+        self.db.execute("DELETE FROM wanted")
+        self.db.conn.executemany("INSERT OR IGNORE INTO wanted VALUES (?)", [(p,) for p in po_ids])
+        rows = self.db.execute(
+            """SELECT v.po_id, v.version, v.content_hash FROM po_versions v JOIN wanted w ON w.po_id = v.po_id
+               WHERE v.feed = ? AND v.outcome = 'handed_off' ORDER BY v.po_id, v.version, v.id""",
+            [feed],
+        ).fetchall()
+        frame = pl.DataFrame(rows, schema=schema, orient="row")
+        return frame.group_by("id", maintain_order=True).last()
+
+    def record_outcome(self, outcome: FileOutcome) -> None:
+        with self.transaction():
+            self._insert_outcome(outcome)
+
+    def _insert_outcome(self, o: FileOutcome) -> None:
+        versions = o.po_versions.with_columns(
+            pl.lit(o.feed).alias("feed"), pl.lit(o.file_id).alias("file_id"), pl.lit(o.run_id).alias("run_id"), pl.lit(o.now).alias("recorded_at")
+        )
+        self.db["po_versions"].insert_all(versions.to_dicts(), batch_size=5000)
+        handed = versions.filter(pl.col("outcome") == "handed_off")["po_id"].to_list()
+        self._resolve_errors(handed, o.run_id, o.now)
+        errors = o.errors.drop("file").rename({"doc_id": "po_id"}).with_columns(
+            pl.lit(o.file_id).alias("file_id"), pl.lit(o.run_id).alias("run_id"), pl.lit(o.now).alias("created_at")
+        )
+        self.db["integration_errors"].insert_all(errors.to_dicts(), batch_size=5000)
+        rows = o.writeback.with_columns(pl.lit(o.run_id).alias("run_id"), pl.lit(o.feed).alias("feed"), pl.lit(o.now).alias("created_at"))
+        self.db["writeback_rows"].insert_all(rows.to_dicts(), batch_size=5000)
+        if o.handoff:
+            self.db["handoffs"].insert(o.handoff, replace=True)
+        update = {"state": o.state, "reason": o.reason, "processed_at": o.now, "run_id": o.run_id, "error_report": o.error_report}
+        if o.handoff:
+            update["handoff_name"] = o.handoff["name"]
+        self.db["files"].update(o.file_id, update)
+
+    def _resolve_errors(self, po_ids: list[str], run_id: int, now: str) -> None:
+        """A later version handed off resolves the PO's earlier integration errors (seed 002)."""
+        self.db.conn.executemany(
+            "UPDATE integration_errors SET resolved_at = ?, resolved_run_id = ? WHERE po_id = ? AND resolved_at IS NULL",
+            [(now, run_id, p) for p in po_ids],
+        )
+
+    # write-back --------------------------------------------------------
+    def pending_writeback_rows(self) -> pl.DataFrame:
+        rows = self.query("SELECT id, po_id, field, text FROM writeback_rows WHERE writeback_name IS NULL ORDER BY id")
+        return pl.DataFrame(rows, schema={"id": pl.Int64, "po_id": pl.String, "field": pl.String, "text": pl.String})
+
+    def assign_writeback(self, files: list[dict[str, Any]], row_ids: list[list[int]]) -> None:
+        with self.transaction():
+            for file, ids in zip(files, row_ids, strict=True):
+                self.db["writebacks"].insert(file)
+                self.db.conn.executemany("UPDATE writeback_rows SET writeback_name = ? WHERE id = ?", [(file["name"], i) for i in ids])
+
+    def writebacks_to_upload(self) -> list[dict[str, Any]]:
+        return self.query("SELECT * FROM writebacks WHERE uploaded_at IS NULL ORDER BY name")
+
+    def mark_uploaded(self, name: str, now: str) -> None:
+        with self.transaction():
+            self.db["writebacks"].update(name, {"uploaded_at": now})

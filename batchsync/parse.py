@@ -1,0 +1,254 @@
+"""Parse a record-typed Coupa CSV file into one DataFrame per record type.
+
+The bytes are checked first (UTF-8, no NUL), streamed in chunks so a large
+file is never held twice. polars then reads every field as text; a column
+``_line`` keeps each record's physical line number for error reports. A file
+that cannot be read as the feed's format raises ``DataError`` naming the
+line (and byte offset for encoding faults).
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import polars as pl
+
+from batchsync.errors import DataError
+from batchsync.layouts import Layout, RecordType
+
+log = logging.getLogger("batchsync.parse")
+
+LINE = "_line"
+TYPE = "type"
+_CHUNK = 16 * 1024 * 1024
+_BOM = b"\xef\xbb\xbf"
+
+
+@dataclass(frozen=True)
+class ByteScan:
+    size: int
+    newlines: int
+    ends_with_newline: bool
+    has_bom: bool
+
+
+@dataclass
+class ParsedFile:
+    """One frame per record role (header, line, ...), all values text, ``""`` read as null."""
+
+    name: str
+    frames: dict[str, pl.DataFrame]
+    unknown: pl.DataFrame  # rows whose record type the layout does not know: _line, type
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def is_empty(self) -> bool:
+        return all(frame.height == 0 for frame in self.frames.values())
+
+
+def parse_file(path: Path, layout: Layout, display_name: str | None = None) -> ParsedFile:
+    name = display_name or path.name
+    scan = scan_bytes(path, name)
+    warnings = [f"{name}: a UTF-8 byte order mark was stripped (Coupa files have none)"] if scan.has_bom else []
+    for warning in warnings:
+        log.warning(warning)
+    raw = _read_text_table(path, name, scan)
+    if raw is None:
+        empty = {r.role: _empty_frame(r.columns) for r in layout.records}
+        return ParsedFile(name, empty, _unknown_frame(None), warnings)
+    raw = _drop_blank_rows(raw)
+    _reject_short_rows(raw, name)
+    frames = {r.role: _record_frame(raw, r, name) for r in layout.records}
+    unknown = raw.filter(~pl.col(TYPE).is_in([r.word for r in layout.records])).select(LINE, TYPE)
+    return ParsedFile(name, frames, unknown, warnings)
+
+
+def scan_bytes(path: Path, name: str) -> ByteScan:
+    """Check UTF-8 and NUL bytes chunk by chunk; count line breaks on the way."""
+    offset = newlines = 0
+    carry = b""
+    has_bom = False
+    last = b""
+    with path.open("rb") as stream:
+        while chunk := stream.read(_CHUNK):
+            if offset == 0:
+                has_bom = chunk.startswith(_BOM)
+            data = carry + chunk
+            base = offset - len(carry)
+            carry = _check_chunk(data, base, newlines, name)
+            newlines += data[: len(data) - len(carry)].count(b"\n")
+            offset += len(chunk)
+            last = chunk[-1:]
+    if carry:
+        raise _encoding_error(name, offset - len(carry), newlines + 1, "the file ends inside a UTF-8 character")
+    return ByteScan(offset, newlines, last == b"\n", has_bom)
+
+
+def _check_chunk(data: bytes, base: int, newlines: int, name: str) -> bytes:
+    """Return the bytes of an incomplete character at the chunk's end, to carry over."""
+    nul = data.find(b"\x00")
+    try:
+        data.decode("utf-8")
+        carry = b""
+    except UnicodeDecodeError as exc:
+        at_end = exc.end == len(data) and len(data) - exc.start < 4
+        if not at_end or (0 <= nul < exc.start):
+            bad = nul if 0 <= nul < exc.start else exc.start
+            what = "a NUL byte" if bad == nul else f"byte 0x{data[bad]:02x} is not valid UTF-8"
+            raise _encoding_error(name, base + bad, newlines + data[:bad].count(b"\n") + 1, what) from None
+        carry = data[exc.start :]
+    if nul >= 0:
+        raise _encoding_error(name, base + nul, newlines + data[:nul].count(b"\n") + 1, "a NUL byte")
+    return carry
+
+
+def _encoding_error(name: str, offset: int, line: int, what: str) -> DataError:
+    return DataError(
+        f"{name}: line {line}, byte offset {offset}: {what}; Coupa files are UTF-8",
+        file=name,
+        line=line,
+        offset=offset,
+        hint="re-export the file as UTF-8 (without BOM); the raw copy is kept in the local archive",
+    )
+
+
+def _read_text_table(path: Path, name: str, scan: ByteScan) -> pl.DataFrame | None:
+    if scan.size - (len(_BOM) if scan.has_bom else 0) == 0:
+        return None
+    try:
+        raw = pl.read_csv(path, has_header=False, infer_schema=False, quote_char='"', raise_if_empty=False)
+    except pl.exceptions.PolarsError as exc:
+        raise _locate_csv_problem(path, name, str(exc)) from None
+    if raw.height == 0:
+        return None
+    raw = raw.rename({c: f"c{i}" for i, c in enumerate(raw.columns)}).rename({"c0": TYPE})
+    return raw.with_columns(_line_numbers(raw, scan))
+
+
+def _line_numbers(raw: pl.DataFrame, scan: ByteScan) -> pl.Series:
+    """Physical line where each record starts, counting line breaks inside quoted values."""
+    simple = scan.newlines == raw.height - (0 if scan.ends_with_newline else 1)
+    if simple:
+        return pl.int_range(1, raw.height + 1, eager=True, dtype=pl.Int64).alias(LINE)
+    inner = pl.sum_horizontal(pl.col(c).str.count_matches("\n", literal=True).fill_null(0) for c in raw.columns)
+    spans = raw.select((inner + 1).cast(pl.Int64).alias(LINE)).to_series()
+    return (spans.cum_sum() - spans + 1).alias(LINE)
+
+
+def _drop_blank_rows(raw: pl.DataFrame) -> pl.DataFrame:
+    data = [c for c in raw.columns if c != LINE]
+    return raw.filter(~pl.all_horizontal(pl.col(c).is_null() for c in data))
+
+
+def _reject_short_rows(raw: pl.DataFrame, name: str) -> None:
+    """Coupa pads every row to one width with quoted empty fields; a missing field means a ragged row."""
+    last = raw.columns[-2]  # the column before _line
+    short = raw.filter(pl.col(last).is_null())
+    if short.height:
+        line = short[LINE][0]
+        raise DataError(
+            f"{name}: line {line}: the row has fewer fields than the file's other rows ({raw.width - 1})",
+            file=name,
+            line=line,
+            hint="the file is cut or hand-edited; re-export it from Coupa",
+        )
+
+
+def _record_frame(raw: pl.DataFrame, record: RecordType, name: str) -> pl.DataFrame:
+    rows = raw.filter(pl.col(TYPE) == record.word)
+    data_columns = [c for c in raw.columns if c not in (LINE, TYPE)]
+    is_names = _is_name_row(data_columns, record)
+    names_rows = rows.filter(is_names)
+    if names_rows.height:
+        positions = _positions_from_name_row(names_rows.row(0, named=True), data_columns, record, name)
+        rows = rows.filter(~is_names)
+    else:
+        positions = _default_positions(data_columns, record)
+    _require_columns(positions, record, name)
+    renamed = rows.select(pl.col(LINE), pl.col(TYPE), *[pl.col(src).alias(dst) for dst, src in positions.items()])
+    absent = [c for c in record.columns if c not in positions and c != TYPE]
+    # absent optional columns become empty ones, so later stages see one shape per record type
+    return renamed.with_columns(
+        *[pl.col(c).replace("", None) for c in positions],
+        *[pl.lit(None, pl.String).alias(c) for c in absent],
+    )
+
+
+def _is_name_row(columns: list[str], record: RecordType) -> pl.Expr:
+    """A column-name row repeats several of the record type's known column names."""
+    known = [c for c in record.columns if c != TYPE]
+    hits = pl.sum_horizontal(pl.col(c).is_in(known).cast(pl.Int32) for c in columns)
+    return hits >= min(3, len(known))
+
+
+def _positions_from_name_row(row: dict[str, str | None], columns: list[str], record: RecordType, name: str) -> dict[str, str]:
+    positions: dict[str, str] = {}
+    for source in columns:
+        label = (row[source] or "").strip()
+        if not label:
+            continue
+        if label in positions:
+            raise DataError(
+                f"{name}: the {record.word} column-name row names column {label!r} twice",
+                file=name,
+                column=label,
+                hint="fix the export's integration format in Coupa so every column appears once",
+            )
+        positions[label] = source
+    return positions
+
+
+def _default_positions(columns: list[str], record: RecordType) -> dict[str, str]:
+    defaults = [c for c in record.columns if c != TYPE]
+    return dict(zip(defaults, columns, strict=False))
+
+
+def _require_columns(positions: dict[str, str], record: RecordType, name: str) -> None:
+    missing = [c for c in record.required if c not in positions]
+    if missing:
+        raise DataError(
+            f"{name}: {record.word} records have no column {', '.join(repr(m) for m in missing)}",
+            file=name,
+            column=missing[0],
+            hint="add the column to the export's integration format in Coupa, or set the feed's columns in batchsync.toml",
+        )
+
+
+def _locate_csv_problem(path: Path, name: str, detail: str) -> DataError:
+    """polars says only that the file is malformed; find the line for the person who has to fix it."""
+    width: int | None = None
+    line = 1
+    with path.open(encoding="utf-8-sig", newline="") as stream:
+        reader = csv.reader(stream, strict=True)
+        try:
+            for row in reader:
+                if row and width is not None and len(row) != width:
+                    return _shape_error(name, line, f"the row has {len(row)} fields, the file's first row {width}")
+                width = width or (len(row) or None)
+                line = reader.line_num + 1
+        except csv.Error as exc:
+            return _shape_error(name, line, f"broken quoting ({exc}); a quote is not closed or not doubled")
+    first = detail.splitlines()[0] if detail else "unreadable"
+    return _shape_error(name, line, f"not readable as CSV: {first}")
+
+
+def _shape_error(name: str, line: int, what: str) -> DataError:
+    return DataError(
+        f"{name}: line {line}: {what}",
+        file=name,
+        line=line,
+        hint="the file is cut or hand-edited; re-export it from Coupa",
+    )
+
+
+def _empty_frame(columns: list[str]) -> pl.DataFrame:
+    schema: dict[str, pl.DataType] = {LINE: pl.Int64()}
+    schema.update({c: pl.String() for c in columns})
+    return pl.DataFrame(schema=schema)
+
+
+def _unknown_frame(_: None) -> pl.DataFrame:
+    return pl.DataFrame(schema={LINE: pl.Int64(), TYPE: pl.String()})

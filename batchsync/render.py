@@ -1,0 +1,64 @@
+"""Render documents through the target's jinja2 template, streamed to a file.
+
+``StrictUndefined``: a template naming a record the mapping does not build
+fails when loaded (``check``), not halfway through a night's file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import jinja2
+import polars as pl
+
+from batchsync.errors import ConfigError
+
+_CHUNK_ROWS = 2000
+
+
+def load_template(templates_dir: Path, name: str) -> jinja2.Template:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(templates_dir),
+        undefined=jinja2.StrictUndefined,
+        autoescape=False,  # ERP flat files, not HTML
+        keep_trailing_newline=True,
+    )
+    try:
+        return env.get_template(name)
+    except jinja2.TemplateNotFound as exc:
+        raise ConfigError(f"template {templates_dir / name} not found") from exc
+    except jinja2.TemplateSyntaxError as exc:
+        raise ConfigError(f"{exc.filename or name}: line {exc.lineno}: {exc.message}", hint="fix the template") from exc
+
+
+def _documents(frame: pl.DataFrame) -> Iterator[dict[str, Any]]:
+    for offset in range(0, frame.height, _CHUNK_ROWS):
+        yield from frame.slice(offset, _CHUNK_ROWS).iter_rows(named=True)
+
+
+def render_to(stream: BinaryIO, template: jinja2.Template, documents: pl.DataFrame) -> str:
+    """Write the rendered file to ``stream``; return its SHA-256."""
+    digest = hashlib.sha256()
+    try:
+        for piece in template.generate(documents=_documents(documents)):
+            data = piece.encode("utf-8")
+            digest.update(data)
+            stream.write(data)
+    except jinja2.UndefinedError as exc:
+        raise ConfigError(f"template {template.name}: {exc.message}", hint="the template names a record the mapping does not build") from exc
+    return digest.hexdigest()
+
+
+def check_template(template: jinja2.Template, record_names: list[str]) -> None:
+    """Render one empty document so a misspelt record name fails at load time."""
+    sample = pl.DataFrame({name: [""] for name in ["id", "version", "_decision", *record_names]})
+    sink = _NullSink()
+    render_to(sink, template, sample)  # type: ignore[arg-type]
+
+
+class _NullSink:
+    def write(self, data: bytes) -> int:
+        return len(data)

@@ -1,0 +1,143 @@
+"""Apply a compiled mapping: frames in, one row of finished record text per document out.
+
+Pure: DataFrames in, DataFrames out, ``now`` passed in. polars builds every
+record's text (padding, number and date formats, CSV quoting) as columns,
+and joins a document's line-level records into one text, so the template
+only lays out documents.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import polars as pl
+
+from batchsync.mapping import CompiledMapping, CompiledRecord
+from batchsync.parse import LINE
+from batchsync.validate import ERROR_SCHEMA
+
+CANCELLED = ["cancelled", "canceled"]
+DELETED_LINE = ["cancelled", "canceled", "deleted"]
+
+
+@dataclass
+class Transformed:
+    documents: pl.DataFrame  # id, version, _decision, a column per header record, "<level>_records" per child level
+    rejected: pl.DataFrame  # doc_id, reason (the first problem)
+    problems: pl.DataFrame  # every problem, validate.ERROR_SCHEMA without file
+
+
+def transform(
+    frames: dict[str, pl.DataFrame],
+    decisions: pl.DataFrame,
+    mapping: CompiledMapping,
+    *,
+    now: datetime,
+    source_file: str,
+    erp_file: str,
+) -> Transformed:
+    """``decisions`` (id, _decision) names the documents to send and how."""
+    levels = _level_frames(frames, decisions, mapping, now, source_file, erp_file)
+    problems = pl.concat([_problems(levels[level], mapping.at_level(level), level) for level in levels]).sort("line")
+    rejected = problems.group_by("doc_id", maintain_order=True).agg(pl.format("line {}: {}", "line", "message").first().alias("reason"))
+    bad = rejected["doc_id"].implode()
+    documents = levels["header"].filter(~pl.col("id").is_in(bad)).select(
+        "id", "version", "_decision", *[_record_text(r) for r in mapping.at_level("header")]
+    )
+    for level in ("line", "allocation"):
+        documents = documents.join(_joined_level_text(levels[level], mapping.at_level(level), level, bad), on="id", how="left")
+        documents = documents.with_columns(pl.col(f"{level}_records").fill_null(""))
+    return Transformed(documents, rejected, problems)
+
+
+def _level_frames(
+    frames: dict[str, pl.DataFrame], decisions: pl.DataFrame, mapping: CompiledMapping, now: datetime, source_file: str, erp_file: str
+) -> dict[str, pl.DataFrame]:
+    context = [
+        pl.lit(now.strftime("%Y%m%d")).alias("_now_date"),
+        pl.lit(now.strftime("%H%M%S")).alias("_now_time"),
+        pl.lit(now.strftime("%Y-%m-%dT%H:%M:%SZ")).alias("_now"),
+        pl.lit(source_file).alias("_source_file"),
+        pl.lit(erp_file).alias("_erp_file"),
+    ]
+    header = (
+        frames["header"].join(decisions.select("id", "_decision"), on="id", how="inner", maintain_order="left")
+        .with_row_index("_doc_seq", offset=1)
+        .with_columns(*context, pl.lit(1).alias("_row"), pl.col("id").alias("doc_id"))
+    )
+    parent = header.select(
+        pl.col("id").alias("order-header-id"), "_decision", "_doc_seq", *context,
+        *[pl.col(c).alias(f"header.{c}") for c in sorted(mapping.header_columns)],
+    )
+    lines = _children(frames["line"], parent, ["line-number"])
+    line_decision = (
+        pl.when(pl.col("_decision") == "cancel").then(pl.lit("cancel"))
+        .when(pl.col("status").str.to_lowercase().is_in(DELETED_LINE)).then(pl.lit("delete"))
+        .otherwise(pl.col("_decision"))
+    )
+    lines = lines.with_columns(line_decision.alias("_line_decision"))
+    allocations = _children(frames["allocation"], parent, ["order-line-num", "account-allocation-sequence"])
+    return {"header": header, "line": lines, "allocation": allocations}
+
+
+def _children(frame: pl.DataFrame, parent: pl.DataFrame, order: list[str]) -> pl.DataFrame:
+    joined = frame.join(parent, on="order-header-id", how="inner")
+    keys = [pl.col(c).cast(pl.Int64, strict=False) for c in order]
+    return (
+        joined.sort(["_doc_seq", *keys, LINE], maintain_order=True)
+        .with_columns(pl.int_range(1, pl.len() + 1).over("_doc_seq").alias("_row"), pl.col("order-header-id").alias("doc_id"))
+    )
+
+
+def _problems(frame: pl.DataFrame, records: list[CompiledRecord], level: str) -> pl.DataFrame:
+    """Rows that do not fit the target, in the error-frame shape (validate.ERROR_SCHEMA without file)."""
+    found = [
+        pl.when(p.when).then(pl.struct(
+            pl.lit(p.field).alias("column"), pl.lit(p.check).alias("check"), p.reason.cast(pl.String).alias("message")
+        ))
+        for record in records for f in record.fields for p in f.problems
+    ]
+    if not found or frame.height == 0:
+        return pl.DataFrame(schema={k: v for k, v in ERROR_SCHEMA.items() if k != "file"})
+    return (
+        frame.select(pl.col(LINE).alias("line"), "doc_id", pl.concat_list(found).list.drop_nulls().alias("p"))
+        .explode("p")
+        .drop_nulls("p")
+        .unnest("p")
+        .select("line", pl.lit(level).alias("record_type"), "doc_id", "column", "check", pl.lit(None, pl.String).alias("value"), "message")
+    )
+
+
+def _record_text(record: CompiledRecord) -> pl.Expr:
+    if record.layout == "csv":
+        cells = [csv_cell(f.value) for f in record.fields]
+        return pl.concat_str(cells, separator=record.delimiter).alias(record.name)
+    padded = []
+    for f in record.fields:
+        text = f.value.fill_null("")
+        width = f.width or 0
+        padded.append(text.str.pad_start(width, f.fill) if f.align == "right" else text.str.pad_end(width, f.fill))
+    line = pl.concat_str(padded)
+    return (line.str.pad_end(record.length) if record.length else line).alias(record.name)
+
+
+def csv_cell(value: pl.Expr) -> pl.Expr:
+    """Quoted CSV cell; a leading = + - @ is prefixed with ' so a spreadsheet shows it as text."""
+    text = value.fill_null("")
+    guarded = pl.when(text.str.contains(r"^[=+\-@\t\r]")).then(pl.lit("'") + text).otherwise(text)
+    return pl.lit('"') + guarded.str.replace_all('"', '""', literal=True) + pl.lit('"')
+
+
+def _joined_level_text(frame: pl.DataFrame, records: list[CompiledRecord], level: str, bad: pl.Series) -> pl.DataFrame:
+    """Per document: its rows' records in order, one line each, as one text."""
+    name = f"{level}_records"
+    if not records:
+        return pl.DataFrame(schema={"id": pl.String, name: pl.String})
+    per_row = pl.concat_str([_record_text(r) for r in records], separator="\n")
+    return (
+        frame.filter(~pl.col("doc_id").is_in(bad))
+        .select(pl.col("doc_id").alias("id"), per_row.alias(name))
+        .group_by("id", maintain_order=True)
+        .agg(pl.col(name).str.join("\n"))
+    )

@@ -1,0 +1,116 @@
+"""Validate parsed frames: pandera models per record type, then cross-record rules.
+
+A document (PO or change request) with any invalid record is rejected whole;
+every failure becomes one row of the error frame (file, line, record type,
+document id, column, check, value, message). ``failure_cases`` of a lazy
+pandera validation are joined back to the records' physical line numbers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import pandera.polars as pa
+import polars as pl
+from pandera.errors import SchemaErrors
+
+from batchsync.checks import message_for
+from batchsync.layouts import Layout
+from batchsync.parse import LINE, TYPE, ParsedFile
+
+Rule = Callable[[dict[str, pl.DataFrame]], list[pl.DataFrame]]
+
+ERROR_SCHEMA: dict[str, pl.DataType] = {
+    "file": pl.String(),
+    "line": pl.Int64(),
+    "record_type": pl.String(),
+    "doc_id": pl.String(),
+    "column": pl.String(),
+    "check": pl.String(),
+    "value": pl.String(),
+    "message": pl.String(),
+}
+
+
+@dataclass
+class Validated:
+    frames: dict[str, pl.DataFrame]  # records of accepted documents only
+    errors: pl.DataFrame  # ERROR_SCHEMA, one row per failure, in line order
+    rejected: pl.DataFrame  # doc_id, reason: documents rejected whole, with their first failure
+
+    @property
+    def accepted_ids(self) -> pl.Series:
+        return self.frames["header"]["id"]
+
+
+def validate(
+    parsed: ParsedFile,
+    layout: Layout,
+    models: dict[str, type[pa.DataFrameModel]],
+    rules: Sequence[Rule],
+) -> Validated:
+    doc_keys = {r.role: r.doc_key for r in layout.records}
+    found = [_model_failures(parsed.frames[role], role, doc_keys[role], model) for role, model in models.items()]
+    found += [rows for rule in rules for rows in rule(parsed.frames)]
+    found.append(_unknown_record_rows(parsed.unknown, layout))
+    errors = _finish(found, parsed.name)
+    return split(parsed.frames, errors, doc_keys)
+
+
+def split(frames: dict[str, pl.DataFrame], errors: pl.DataFrame, doc_keys: dict[str, str]) -> Validated:
+    """Keep only documents without errors; say why each other one was rejected."""
+    header_ids = frames["header"]["id"]
+    rejected = (
+        errors.filter(pl.col("doc_id").is_in(header_ids.implode()))
+        .group_by("doc_id", maintain_order=True)
+        .agg(pl.format("line {}: {}", pl.col("line"), pl.col("message")).first().alias("reason"))
+    )
+    bad = rejected["doc_id"].implode()
+    accepted = {
+        role: frame.filter(~pl.col(doc_keys[role]).is_in(bad) & pl.col(doc_keys[role]).is_in(header_ids.implode()))
+        for role, frame in frames.items()
+    }
+    return Validated(accepted, errors, rejected)
+
+
+def _model_failures(frame: pl.DataFrame, role: str, doc_key: str, model: type[pa.DataFrameModel]) -> pl.DataFrame:
+    try:
+        model.validate(frame, lazy=True)
+        return pl.DataFrame(schema=ERROR_SCHEMA).drop("file")
+    except SchemaErrors as exc:
+        cases = exc.failure_cases.filter(pl.col("index").is_not_null())
+    rows = frame.select(pl.col(LINE), pl.col(doc_key).alias("doc_id")).with_row_index("index")
+    joined = cases.with_columns(pl.col("index").cast(pl.UInt32)).join(rows, on="index", how="left")
+    messages = [f"{c} {message_for(k)}" for c, k in zip(joined["column"], joined["check"], strict=True)]
+    return joined.select(
+        pl.col(LINE).cast(pl.Int64).alias("line"),
+        pl.lit(role).alias("record_type"),
+        pl.col("doc_id"),
+        pl.col("column"),
+        pl.col("check").replace("not_nullable", "required"),
+        pl.col("failure_case").cast(pl.String).alias("value"),
+        pl.Series("message", messages, dtype=pl.String),
+    )
+
+
+def _unknown_record_rows(unknown: pl.DataFrame, layout: Layout) -> pl.DataFrame:
+    words = ", ".join(r.word for r in layout.records)
+    return unknown.select(
+        pl.col(LINE).alias("line"),
+        pl.col(TYPE).alias("record_type"),
+        pl.lit(None, pl.String).alias("doc_id"),
+        pl.lit("type").alias("column"),
+        pl.lit("record_type").alias("check"),
+        pl.col(TYPE).alias("value"),
+        pl.format("unknown record type {}; expected one of {}; the row was skipped", pl.col(TYPE), pl.lit(words)),
+    ).rename({"literal": "message"}, strict=False)
+
+
+def _finish(found: list[pl.DataFrame], file_name: str) -> pl.DataFrame:
+    shape = {k: v for k, v in ERROR_SCHEMA.items() if k != "file"}
+    parts = [f.select([pl.col(c).cast(t) for c, t in shape.items()]) for f in found if f.height]
+    if not parts:
+        return pl.DataFrame(schema=ERROR_SCHEMA)
+    merged = pl.concat(parts).sort("line", maintain_order=True)
+    return merged.select(pl.lit(file_name).alias("file"), pl.all())

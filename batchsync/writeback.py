@@ -1,0 +1,96 @@
+"""Coupa Purchase Order Change import files: what became of each PO (coupa-flat-files.md §5).
+
+One ``Header`` row per outcome, ``Transmission Method Override`` =
+``do_not_transmit`` (anything else would send the PO to the supplier again)
+and the outcome text in the configured custom field. Files stay under
+Coupa's 5,000 rows and 8 MB; their names sort in the order Coupa must read
+them. Pure: rows in, file bytes out; ``pipeline`` uploads them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+import polars as pl
+
+from batchsync.config import WritebackConfig
+from batchsync.transform import csv_cell
+
+HEADER_COLUMNS = [
+    "Header", "Action", "Order Header ID", "Currency Code", "Payment Method", "Payment Term Code", "PCard Name",
+    "Hide Price", "Shipping Term Code", "Ship To Location Code", "Ship To Attention", "Ship To Email",
+    "Ship To Login", "Supplier Name", "Supplier Number", "Supplier Site Code", "Transmission Emails",
+    "Transmission Method Override", "Department Name",
+]
+DO_NOT_TRANSMIT = "do_not_transmit"
+
+
+@dataclass(frozen=True)
+class WritebackFile:
+    name: str
+    data: bytes
+    row_ids: list[int]
+
+    @property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.data).hexdigest()
+
+    @property
+    def rows(self) -> int:
+        return len(self.row_ids)
+
+
+def sent_text(now: str, erp_file: str) -> str:
+    return f"Sent to ERP {now} {erp_file}"
+
+
+def rejected_text(reason: str) -> str:
+    return f"Rejected: {reason}"
+
+
+def columns(config: WritebackConfig) -> list[str]:
+    custom = [config.status_field] + ([config.change_status_field] if config.change_status_field != config.status_field else [])
+    return HEADER_COLUMNS + custom
+
+
+def build_files(rows: pl.DataFrame, config: WritebackConfig, stamp: str) -> list[WritebackFile]:
+    """rows: id, po_id, field, text (in the order they happened)."""
+    if rows.height == 0:
+        return []
+    names = columns(config)
+    title = ",".join(f'"{n}"' for n in names) + "\n"
+    lines = rows.select("id", _row_text(names, config).alias("line"))
+    files: list[WritebackFile] = []
+    for number, (ids, text) in enumerate(_chunks(lines, len(title.encode()), config), start=1):
+        files.append(WritebackFile(f"{config.prefix}_{stamp}_{number:03d}.csv", (title + text).encode("utf-8"), ids))
+    return files
+
+
+def _row_text(names: list[str], config: WritebackConfig) -> pl.Expr:
+    fixed = {"Header": pl.lit("Header"), "Action": pl.lit(config.action), "Order Header ID": pl.col("po_id"),
+             "Transmission Method Override": pl.lit(DO_NOT_TRANSMIT)}
+    cells = []
+    for name in names:
+        value = fixed.get(name)
+        if value is None:
+            value = pl.when(pl.col("field") == name).then(pl.col("text")).otherwise(pl.lit(""))
+        cells.append(csv_cell(value))
+    return pl.concat_str(cells, separator=",") + pl.lit("\n")
+
+
+def _chunks(lines: pl.DataFrame, title_bytes: int, config: WritebackConfig) -> list[tuple[list[int], str]]:
+    """Greedy split under both limits (row count and bytes, the column-name row included)."""
+    sizes = lines["line"].str.len_bytes().to_list()
+    ids = lines["id"].to_list()
+    texts = lines["line"].to_list()
+    chunks: list[tuple[list[int], str]] = []
+    start, used = 0, title_bytes
+    for index, size in enumerate(sizes):
+        full = index - start >= config.max_rows or used + size > config.max_bytes
+        if full and index > start:
+            chunks.append((ids[start:index], "".join(texts[start:index])))
+            start, used = index, title_bytes
+        used += size
+    chunks.append((ids[start:], "".join(texts[start:])))
+    return chunks
