@@ -17,13 +17,35 @@ DATETIME_RE = r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?(Z|[+-]\d{2
 BOOLEANS = ["true", "false", "1", "0", "yes", "no"]
 
 PO_STATUSES = [
-    "buyer_hold", "cancelled", "canceled", "closed", "soft_closed", "currency_hold", "draft", "error",
-    "expensed", "issued", "supplier_hold", "supplier_window_hold", "exported",
+    "buyer_hold",
+    "cancelled",
+    "canceled",
+    "closed",
+    "soft_closed",
+    "currency_hold",
+    "draft",
+    "error",
+    "expensed",
+    "issued",
+    "supplier_hold",
+    "supplier_window_hold",
+    "exported",
 ]
 TRANSMISSION_STATUSES = [
-    "created", "deferred", "deferred_processing", "pending_manual", "pending_manual_cancel",
-    "awaiting_online_purchase", "scheduled_for_email", "sent_via_email", "scheduled_for_cxml",
-    "scheduled_for_xml", "sent_via_cxml", "sent_via_xml", "sent_manually", "purchased_online",
+    "created",
+    "deferred",
+    "deferred_processing",
+    "pending_manual",
+    "pending_manual_cancel",
+    "awaiting_online_purchase",
+    "scheduled_for_email",
+    "sent_via_email",
+    "scheduled_for_cxml",
+    "scheduled_for_xml",
+    "sent_via_cxml",
+    "sent_via_xml",
+    "sent_manually",
+    "purchased_online",
     "transmission_failure",
 ]
 

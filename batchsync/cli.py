@@ -37,14 +37,22 @@ class _Group(click.Group):
 
 
 @click.group(cls=_Group)
-@click.option("--config", "config_path", metavar="PATH", help="batchsync.toml (default: $BATCHSYNC_CONFIG, then ./batchsync.toml)")
-@click.option("--log-level", default="warning", show_default=True, type=click.Choice(["debug", "info", "warning", "error"]))
+@click.option(
+    "--config", "config_path", metavar="PATH", help="batchsync.toml (default: $BATCHSYNC_CONFIG, then ./batchsync.toml)"
+)
+@click.option(
+    "--log-level", default="warning", show_default=True, type=click.Choice(["debug", "info", "warning", "error"])
+)
 @click.option("--debug", is_flag=True, help="Show tracebacks instead of one-line errors.")
 @click.pass_context
 def cli(ctx: click.Context, config_path: str | None, log_level: str, debug: bool) -> None:
     """batchsync: Coupa purchase orders to ERP import files over SFTP, with a Coupa write-back."""
-    logging.basicConfig(level=getattr(logging, log_level.upper()), stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True)
+    logging.basicConfig(
+        level=getattr(logging, log_level.upper()),
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        force=True,
+    )
     ctx.obj = {"config_path": config_path}
 
 
@@ -94,9 +102,12 @@ def check(ctx: click.Context) -> None:
     with open_source(config.source) as source:
         click.echo(f"ok   connected to {source.describe()} (host key known)")
         for feed in prepared:
-            problems += _check_dir(source.check_dir(feed.config.remote_dir, False), feed.config.remote_dir)
-            if feed.config.after_download == "archive":
-                problems += _check_dir(source.check_dir(feed.config.remote_archive_dir, True), feed.config.remote_archive_dir)
+            moves = feed.config.after_download != "keep"  # archive and delete need write access to the folder
+            problems += _check_dir(source.check_dir(feed.config.remote_dir, moves), feed.config.remote_dir)
+            archive = feed.config.remote_archive_dir
+            parent, _, name = archive.rstrip("/").rpartition("/")
+            if feed.config.after_download == "archive" and source.exists(parent or "/", name):
+                problems += _check_dir(source.check_dir(archive, True), archive)
         problems += _check_dir(source.check_dir(config.writeback.remote_dir, True), config.writeback.remote_dir)
     if problems:
         raise ConfigError(problems, hint="create the folders or fix their permissions")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
@@ -172,17 +172,16 @@ class _Reader:
         if url is None:
             self.problems.append("source.url: required (sftp://user@host:port or a local folder)")
             url = ""
-        timing = {
-            "settle_seconds": self._number(table, "source.settle_seconds", 3.0),
-            "min_age_seconds": self._number(table, "source.min_age_seconds", 0.0),
-            "timeout_seconds": self._number(table, "source.timeout_seconds", 30.0),
-            "backoff_seconds": self._number(table, "source.backoff_seconds", 1.0),
-            "retries": int(self._number(table, "source.retries", 4)),
-        }
-        secrets = {
-            "password": os.environ.get(PASSWORD_ENV) or None,
-            "key_passphrase": os.environ.get(PASSPHRASE_ENV) or None,
-        }
+        common = SourceConfig(
+            url=url,
+            settle_seconds=self._number(table, "source.settle_seconds", 3.0),
+            min_age_seconds=self._number(table, "source.min_age_seconds", 0.0),
+            timeout_seconds=self._number(table, "source.timeout_seconds", 30.0),
+            backoff_seconds=self._number(table, "source.backoff_seconds", 1.0),
+            retries=int(self._number(table, "source.retries", 4)),
+            password=os.environ.get(PASSWORD_ENV) or None,
+            key_passphrase=os.environ.get(PASSPHRASE_ENV) or None,
+        )
         for key in ("password", "passphrase", "key_passphrase"):
             if key in table:
                 self.problems.append(
@@ -191,23 +190,17 @@ class _Reader:
                 )
         parsed = urlparse(url)
         if parsed.scheme == "sftp":
-            return self._sftp_source(table, url, parsed, timing, secrets)
+            return self._sftp_source(table, common, parsed)
         if parsed.scheme not in ("", "file"):
             self.problems.append(f"source.url: scheme {parsed.scheme!r} not supported; use sftp:// or a folder")
         folder = unquote(parsed.path) if parsed.scheme == "file" else url
         root = (self.base / Path(folder).expanduser()).resolve()
         if url and not root.is_dir():
             self.problems.append(f"source.url: local folder {root} does not exist")
-        return SourceConfig(url=url, local_root=root, **timing, **secrets)
+        return replace(common, local_root=root)
 
-    def _sftp_source(
-        self,
-        table: dict[str, Any],
-        url: str,
-        parsed: Any,
-        timing: dict[str, Any],
-        secrets: dict[str, Any],
-    ) -> SourceConfig:
+    def _sftp_source(self, table: dict[str, Any], common: SourceConfig, parsed: Any) -> SourceConfig:
+        url = common.url
         if not parsed.hostname:
             self.problems.append(f"source.url: no host in {url!r}")
         if parsed.password:
@@ -221,17 +214,15 @@ class _Reader:
         known_hosts = self._path(table, "source.known_hosts", "known_hosts")
         if not known_hosts.is_file():
             self.problems.append(f"source.known_hosts: {known_hosts} does not exist")
-        if key_path is None and not secrets["password"] and not os.environ.get("SSH_AUTH_SOCK"):
+        if key_path is None and not common.password and not os.environ.get("SSH_AUTH_SOCK"):
             self.problems.append(f"source.key_file: set a key file, {PASSWORD_ENV}, or run an ssh-agent")
-        return SourceConfig(
-            url=url,
+        return replace(
+            common,
             host=parsed.hostname or "",
             port=parsed.port or 22,
             username=unquote(parsed.username or ""),
             key_file=key_path,
             known_hosts=known_hosts,
-            **timing,
-            **secrets,
         )
 
     def _feeds(self, table: dict[str, Any]) -> dict[str, FeedConfig]:
@@ -265,7 +256,16 @@ class _Reader:
         for record, names in columns.items():
             if not (isinstance(names, list) and all(isinstance(n, str) for n in names)):
                 self.problems.append(f"{key}.columns.{record}: expected a list of column names")
-        known = {"kind", "remote_dir", "pattern", "target", "after_download", "remote_archive_dir", "columns", "wait_days"}
+        known = {
+            "kind",
+            "remote_dir",
+            "pattern",
+            "target",
+            "after_download",
+            "remote_archive_dir",
+            "columns",
+            "wait_days",
+        }
         for extra in sorted(set(body) - known):
             self.problems.append(f"{key}.{extra}: unknown key")
         return FeedConfig(
@@ -287,7 +287,15 @@ class _Reader:
         default = WritebackConfig()
         values = {
             name: self._get(table, f"writeback.{name}", type(getattr(default, name)), getattr(default, name))
-            for name in ("remote_dir", "status_field", "change_status_field", "action", "max_rows", "max_bytes", "prefix")
+            for name in (
+                "remote_dir",
+                "status_field",
+                "change_status_field",
+                "action",
+                "max_rows",
+                "max_bytes",
+                "prefix",
+            )
         }
         for extra in sorted(set(table) - set(values)):
             self.problems.append(f"writeback.{extra}: unknown key")
@@ -300,7 +308,10 @@ class _Reader:
 
 def _kind_name(kind: type | tuple[type, ...]) -> str:
     kinds = kind if isinstance(kind, tuple) else (kind,)
-    return " or ".join({"str": "a string", "int": "a number", "float": "a number", "dict": "a table"}.get(k.__name__, k.__name__) for k in kinds)
+    return " or ".join(
+        {"str": "a string", "int": "a number", "float": "a number", "dict": "a table"}.get(k.__name__, k.__name__)
+        for k in kinds
+    )
 
 
 def _packaged(folder: str) -> Path:

@@ -25,7 +25,11 @@ def content_hashes(frames: dict[str, pl.DataFrame], layout: Layout) -> pl.DataFr
     for record in layout.records:
         columns = sorted(c for c in record.columns if c not in VOLATILE)
         row_text = pl.concat_str([pl.lit(c + "=") + pl.col(c).fill_null("") for c in columns], separator="\x1f")
-        parts.append(frames[record.role].select(pl.col(record.doc_key).alias("id"), pl.lit(record.role).alias("role"), row_text.alias("text")))
+        parts.append(
+            frames[record.role].select(
+                pl.col(record.doc_key).alias("id"), pl.lit(record.role).alias("role"), row_text.alias("text")
+            )
+        )
     per_doc = (
         pl.concat(parts)
         .sort("role", "text")
@@ -44,22 +48,33 @@ def decide(headers: pl.DataFrame, known: pl.DataFrame) -> pl.DataFrame:
     """
     status = pl.col("status").str.to_lowercase()
     send = (
-        pl.when(status.is_in(CANCELLED)).then(pl.lit("cancel"))
-        .when(status.is_in(CLOSED)).then(pl.lit("close"))
+        pl.when(status.is_in(CANCELLED))
+        .then(pl.lit("cancel"))
+        .when(status.is_in(CLOSED))
+        .then(pl.lit("close"))
         .otherwise(pl.lit("change"))
     )
     version = pl.col("version").cast(pl.Int64)
     decision = (
-        pl.when(pl.col("known_version").is_null() & status.is_in(CANCELLED)).then(pl.lit("skipped"))
-        .when(pl.col("known_version").is_null()).then(pl.lit("new"))
-        .when(version < pl.col("known_version")).then(pl.lit("stale"))
-        .when((version == pl.col("known_version")) & (pl.col("content_hash") == pl.col("known_hash"))).then(pl.lit("duplicate"))
+        pl.when(pl.col("known_version").is_null() & status.is_in(CANCELLED))
+        .then(pl.lit("skipped"))
+        .when(pl.col("known_version").is_null())
+        .then(pl.lit("new"))
+        .when(version < pl.col("known_version"))
+        .then(pl.lit("stale"))
+        .when((version == pl.col("known_version")) & (pl.col("content_hash") == pl.col("known_hash")))
+        .then(pl.lit("duplicate"))
         .otherwise(send)
     )
     reason = (
-        pl.when(decision == "stale").then(pl.format("version {} is older than version {} already sent to the ERP", version, pl.col("known_version")))
-        .when(decision == "duplicate").then(pl.format("version {} was already sent to the ERP with the same content", version))
-        .when(decision == "skipped").then(pl.lit("cancelled in Coupa before it was ever sent to the ERP"))
+        pl.when(decision == "stale")
+        .then(
+            pl.format("version {} is older than version {} already sent to the ERP", version, pl.col("known_version"))
+        )
+        .when(decision == "duplicate")
+        .then(pl.format("version {} was already sent to the ERP with the same content", version))
+        .when(decision == "skipped")
+        .then(pl.lit("cancelled in Coupa before it was ever sent to the ERP"))
     )
     return (
         headers.join(known, on="id", how="left", maintain_order="left")

@@ -38,7 +38,9 @@ def build_workspace(folder: Path) -> Path:
     """Create (or re-create, if it is an earlier demo) the workspace; return its config path."""
     if folder.exists() and any(folder.iterdir()):
         if not (folder / MARKER).exists():
-            raise ConfigError(f"{folder} exists and is not a batchsync demo workspace", hint="name an empty or new folder")
+            raise ConfigError(
+                f"{folder} exists and is not a batchsync demo workspace", hint="name an empty or new folder"
+            )
         shutil.rmtree(folder)
     folder.mkdir(parents=True, exist_ok=True)
     (folder / MARKER).write_text("made by batchsync demo; safe to delete\n")

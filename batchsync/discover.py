@@ -64,8 +64,14 @@ def discover(
         elif row["remote_done_at"] is None:
             _after_action(source, feed, entry, ledger, row["id"], clock)  # an earlier run stopped before it
     stable, waiting = wait_until_stable(
-        source, feed.remote_dir, feed.pattern, fresh, settle_seconds=source_config.settle_seconds,
-        min_age_seconds=source_config.min_age_seconds, now=clock().timestamp(), sleep=sleep,
+        source,
+        feed.remote_dir,
+        feed.pattern,
+        fresh,
+        settle_seconds=source_config.settle_seconds,
+        min_age_seconds=source_config.min_age_seconds,
+        now=clock().timestamp(),
+        sleep=sleep,
     )
     found.not_yet_stable = len(waiting)
     for entry in stable:
@@ -76,7 +82,13 @@ def discover(
 
 
 def _fetch_one(
-    source: Source, feed: FeedConfig, entry: RemoteFile, ledger: Ledger, state_dir: Path, run_id: int, clock: Callable[[], datetime]
+    source: Source,
+    feed: FeedConfig,
+    entry: RemoteFile,
+    ledger: Ledger,
+    state_dir: Path,
+    run_id: int,
+    clock: Callable[[], datetime],
 ) -> bool:
     fetched = source.fetch(entry, state_dir / "staging")
     target = archive_path(state_dir, fetched.sha256)
@@ -89,19 +101,35 @@ def _fetch_one(
     original = ledger.first_file_with_sha(feed.name, fetched.sha256)
     now = clock().isoformat()
     row: dict[str, Any] = {
-        "feed": feed.name, "name": entry.name, "remote_path": entry.path, "size": fetched.size, "mtime": entry.mtime,
-        "sha256": fetched.sha256, "archive_path": str(target), "state": "duplicate" if original else "fetched",
-        "run_id": run_id, "fetched_at": now, "remote_action": feed.after_download,
+        "feed": feed.name,
+        "name": entry.name,
+        "remote_path": entry.path,
+        "size": fetched.size,
+        "mtime": entry.mtime,
+        "sha256": fetched.sha256,
+        "archive_path": str(target),
+        "state": "duplicate" if original else "fetched",
+        "run_id": run_id,
+        "fetched_at": now,
+        "remote_action": feed.after_download,
         "duplicate_of": original["id"] if original else None,
         "reason": f"same bytes as {original['name']} (file {original['id']}), already processed" if original else None,
     }
     file_id = ledger.record_fetch(row)
-    log.info("fetched %s (%d bytes, sha256 %s)%s", entry.path, fetched.size, fetched.sha256[:12], " - duplicate" if original else "")
+    log.info(
+        "fetched %s (%d bytes, sha256 %s)%s",
+        entry.path,
+        fetched.size,
+        fetched.sha256[:12],
+        " - duplicate" if original else "",
+    )
     _after_action(source, feed, entry, ledger, file_id, clock)
     return original is not None
 
 
-def _after_action(source: Source, feed: FeedConfig, entry: RemoteFile, ledger: Ledger, file_id: int, clock: Callable[[], datetime]) -> None:
+def _after_action(
+    source: Source, feed: FeedConfig, entry: RemoteFile, ledger: Ledger, file_id: int, clock: Callable[[], datetime]
+) -> None:
     if feed.after_download == "archive":
         source.archive(entry, feed.remote_archive_dir)
     elif feed.after_download == "delete":

@@ -59,8 +59,10 @@ def publish(handoff_dir: Path, name: str, write_body: Callable[[BinaryIO], str],
         _sync_dir(handoff_dir)
     except OSError as exc:
         _remove_quietly(handoff_dir / f".{name}.tmp", handoff_dir / f".{name}{MANIFEST_SUFFIX}.tmp")
-        raise StateError(f"hand-off folder {handoff_dir}: cannot write {name}: {exc.strerror or exc}",
-                         hint="free space or fix permissions on the hand-off folder, then run again") from exc
+        raise StateError(
+            f"hand-off folder {handoff_dir}: cannot write {name}: {exc.strerror or exc}",
+            hint="free space or fix permissions on the hand-off folder, then run again",
+        ) from exc
     return Handoff(name, final, manifest_path, full_manifest, adopted=False)
 
 
@@ -88,7 +90,4 @@ def _sync_dir(folder: Path) -> None:
 
 def _remove_quietly(*paths: Path) -> None:
     for path in paths:
-        try:
-            path.unlink()
-        except FileNotFoundError:
-            pass
+        path.unlink(missing_ok=True)

@@ -118,48 +118,56 @@ class Ledger:
                     self.db.execute(statement)
                 self.db.execute("INSERT INTO migrations VALUES (?, ?, datetime('now'))", [number, name])
 
+    def _table(self, name: str) -> sqlite_utils.db.Table:
+        return self.db.table(name)
+
     def query(self, sql: str, params: list[Any] | dict[str, Any] | None = None) -> list[dict[str, Any]]:
         return list(self.db.query(sql, params or []))
 
     # runs --------------------------------------------------------------
     def start_run(self, trigger: str, feeds: list[str], now: str, pid: int, host: str) -> int:
-        row = {"trigger": trigger, "feeds": ",".join(feeds), "status": "started", "started_at": now, "pid": pid, "host": host}
+        row = {
+            "trigger": trigger,
+            "feeds": ",".join(feeds),
+            "status": "started",
+            "started_at": now,
+            "pid": pid,
+            "host": host,
+        }
         with self.transaction():
-            return int(self.db["runs"].insert(row).last_pk)
+            return int(self._table("runs").insert(row).last_pk or 0)
 
     def finish_run(self, run_id: int, status: str, counts: dict[str, int], message: str | None, now: str) -> None:
         with self.transaction():
-            self.db["runs"].update(run_id, {"status": status, "finished_at": now, "message": message, **counts})
+            self._table("runs").update(run_id, {"status": status, "finished_at": now, "message": message, **counts})
 
     # files -------------------------------------------------------------
-    def file_by_listing(self, feed: str, remote_path: str, size: int, mtime: int) -> dict[str, Any] | None:
-        rows = self.query(
-            "SELECT * FROM files WHERE feed = ? AND remote_path = ? AND size = ? AND mtime = ? ORDER BY id DESC LIMIT 1",
-            [feed, remote_path, size, mtime],
-        )
-        return rows[0] if rows else None
-
     def listing_index(self, feed: str) -> dict[tuple[str, int, int], dict[str, Any]]:
-        rows = self.query("SELECT id, remote_path, size, mtime, remote_action, remote_done_at FROM files WHERE feed = ?", [feed])
+        rows = self.query(
+            "SELECT id, remote_path, size, mtime, remote_action, remote_done_at FROM files WHERE feed = ?", [feed]
+        )
         return {(r["remote_path"], r["size"], r["mtime"]): r for r in rows}
 
     def first_file_with_sha(self, feed: str, sha256: str) -> dict[str, Any] | None:
-        rows = self.query("SELECT * FROM files WHERE feed = ? AND sha256 = ? AND state != 'duplicate' ORDER BY id LIMIT 1", [feed, sha256])
+        rows = self.query(
+            "SELECT * FROM files WHERE feed = ? AND sha256 = ? AND state != 'duplicate' ORDER BY id LIMIT 1",
+            [feed, sha256],
+        )
         return rows[0] if rows else None
 
     def record_fetch(self, row: dict[str, Any]) -> int:
         with self.transaction():
-            return int(self.db["files"].insert(row).last_pk)
+            return int(self._table("files").insert(row).last_pk or 0)
 
     def mark_remote_done(self, file_id: int, now: str) -> None:
         with self.transaction():
-            self.db["files"].update(file_id, {"remote_done_at": now})
+            self._table("files").update(file_id, {"remote_done_at": now})
 
     def files_to_process(self, feed: str) -> list[dict[str, Any]]:
         return self.query("SELECT * FROM files WHERE feed = ? AND state = 'fetched' ORDER BY name, id", [feed])
 
     def get_file(self, file_id: int) -> dict[str, Any]:
-        return dict(self.db["files"].get(file_id))
+        return dict(self._table("files").get(file_id))
 
     # PO versions -------------------------------------------------------
     def handed_off_versions(self, feed: str, po_ids: list[str]) -> pl.DataFrame:
@@ -184,28 +192,44 @@ class Ledger:
 
     def _insert_outcome(self, o: FileOutcome) -> None:
         versions = o.po_versions.with_columns(
-            pl.lit(o.feed).alias("feed"), pl.lit(o.file_id).alias("file_id"), pl.lit(o.run_id).alias("run_id"), pl.lit(o.now).alias("recorded_at")
+            pl.lit(o.feed).alias("feed"),
+            pl.lit(o.file_id).alias("file_id"),
+            pl.lit(o.run_id).alias("run_id"),
+            pl.lit(o.now).alias("recorded_at"),
         )
-        self.db["po_versions"].insert_all(versions.to_dicts(), batch_size=5000)
+        self._table("po_versions").insert_all(versions.to_dicts(), batch_size=5000)
         handed = versions.filter(pl.col("outcome") == "handed_off")["po_id"].to_list()
         self._resolve_errors(handed, o.run_id, o.now)
-        errors = o.errors.drop("file").rename({"doc_id": "po_id"}).with_columns(
-            pl.lit(o.file_id).alias("file_id"), pl.lit(o.run_id).alias("run_id"), pl.lit(o.now).alias("created_at")
+        errors = (
+            o.errors.drop("file")
+            .rename({"doc_id": "po_id"})
+            .with_columns(
+                pl.lit(o.file_id).alias("file_id"), pl.lit(o.run_id).alias("run_id"), pl.lit(o.now).alias("created_at")
+            )
         )
-        self.db["integration_errors"].insert_all(errors.to_dicts(), batch_size=5000)
-        rows = o.writeback.with_columns(pl.lit(o.run_id).alias("run_id"), pl.lit(o.feed).alias("feed"), pl.lit(o.now).alias("created_at"))
-        self.db["writeback_rows"].insert_all(rows.to_dicts(), batch_size=5000)
+        self._table("integration_errors").insert_all(errors.to_dicts(), batch_size=5000)
+        rows = o.writeback.with_columns(
+            pl.lit(o.run_id).alias("run_id"), pl.lit(o.feed).alias("feed"), pl.lit(o.now).alias("created_at")
+        )
+        self._table("writeback_rows").insert_all(rows.to_dicts(), batch_size=5000)
         if o.handoff:
-            self.db["handoffs"].insert(o.handoff, replace=True)
-        update = {"state": o.state, "reason": o.reason, "processed_at": o.now, "run_id": o.run_id, "error_report": o.error_report}
+            self._table("handoffs").insert(o.handoff, replace=True)
+        update = {
+            "state": o.state,
+            "reason": o.reason,
+            "processed_at": o.now,
+            "run_id": o.run_id,
+            "error_report": o.error_report,
+        }
         if o.handoff:
             update["handoff_name"] = o.handoff["name"]
-        self.db["files"].update(o.file_id, update)
+        self._table("files").update(o.file_id, update)
 
     def _resolve_errors(self, po_ids: list[str], run_id: int, now: str) -> None:
         """A later version handed off resolves the PO's earlier integration errors (seed 002)."""
         self.db.conn.executemany(
-            "UPDATE integration_errors SET resolved_at = ?, resolved_run_id = ? WHERE po_id = ? AND resolved_at IS NULL",
+            "UPDATE integration_errors SET resolved_at = ?, resolved_run_id = ? "
+            "WHERE po_id = ? AND resolved_at IS NULL",
             [(now, run_id, p) for p in po_ids],
         )
 
@@ -217,12 +241,14 @@ class Ledger:
     def assign_writeback(self, files: list[dict[str, Any]], row_ids: list[list[int]]) -> None:
         with self.transaction():
             for file, ids in zip(files, row_ids, strict=True):
-                self.db["writebacks"].insert(file)
-                self.db.conn.executemany("UPDATE writeback_rows SET writeback_name = ? WHERE id = ?", [(file["name"], i) for i in ids])
+                self._table("writebacks").insert(file)
+                self.db.conn.executemany(
+                    "UPDATE writeback_rows SET writeback_name = ? WHERE id = ?", [(file["name"], i) for i in ids]
+                )
 
     def writebacks_to_upload(self) -> list[dict[str, Any]]:
         return self.query("SELECT * FROM writebacks WHERE uploaded_at IS NULL ORDER BY name")
 
     def mark_uploaded(self, name: str, now: str) -> None:
         with self.transaction():
-            self.db["writebacks"].update(name, {"uploaded_at": now})
+            self._table("writebacks").update(name, {"uploaded_at": now})

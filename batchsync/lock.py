@@ -43,8 +43,12 @@ class RunLock:
             ) from None
         previous = _read_note(fd)
         if previous.get("pid"):
-            log.warning("taking over the lock of run pid %s on %s started %s, which ended without releasing it",
-                        previous.get("pid"), previous.get("host"), previous.get("started_at"))
+            log.warning(
+                "taking over the lock of run pid %s on %s started %s, which ended without releasing it",
+                previous.get("pid"),
+                previous.get("host"),
+                previous.get("started_at"),
+            )
         note = {"pid": os.getpid(), "host": socket.gethostname(), "started_at": self.started_at}
         os.ftruncate(fd, 0)
         os.pwrite(fd, json.dumps(note).encode(), 0)

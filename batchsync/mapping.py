@@ -27,9 +27,34 @@ from batchsync.layouts import Layout
 
 LEVELS = ("header", "line", "allocation")
 # columns the pipeline adds before transforming (see transform.context_columns)
-RESERVED = {"_decision", "_line_decision", "_doc_seq", "_row", "_now_date", "_now_time", "_now", "_source_file", "_erp_file"}
+RESERVED = {
+    "_decision",
+    "_line_decision",
+    "_doc_seq",
+    "_row",
+    "_now_date",
+    "_now_time",
+    "_now",
+    "_source_file",
+    "_erp_file",
+}
 PRODUCERS = ("source", "const", "concat", "sequence")
-FIELD_KEYS = {*PRODUCERS, "name", "width", "max_length", "align", "fill", "map", "xref", "date", "number", "upper", "oneline", "default", "required"}
+FIELD_KEYS = {
+    *PRODUCERS,
+    "name",
+    "width",
+    "max_length",
+    "align",
+    "fill",
+    "map",
+    "xref",
+    "date",
+    "number",
+    "upper",
+    "oneline",
+    "default",
+    "required",
+}
 RECORD_KEYS = {"name", "level", "layout", "length", "delimiter", "fields"}
 TOP_KEYS = {"target", "description", "template", "extension", "kind", "xref", "records"}
 
@@ -83,7 +108,10 @@ class CompiledMapping:
 
 
 def load_mapping(mappings_dir: Path, target: str, layout: Layout) -> CompiledMapping:
-    path = next((mappings_dir / f"{target}{ext}" for ext in (".yaml", ".yml") if (mappings_dir / f"{target}{ext}").is_file()), None)
+    path = next(
+        (mappings_dir / f"{target}{ext}" for ext in (".yaml", ".yml") if (mappings_dir / f"{target}{ext}").is_file()),
+        None,
+    )
     if path is None:
         raise ConfigError(f"mapping for target {target!r} not found: expected {mappings_dir / (target + '.yaml')}")
     try:
@@ -124,8 +152,13 @@ class _Compiler:
         if not isinstance(template, str):
             self.problems.append("template: required (a file name in templates/)")
         return CompiledMapping(
-            self.path, str(raw.get("target", target)), kind, str(template), str(raw.get("extension", "txt")),
-            records, self.header_columns,
+            self.path,
+            str(raw.get("target", target)),
+            kind,
+            str(template),
+            str(raw.get("extension", "txt")),
+            records,
+            self.header_columns,
         )
 
     def _unknown_keys(self, body: dict[str, Any], known: set[str], where: str) -> None:
@@ -153,7 +186,9 @@ class _Compiler:
             return {}
         missing = [c for c in (key, value) if c not in table.columns]
         if missing:
-            self.problems.append(f"{where}: {path.name} has no column {', '.join(missing)} (it has {', '.join(table.columns)})")
+            self.problems.append(
+                f"{where}: {path.name} has no column {', '.join(missing)} (it has {', '.join(table.columns)})"
+            )
             return {}
         dupes = table.filter(pl.col(key).is_duplicated())[key].unique().to_list()
         if dupes:
@@ -176,7 +211,11 @@ class _Compiler:
         if not isinstance(fields_raw, list) or not fields_raw:
             self.problems.append(f"{where}.fields: expected a list of fields")
             fields_raw = []
-        fields = [f for i, spec in enumerate(fields_raw) if (f := self._field(spec, f"{where}.fields[{i}]", str(body["name"]), level, layout))]
+        fields = [
+            f
+            for i, spec in enumerate(fields_raw)
+            if (f := self._field(spec, f"{where}.fields[{i}]", str(body["name"]), level, layout))
+        ]
         length = body.get("length")
         fixed_total = sum(f.width or 0 for f in fields)
         if layout == "fixed" and isinstance(length, int) and fixed_total > length:
@@ -208,7 +247,9 @@ class _Compiler:
         labelled = [Problem(p.when, p.reason, label, p.check) for p in problems]
         return CompiledField(str(spec["name"]), value, pad, align, fill, labelled)
 
-    def _value(self, spec: dict[str, Any], producer: str, where: str, level: str, label: str) -> tuple[pl.Expr, list[Problem]]:
+    def _value(
+        self, spec: dict[str, Any], producer: str, where: str, level: str, label: str
+    ) -> tuple[pl.Expr, list[Problem]]:
         problems: list[Problem] = []
         value = self._produce(spec, producer, where, level)
         if "map" in spec:
@@ -230,7 +271,9 @@ class _Compiler:
         if "default" in spec:
             value = value.fill_null(pl.lit(str(spec["default"])))
         if spec.get("required"):
-            problems.append(Problem(value.is_null(), pl.lit(f"{label}: no value, and the target requires one"), check="required"))
+            problems.append(
+                Problem(value.is_null(), pl.lit(f"{label}: no value, and the target requires one"), check="required")
+            )
         return value, problems
 
     def _produce(self, spec: dict[str, Any], producer: str, where: str, level: str) -> pl.Expr:
@@ -240,14 +283,21 @@ class _Compiler:
         if producer == "source":
             return self._column(body, f"{where}.source", level)
         if producer == "sequence":
-            if not isinstance(body, dict) or not isinstance(body.get("start", 1), int) or not isinstance(body.get("step", 1), int):
+            if (
+                not isinstance(body, dict)
+                or not isinstance(body.get("start", 1), int)
+                or not isinstance(body.get("step", 1), int)
+            ):
                 self.problems.append(f"{where}.sequence: expected {{start: N, step: N}}")
                 return pl.lit(None, pl.String)
             return (pl.lit(body.get("start", 1)) + (pl.col("_row") - 1) * body.get("step", 1)).cast(pl.String)
         parts = body if isinstance(body, list) else []
         if not parts:
             self.problems.append(f"{where}.concat: expected a list of strings and {{source: column}} items")
-        exprs = [self._column(p["source"], f"{where}.concat[{i}]", level) if isinstance(p, dict) else pl.lit(str(p)) for i, p in enumerate(parts)]
+        exprs = [
+            self._column(p["source"], f"{where}.concat[{i}]", level) if isinstance(p, dict) else pl.lit(str(p))
+            for i, p in enumerate(parts)
+        ]
         return pl.concat_str(exprs, ignore_nulls=True)
 
     def _column(self, name: Any, where: str, level: str) -> pl.Expr:
@@ -264,14 +314,22 @@ class _Compiler:
             self.header_columns.add(column)
         return pl.col(name)
 
-    def _lookup(self, value: pl.Expr, table: Any, where: str, label: str, what: str, problems: list[Problem]) -> pl.Expr:
+    def _lookup(
+        self, value: pl.Expr, table: Any, where: str, label: str, what: str, problems: list[Problem]
+    ) -> pl.Expr:
         if not isinstance(table, dict):
             self.problems.append(f"{where}: expected a table of code: value")
             return value
         keys, values = [str(k) for k in table], [str(v) for v in table.values()]
         mapped = value.replace_strict(keys, values, default=None, return_dtype=pl.String)
         check = "xref" if "xref" in where else "value_map"
-        problems.append(Problem(value.is_not_null() & mapped.is_null(), pl.format(f"{label}: {{}} {what}", pl.format("'{}'", value)), check=check))
+        problems.append(
+            Problem(
+                value.is_not_null() & mapped.is_null(),
+                pl.format(f"{label}: {{}} {what}", pl.format("'{}'", value)),
+                check=check,
+            )
+        )
         return mapped
 
     def _number(self, value: pl.Expr, spec: Any, where: str, label: str, problems: list[Problem]) -> pl.Expr:
@@ -283,7 +341,9 @@ class _Compiler:
         rounded = value.cast(pl.Decimal(38, decimals), strict=False)
         # rounding a price or quantity would change the order: refuse rather than guess
         lossy = exact.is_not_null() & (exact != rounded.cast(pl.Decimal(38, 12)))
-        problems.append(Problem(lossy, pl.format(f"{label}: '{{}}' has more than {decimals} decimals", value), check="decimals"))
+        problems.append(
+            Problem(lossy, pl.format(f"{label}: '{{}}' has more than {decimals} decimals", value), check="decimals")
+        )
         return rounded.cast(pl.String)
 
 

@@ -184,7 +184,9 @@ def _is_name_row(columns: list[str], record: RecordType) -> pl.Expr:
     return hits >= min(3, len(known))
 
 
-def _positions_from_name_row(row: dict[str, str | None], columns: list[str], record: RecordType, name: str) -> dict[str, str]:
+def _positions_from_name_row(
+    row: dict[str, str | None], columns: list[str], record: RecordType, name: str
+) -> dict[str, str]:
     positions: dict[str, str] = {}
     for source in columns:
         label = (row[source] or "").strip()
@@ -213,7 +215,8 @@ def _require_columns(positions: dict[str, str], record: RecordType, name: str) -
             f"{name}: {record.word} records have no column {', '.join(repr(m) for m in missing)}",
             file=name,
             column=missing[0],
-            hint="add the column to the export's integration format in Coupa, or set the feed's columns in batchsync.toml",
+            hint="add the column to the export's integration format in Coupa, "
+            "or set the feed's columns in batchsync.toml",
         )
 
 

@@ -55,7 +55,10 @@ class FeedSummary:
     def line(self) -> str:
         c = self.counts
         files = f"{self.files_processed} file(s) processed, {self.files_rejected} rejected, {self.files_duplicate} duplicate"
-        pos = f"{c['handed_off']} PO(s) handed off, {c['rejected']} rejected, {c['duplicate']} duplicate, {c['stale']} stale, {c['skipped']} skipped"
+        pos = (
+            f"{c['handed_off']} PO(s) handed off, {c['rejected']} rejected, {c['duplicate']} duplicate, "
+            f"{c['stale']} stale, {c['skipped']} skipped"
+        )
         return f"{self.name}: {files}; {pos}"
 
 
@@ -76,7 +79,9 @@ class RunSummary:
         return asdict(self) | {"exit_code": int(self.exit_code)}
 
     def lines(self) -> list[str]:
-        return [f.line() for f in self.feeds] + [f"write-back: {len(self.writeback_files)} file(s) uploaded; run {self.run_id} {self.status}"]
+        return [f.line() for f in self.feeds] + [
+            f"write-back: {len(self.writeback_files)} file(s) uploaded; run {self.run_id} {self.status}"
+        ]
 
 
 def prepare_feeds(config: Config, names: list[str] | None = None) -> list[PreparedFeed]:
@@ -93,7 +98,9 @@ def prepare_feeds(config: Config, names: list[str] | None = None) -> list[Prepar
             layout = layout_for(feed.kind, feed.columns)
             mapping = load_mapping(config.mappings_dir, feed.target, layout)
             template = load_template(config.templates_dir, mapping.template)
-            check_template(template, [r.name for r in mapping.at_level("header")] + ["line_records", "allocation_records"])
+            check_template(
+                template, [r.name for r in mapping.at_level("header")] + ["line_records", "allocation_records"]
+            )
         except ConfigError as exc:
             problems.extend(exc.problems)
             continue
@@ -123,13 +130,22 @@ def run(
         try:
             for name in remove_stale_temporaries(config.handoff_dir):
                 log.warning("removed %s, left by an interrupted run (it was never complete)", name)
-            run_id = ledger.start_run(trigger, [f.name for f in prepared], started.isoformat(), os.getpid(), socket.gethostname())
+            run_id = ledger.start_run(
+                trigger, [f.name for f in prepared], started.isoformat(), os.getpid(), socket.gethostname()
+            )
             return _run(config, prepared, ledger, run_id, clock, sleep)
         finally:
             ledger.close()
 
 
-def _run(config: Config, prepared: list[PreparedFeed], ledger: Ledger, run_id: int, clock: Clock, sleep: Callable[[float], None]) -> RunSummary:
+def _run(
+    config: Config,
+    prepared: list[PreparedFeed],
+    ledger: Ledger,
+    run_id: int,
+    clock: Clock,
+    sleep: Callable[[float], None],
+) -> RunSummary:
     summaries = [FeedSummary(f.name) for f in prepared]
     try:
         with open_source(config.source) as source:
@@ -149,9 +165,18 @@ def _run(config: Config, prepared: list[PreparedFeed], ledger: Ledger, run_id: i
 
 
 def _run_feed(
-    config: Config, feed: PreparedFeed, summary: FeedSummary, source: Source, ledger: Ledger, run_id: int, clock: Clock, sleep: Callable[[float], None]
+    config: Config,
+    feed: PreparedFeed,
+    summary: FeedSummary,
+    source: Source,
+    ledger: Ledger,
+    run_id: int,
+    clock: Clock,
+    sleep: Callable[[float], None],
 ) -> None:
-    found = discover(source, feed.config, config.source, ledger, config.state_dir, run_id=run_id, clock=clock, sleep=sleep)
+    found = discover(
+        source, feed.config, config.source, ledger, config.state_dir, run_id=run_id, clock=clock, sleep=sleep
+    )
     summary.files_fetched = found.fetched
     summary.files_duplicate = found.duplicates
     summary.files_not_yet_stable = found.not_yet_stable
@@ -177,8 +202,17 @@ def upload_writeback(config: Config, source: Source, ledger: Ledger, run_id: int
         folder.mkdir(parents=True, exist_ok=True, mode=0o700)
         path = folder / wb.name
         path.write_bytes(wb.data)
-        records.append({"name": wb.name, "run_id": run_id, "rows": wb.rows, "bytes": len(wb.data), "sha256": wb.sha256,
-                        "local_path": str(path), "created_at": now.isoformat()})
+        records.append(
+            {
+                "name": wb.name,
+                "run_id": run_id,
+                "rows": wb.rows,
+                "bytes": len(wb.data),
+                "sha256": wb.sha256,
+                "local_path": str(path),
+                "created_at": now.isoformat(),
+            }
+        )
     ledger.assign_writeback(records, [wb.row_ids for wb in files])
     uploaded = []
     for pending in ledger.writebacks_to_upload():

@@ -60,7 +60,9 @@ class FileResult:
     reason: str | None = None
 
 
-def process_file(config: Config, feed: PreparedFeed, ledger: Ledger, file_row: dict[str, Any], run_id: int, now: datetime) -> FileResult:
+def process_file(
+    config: Config, feed: PreparedFeed, ledger: Ledger, file_row: dict[str, Any], run_id: int, now: datetime
+) -> FileResult:
     name = file_row["name"]
     try:
         parsed = parse_file(Path(file_row["archive_path"]), feed.layout, display_name=name)
@@ -77,37 +79,89 @@ def process_file(config: Config, feed: PreparedFeed, ledger: Ledger, file_row: d
     handoff = None
     if transformed.documents.height:
         manifest = _manifest(feed, file_row, run_id, now, transformed.documents, decisions)
-        handoff = publish(config.handoff_dir, erp_name, lambda s: render_to(s, feed.template, transformed.documents), manifest)
+        handoff = publish(
+            config.handoff_dir, erp_name, lambda s: render_to(s, feed.template, transformed.documents), manifest
+        )
     versions = _po_outcomes(parsed, validated, decisions, transformed.rejected, handoff)
-    errors = pl.concat([validated.errors, transformed.problems.select(pl.lit(name).alias("file"), pl.all())], how="vertical_relaxed")
+    errors = pl.concat(
+        [validated.errors, transformed.problems.select(pl.lit(name).alias("file"), pl.all())], how="vertical_relaxed"
+    )
     report = write_error_report(config.state_dir, file_row["id"], name, errors)
     state = "empty" if parsed.is_empty else "processed"
-    ledger.record_outcome(FileOutcome(
-        file_row["id"], run_id, feed.name, state, None, versions, errors,
-        _writeback_rows(versions, config, now), _handoff_row(handoff, file_row, run_id, feed, now), report, now.isoformat(),
-    ))
+    ledger.record_outcome(
+        FileOutcome(
+            file_row["id"],
+            run_id,
+            feed.name,
+            state,
+            None,
+            versions,
+            errors,
+            _writeback_rows(versions, config, now),
+            _handoff_row(handoff, file_row, run_id, feed, now),
+            report,
+            now.isoformat(),
+        )
+    )
     counts = {o: int((versions["outcome"] == o).sum()) for o in OUTCOMES} | {"errors": errors.height}
     log.info("%s: %s", name, ", ".join(f"{v} {k}" for k, v in counts.items() if v))
     return FileResult(name, state, counts, handoff.name if handoff else None)
 
 
-def _reject_file(config: Config, ledger: Ledger, feed: PreparedFeed, file_row: dict[str, Any], run_id: int, now: datetime, exc: DataError) -> FileResult:
+def _reject_file(
+    config: Config,
+    ledger: Ledger,
+    feed: PreparedFeed,
+    file_row: dict[str, Any],
+    run_id: int,
+    now: datetime,
+    exc: DataError,
+) -> FileResult:
     """The whole file cannot be read as the feed's format: keep it, say why, send nothing from it."""
     log.error("%s rejected: %s", file_row["name"], exc.message)
-    error = pl.DataFrame([{
-        "file": file_row["name"], "line": exc.line, "record_type": None, "doc_id": None, "column": exc.column,
-        "check": "file", "value": None if exc.offset is None else f"byte offset {exc.offset}", "message": f"{exc.message}; {exc.hint}",
-    }], schema=ERROR_SCHEMA)
+    error = pl.DataFrame(
+        [
+            {
+                "file": file_row["name"],
+                "line": exc.line,
+                "record_type": None,
+                "doc_id": None,
+                "column": exc.column,
+                "check": "file",
+                "value": None if exc.offset is None else f"byte offset {exc.offset}",
+                "message": f"{exc.message}; {exc.hint}",
+            }
+        ],
+        schema=ERROR_SCHEMA,
+    )
     report = write_error_report(config.state_dir, file_row["id"], file_row["name"], error)
     empty_versions = pl.DataFrame(schema={"po_id": pl.String})
-    ledger.record_outcome(FileOutcome(
-        file_row["id"], run_id, feed.name, "rejected", exc.message, empty_versions, error,
-        pl.DataFrame(schema={"po_id": pl.String, "version": pl.Int64, "field": pl.String, "text": pl.String}), None, report, now.isoformat(),
-    ))
+    ledger.record_outcome(
+        FileOutcome(
+            file_row["id"],
+            run_id,
+            feed.name,
+            "rejected",
+            exc.message,
+            empty_versions,
+            error,
+            pl.DataFrame(schema={"po_id": pl.String, "version": pl.Int64, "field": pl.String, "text": pl.String}),
+            None,
+            report,
+            now.isoformat(),
+        )
+    )
     return FileResult(file_row["name"], "rejected", {"errors": 1}, reason=exc.message)
 
 
-def _manifest(feed: PreparedFeed, file_row: dict[str, Any], run_id: int, now: datetime, documents: pl.DataFrame, decisions: pl.DataFrame) -> dict[str, Any]:
+def _manifest(
+    feed: PreparedFeed,
+    file_row: dict[str, Any],
+    run_id: int,
+    now: datetime,
+    documents: pl.DataFrame,
+    decisions: pl.DataFrame,
+) -> dict[str, Any]:
     sent = documents.select("id").join(decisions.select("id", "version", "decision"), on="id", how="left")
     lines = documents["line_records"].str.count_matches("\n").sum() + int((documents["line_records"] != "").sum())
     return {
@@ -116,28 +170,51 @@ def _manifest(feed: PreparedFeed, file_row: dict[str, Any], run_id: int, now: da
         "created_at": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
         "run_id": run_id,
         "reprocessed": False,
-        "source_files": [{"name": file_row["name"], "sha256": file_row["sha256"], "remote_path": file_row["remote_path"]}],
+        "source_files": [
+            {"name": file_row["name"], "sha256": file_row["sha256"], "remote_path": file_row["remote_path"]}
+        ],
         "documents": sent.to_dicts(),
         "record_counts": {"documents": documents.height, "line_records": int(lines)},
     }
 
 
-def _po_outcomes(parsed: ParsedFile, validated: Validated, decisions: pl.DataFrame, mapping_rejected: pl.DataFrame, handoff: Handoff | None) -> pl.DataFrame:
+def _po_outcomes(
+    parsed: ParsedFile,
+    validated: Validated,
+    decisions: pl.DataFrame,
+    mapping_rejected: pl.DataFrame,
+    handoff: Handoff | None,
+) -> pl.DataFrame:
     handed = [str(d["id"]) for d in handoff.manifest["documents"]] if handoff else []
-    headers = parsed.frames["header"].select(pl.col("id").alias("po_id"), pl.col("version").cast(pl.Int64, strict=False), "status")
+    headers = parsed.frames["header"].select(
+        pl.col("id").alias("po_id"), pl.col("version").cast(pl.Int64, strict=False), "status"
+    )
     joined = (
         headers.join(validated.rejected.rename({"doc_id": "po_id", "reason": "v_reason"}), on="po_id", how="left")
-        .join(decisions.select(pl.col("id").alias("po_id"), "content_hash", "decision", pl.col("reason").alias("d_reason")), on="po_id", how="left")
+        .join(
+            decisions.select(
+                pl.col("id").alias("po_id"), "content_hash", "decision", pl.col("reason").alias("d_reason")
+            ),
+            on="po_id",
+            how="left",
+        )
         .join(mapping_rejected.rename({"doc_id": "po_id", "reason": "m_reason"}), on="po_id", how="left")
     )
     rejected = pl.col("v_reason").is_not_null() | pl.col("m_reason").is_not_null()
     outcome = (
-        pl.when(rejected).then(pl.lit("rejected"))
-        .when(pl.col("po_id").is_in(handed)).then(pl.lit("handed_off"))
+        pl.when(rejected)
+        .then(pl.lit("rejected"))
+        .when(pl.col("po_id").is_in(handed))
+        .then(pl.lit("handed_off"))
         .otherwise(pl.col("decision"))
     )
     return joined.select(
-        "po_id", "version", "content_hash", "status", "decision", outcome.alias("outcome"),
+        "po_id",
+        "version",
+        "content_hash",
+        "status",
+        "decision",
+        outcome.alias("outcome"),
         pl.coalesce("v_reason", "m_reason", "d_reason").alias("reason"),
         pl.when(outcome == "handed_off").then(pl.lit(handoff.name if handoff else None)).alias("handoff_name"),
     )
@@ -148,20 +225,29 @@ def _writeback_rows(versions: pl.DataFrame, config: Config, now: datetime) -> pl
     stamp = now.strftime("%Y-%m-%dT%H:%M:%SZ")
     told = versions.filter(pl.col("outcome").is_in(["handed_off", "rejected"]) & pl.col("po_id").str.contains(r"^\d+$"))
     text = (
-        pl.when(pl.col("outcome") == "handed_off").then(pl.lit(sent_text(stamp, "")) + pl.col("handoff_name"))
+        pl.when(pl.col("outcome") == "handed_off")
+        .then(pl.lit(sent_text(stamp, "")) + pl.col("handoff_name"))
         .otherwise(pl.lit(rejected_text("")) + pl.col("reason"))
     )
     return told.select("po_id", "version", pl.lit(config.writeback.status_field).alias("field"), text.alias("text"))
 
 
-def _handoff_row(handoff: Handoff | None, file_row: dict[str, Any], run_id: int, feed: PreparedFeed, now: datetime) -> dict[str, Any] | None:
+def _handoff_row(
+    handoff: Handoff | None, file_row: dict[str, Any], run_id: int, feed: PreparedFeed, now: datetime
+) -> dict[str, Any] | None:
     if handoff is None:
         return None
     manifest = handoff.manifest
     return {
-        "name": handoff.name, "manifest": handoff.manifest_path.name, "file_id": file_row["id"], "run_id": run_id,
-        "target": feed.mapping.target, "sha256": manifest.get("sha256"), "documents": len(manifest.get("documents", [])),
-        "adopted": int(handoff.adopted), "created_at": now.isoformat(),
+        "name": handoff.name,
+        "manifest": handoff.manifest_path.name,
+        "file_id": file_row["id"],
+        "run_id": run_id,
+        "target": feed.mapping.target,
+        "sha256": manifest.get("sha256"),
+        "documents": len(manifest.get("documents", [])),
+        "adopted": int(handoff.adopted),
+        "created_at": now.isoformat(),
     }
 
 

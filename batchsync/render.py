@@ -24,7 +24,6 @@ def load_template(templates_dir: Path, name: str) -> jinja2.Template:
         loader=jinja2.FileSystemLoader(templates_dir),
         undefined=jinja2.StrictUndefined,
         autoescape=False,  # ERP flat files, not HTML
-        keep_trailing_newline=True,
     )
     try:
         return env.get_template(name)
@@ -48,7 +47,9 @@ def render_to(stream: BinaryIO, template: jinja2.Template, documents: pl.DataFra
             digest.update(data)
             stream.write(data)
     except jinja2.UndefinedError as exc:
-        raise ConfigError(f"template {template.name}: {exc.message}", hint="the template names a record the mapping does not build") from exc
+        raise ConfigError(
+            f"template {template.name}: {exc.message}", hint="the template names a record the mapping does not build"
+        ) from exc
     return digest.hexdigest()
 
 

@@ -6,7 +6,7 @@ the checks in ``checks`` say whether a text is a number, a date, an enum.
 
 from __future__ import annotations
 
-from typing import Any, Optional  # noqa: UP035 - pandera reads Optional[...] as "column may be absent"
+from typing import Any, Optional
 
 import pandera.polars as pa
 import polars as pl
@@ -108,7 +108,9 @@ class POAllocation(pa.DataFrameModel):
 PO_MODELS: dict[str, type[pa.DataFrameModel]] = {"header": POHeader, "line": POLine, "allocation": POAllocation}
 
 
-def _error_rows(frame: pl.DataFrame, role: str, column: str, check: str, value: pl.Expr, message: pl.Expr | str) -> pl.DataFrame:
+def _error_rows(
+    frame: pl.DataFrame, role: str, column: str, check: str, value: pl.Expr, message: pl.Expr | str
+) -> pl.DataFrame:
     """Rule failures in the error-frame shape (see validate.ERROR_SCHEMA)."""
     doc_key = "id" if role == "header" else "order-header-id"
     text = message if isinstance(message, pl.Expr) else pl.lit(message)
@@ -129,8 +131,16 @@ def rule_orphans(frames: dict[str, pl.DataFrame]) -> list[pl.DataFrame]:
     out = []
     for role in ("line", "allocation"):
         orphans = frames[role].filter(~pl.col("order-header-id").is_in(ids.implode()))
-        out.append(_error_rows(orphans, role, "order-header-id", "header_exists", pl.col("order-header-id"),
-                               "points at a PO header that is not in this file"))
+        out.append(
+            _error_rows(
+                orphans,
+                role,
+                "order-header-id",
+                "header_exists",
+                pl.col("order-header-id"),
+                "points at a PO header that is not in this file",
+            )
+        )
     return out
 
 
@@ -156,19 +166,29 @@ def rule_line_total(frames: dict[str, pl.DataFrame]) -> list[pl.DataFrame]:
 def rule_allocation_percent(frames: dict[str, pl.DataFrame]) -> list[pl.DataFrame]:
     """The allocation percents of one line add up to 100."""
     keys = ["order-header-id", "order-line-num"]
-    sums = frames["allocation"].group_by(keys).agg(
-        checks.as_decimal("account-allocation-percent").sum().alias("_sum"), pl.col(LINE).min()
+    sums = (
+        frames["allocation"]
+        .group_by(keys)
+        .agg(checks.as_decimal("account-allocation-percent").sum().alias("_sum"), pl.col(LINE).min())
     )
     bad = sums.filter((pl.col("_sum") - 100).abs() > PERCENT_TOLERANCE)
-    message = pl.format("allocation percents of line {} add up to {}, not 100", pl.col("order-line-num"), pl.col("_sum").round(6))
+    message = pl.format(
+        "allocation percents of line {} add up to {}, not 100", pl.col("order-line-num"), pl.col("_sum").round(6)
+    )
     return [_error_rows(bad, "allocation", "account-allocation-percent", "percent_sum", pl.col("_sum"), message)]
 
 
 def rule_one_currency(frames: dict[str, pl.DataFrame]) -> list[pl.DataFrame]:
     """One currency per PO: every line in the header's currency."""
-    headers = frames["header"].select(pl.col("id").alias("order-header-id"), pl.col("accounting-total-currency").alias("_po_currency"))
+    headers = frames["header"].select(
+        pl.col("id").alias("order-header-id"), pl.col("accounting-total-currency").alias("_po_currency")
+    )
     lines = frames["line"].join(headers, on="order-header-id", how="inner")
-    bad = lines.filter(pl.col("currency").is_not_null() & pl.col("_po_currency").is_not_null() & (pl.col("currency") != pl.col("_po_currency")))
+    bad = lines.filter(
+        pl.col("currency").is_not_null()
+        & pl.col("_po_currency").is_not_null()
+        & (pl.col("currency") != pl.col("_po_currency"))
+    )
     message = pl.format("line currency differs from the PO's currency {}", pl.col("_po_currency"))
     return [_error_rows(bad, "line", "currency", "one_currency", pl.col("currency"), message)]
 

@@ -576,5 +576,7 @@ def wait_until_stable(
     for entry in sorted(candidates, key=lambda f: f.name):
         seen = again.get(entry.name)
         unchanged = seen is not None and (seen.size, seen.mtime) == (entry.size, entry.mtime)
-        (stable if unchanged and now - entry.mtime >= min_age_seconds else not_yet).append(entry)
+        # with no minimum age the clocks need not agree: a server clock ahead of ours must not hold files back
+        old_enough = min_age_seconds <= 0 or now - entry.mtime >= min_age_seconds
+        (stable if unchanged and old_enough else not_yet).append(entry)
     return stable, not_yet

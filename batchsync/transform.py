@@ -40,19 +40,30 @@ def transform(
     """``decisions`` (id, _decision) names the documents to send and how."""
     levels = _level_frames(frames, decisions, mapping, now, source_file, erp_file)
     problems = pl.concat([_problems(levels[level], mapping.at_level(level), level) for level in levels]).sort("line")
-    rejected = problems.group_by("doc_id", maintain_order=True).agg(pl.format("line {}: {}", "line", "message").first().alias("reason"))
+    rejected = problems.group_by("doc_id", maintain_order=True).agg(
+        pl.format("line {}: {}", "line", "message").first().alias("reason")
+    )
     bad = rejected["doc_id"].implode()
-    documents = levels["header"].filter(~pl.col("id").is_in(bad)).select(
-        "id", "version", "_decision", *[_record_text(r) for r in mapping.at_level("header")]
+    documents = (
+        levels["header"]
+        .filter(~pl.col("id").is_in(bad))
+        .select("id", "version", "_decision", *[_record_text(r) for r in mapping.at_level("header")])
     )
     for level in ("line", "allocation"):
-        documents = documents.join(_joined_level_text(levels[level], mapping.at_level(level), level, bad), on="id", how="left")
+        documents = documents.join(
+            _joined_level_text(levels[level], mapping.at_level(level), level, bad), on="id", how="left"
+        )
         documents = documents.with_columns(pl.col(f"{level}_records").fill_null(""))
     return Transformed(documents, rejected, problems)
 
 
 def _level_frames(
-    frames: dict[str, pl.DataFrame], decisions: pl.DataFrame, mapping: CompiledMapping, now: datetime, source_file: str, erp_file: str
+    frames: dict[str, pl.DataFrame],
+    decisions: pl.DataFrame,
+    mapping: CompiledMapping,
+    now: datetime,
+    source_file: str,
+    erp_file: str,
 ) -> dict[str, pl.DataFrame]:
     context = [
         pl.lit(now.strftime("%Y%m%d")).alias("_now_date"),
@@ -62,18 +73,24 @@ def _level_frames(
         pl.lit(erp_file).alias("_erp_file"),
     ]
     header = (
-        frames["header"].join(decisions.select("id", "_decision"), on="id", how="inner", maintain_order="left")
+        frames["header"]
+        .join(decisions.select("id", "_decision"), on="id", how="inner", maintain_order="left")
         .with_row_index("_doc_seq", offset=1)
         .with_columns(*context, pl.lit(1).alias("_row"), pl.col("id").alias("doc_id"))
     )
     parent = header.select(
-        pl.col("id").alias("order-header-id"), "_decision", "_doc_seq", *context,
+        pl.col("id").alias("order-header-id"),
+        "_decision",
+        "_doc_seq",
+        *context,
         *[pl.col(c).alias(f"header.{c}") for c in sorted(mapping.header_columns)],
     )
     lines = _children(frames["line"], parent, ["line-number"])
     line_decision = (
-        pl.when(pl.col("_decision") == "cancel").then(pl.lit("cancel"))
-        .when(pl.col("status").str.to_lowercase().is_in(DELETED_LINE)).then(pl.lit("delete"))
+        pl.when(pl.col("_decision") == "cancel")
+        .then(pl.lit("cancel"))
+        .when(pl.col("status").str.to_lowercase().is_in(DELETED_LINE))
+        .then(pl.lit("delete"))
         .otherwise(pl.col("_decision"))
     )
     lines = lines.with_columns(line_decision.alias("_line_decision"))
@@ -84,19 +101,24 @@ def _level_frames(
 def _children(frame: pl.DataFrame, parent: pl.DataFrame, order: list[str]) -> pl.DataFrame:
     joined = frame.join(parent, on="order-header-id", how="inner")
     keys = [pl.col(c).cast(pl.Int64, strict=False) for c in order]
-    return (
-        joined.sort(["_doc_seq", *keys, LINE], maintain_order=True)
-        .with_columns(pl.int_range(1, pl.len() + 1).over("_doc_seq").alias("_row"), pl.col("order-header-id").alias("doc_id"))
+    return joined.sort(["_doc_seq", *keys, LINE], maintain_order=True).with_columns(
+        pl.int_range(1, pl.len() + 1).over("_doc_seq").alias("_row"), pl.col("order-header-id").alias("doc_id")
     )
 
 
 def _problems(frame: pl.DataFrame, records: list[CompiledRecord], level: str) -> pl.DataFrame:
     """Rows that do not fit the target, in the error-frame shape (validate.ERROR_SCHEMA without file)."""
     found = [
-        pl.when(p.when).then(pl.struct(
-            pl.lit(p.field).alias("column"), pl.lit(p.check).alias("check"), p.reason.cast(pl.String).alias("message")
-        ))
-        for record in records for f in record.fields for p in f.problems
+        pl.when(p.when).then(
+            pl.struct(
+                pl.lit(p.field).alias("column"),
+                pl.lit(p.check).alias("check"),
+                p.reason.cast(pl.String).alias("message"),
+            )
+        )
+        for record in records
+        for f in record.fields
+        for p in f.problems
     ]
     if not found or frame.height == 0:
         return pl.DataFrame(schema={k: v for k, v in ERROR_SCHEMA.items() if k != "file"})
@@ -105,7 +127,15 @@ def _problems(frame: pl.DataFrame, records: list[CompiledRecord], level: str) ->
         .explode("p")
         .drop_nulls("p")
         .unnest("p")
-        .select("line", pl.lit(level).alias("record_type"), "doc_id", "column", "check", pl.lit(None, pl.String).alias("value"), "message")
+        .select(
+            "line",
+            pl.lit(level).alias("record_type"),
+            "doc_id",
+            "column",
+            "check",
+            pl.lit(None, pl.String).alias("value"),
+            "message",
+        )
     )
 
 

@@ -18,10 +18,25 @@ from batchsync.config import WritebackConfig
 from batchsync.transform import csv_cell
 
 HEADER_COLUMNS = [
-    "Header", "Action", "Order Header ID", "Currency Code", "Payment Method", "Payment Term Code", "PCard Name",
-    "Hide Price", "Shipping Term Code", "Ship To Location Code", "Ship To Attention", "Ship To Email",
-    "Ship To Login", "Supplier Name", "Supplier Number", "Supplier Site Code", "Transmission Emails",
-    "Transmission Method Override", "Department Name",
+    "Header",
+    "Action",
+    "Order Header ID",
+    "Currency Code",
+    "Payment Method",
+    "Payment Term Code",
+    "PCard Name",
+    "Hide Price",
+    "Shipping Term Code",
+    "Ship To Location Code",
+    "Ship To Attention",
+    "Ship To Email",
+    "Ship To Login",
+    "Supplier Name",
+    "Supplier Number",
+    "Supplier Site Code",
+    "Transmission Emails",
+    "Transmission Method Override",
+    "Department Name",
 ]
 DO_NOT_TRANSMIT = "do_not_transmit"
 
@@ -50,7 +65,9 @@ def rejected_text(reason: str) -> str:
 
 
 def columns(config: WritebackConfig) -> list[str]:
-    custom = [config.status_field] + ([config.change_status_field] if config.change_status_field != config.status_field else [])
+    custom = [config.status_field] + (
+        [config.change_status_field] if config.change_status_field != config.status_field else []
+    )
     return HEADER_COLUMNS + custom
 
 
@@ -68,8 +85,12 @@ def build_files(rows: pl.DataFrame, config: WritebackConfig, stamp: str) -> list
 
 
 def _row_text(names: list[str], config: WritebackConfig) -> pl.Expr:
-    fixed = {"Header": pl.lit("Header"), "Action": pl.lit(config.action), "Order Header ID": pl.col("po_id"),
-             "Transmission Method Override": pl.lit(DO_NOT_TRANSMIT)}
+    fixed = {
+        "Header": pl.lit("Header"),
+        "Action": pl.lit(config.action),
+        "Order Header ID": pl.col("po_id"),
+        "Transmission Method Override": pl.lit(DO_NOT_TRANSMIT),
+    }
     cells = []
     for name in names:
         value = fixed.get(name)

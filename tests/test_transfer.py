@@ -30,11 +30,7 @@ from batchsync.transfer import (
     unsafe_name_reason,
     wait_until_stable,
 )
-
-try:
-    from tests.sshd import SshdServer, SshdUnavailable, start_sshd
-except ImportError:  # tests/ is on sys.path instead of the project root
-    from sshd import SshdServer, SshdUnavailable, start_sshd  # type: ignore[no-redef]
+from tests.sshd import SshdServer
 
 BACKOFF = 0.01
 
@@ -44,19 +40,6 @@ class Sleeps(list[float]):
 
     def __call__(self, seconds: float) -> None:
         self.append(seconds)
-
-
-@pytest.fixture(scope="module")
-def sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SshdServer]:
-    try:
-        server = start_sshd(tmp_path_factory.mktemp("sshd"))
-    except SshdUnavailable as exc:
-        message = f"SFTP TESTS NOT RUN: cannot start a real sshd: {exc}"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
-    yield server
-    server.stop()
 
 
 def sftp_config(server: SshdServer, **changes: object) -> SourceConfig:
