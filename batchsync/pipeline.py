@@ -54,7 +54,10 @@ class FeedSummary:
 
     def line(self) -> str:
         c = self.counts
-        files = f"{self.files_processed} file(s) processed, {self.files_rejected} rejected, {self.files_duplicate} duplicate"
+        files = (
+            f"{self.files_processed} file(s) processed, {self.files_rejected} rejected, "
+            f"{self.files_duplicate} duplicate"
+        )
         pos = (
             f"{c['handed_off']} PO(s) handed off, {c['rejected']} rejected, {c['duplicate']} duplicate, "
             f"{c['stale']} stale, {c['skipped']} skipped"

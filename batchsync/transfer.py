@@ -1,13 +1,14 @@
 """Read and write the remote folders: an SFTP server, or a local folder.
 
 Both sources share one implementation of the file operations over a handful
-of primitives, so a local dry run behaves like production. Only this module
-imports paramiko. Secrets (password, key passphrase) never reach a message.
+of primitives, so a local dry run behaves like production. The SFTP source
+lives in batchsync.sftp, the only module that imports paramiko; it is loaded
+only when an SFTP source is opened. Secrets (password, key passphrase) never
+reach a message.
 """
 
 from __future__ import annotations
 
-import base64
 import fnmatch
 import hashlib
 import logging
@@ -20,24 +21,20 @@ import time
 import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, NamedTuple, Protocol, TypeVar, cast
-
-import paramiko
+from typing import IO, TYPE_CHECKING, NamedTuple, Protocol
 
 from batchsync.config import SourceConfig
-from batchsync.errors import AuthError, HostKeyError, TransportError
+from batchsync.errors import TransportError
+
+if TYPE_CHECKING:
+    from batchsync.sftp import SftpSource
 
 log = logging.getLogger("batchsync.transfer")
 
-T = TypeVar("T")
 _CHUNK = 1 << 20
-# paramiko's default is unbounded: a large file would queue every read request
-# at once. Its cap is a 10 ms busy-wait, and at <= 64 requests (one 2 MiB SSH
-# window) downloads crawl at ~5 MB/s even on localhost; 256 x 32 KiB is full speed.
-_PREFETCH_REQUESTS = 256
 _SIZE_TRIES = 2
 
 
@@ -339,215 +336,17 @@ class LocalSource(_TreeSource):
             os.fsync(dst.fileno())
 
 
-def fingerprint(key: paramiko.PKey) -> str:
-    """OpenSSH-style ``SHA256:...`` fingerprint, as ``ssh-keygen -l`` shows it."""
-    digest = hashlib.sha256(key.asbytes()).digest()
-    return "SHA256:" + base64.b64encode(digest).decode("ascii").rstrip("=")
-
-
-class _RefuseUnknownHost(paramiko.MissingHostKeyPolicy):
-    """Never trust on first use: a person must add the key to known_hosts."""
-
-    def __init__(self, host: str, port: int, known_hosts: Path | None) -> None:
-        self._where = f"{host}:{port}"
-        self._known_hosts = known_hosts
-
-    def missing_host_key(self, client: paramiko.SSHClient, hostname: str, key: paramiko.PKey) -> None:
-        line = f"{hostname} {key.get_name()} {key.get_base64()}"
-        raise HostKeyError(
-            f"host key of {self._where} is unknown: the server offered {key.get_name()} {fingerprint(key)}; "
-            f"once verified, add this line to {self._known_hosts}: {line}"
-        )
-
-
-def _is_transient(exc: BaseException, alive: bool) -> bool:
-    if isinstance(exc, (paramiko.AuthenticationException, paramiko.BadHostKeyException)):
-        return False
-    if isinstance(exc, (TimeoutError, EOFError, ConnectionError, paramiko.SSHException)):
-        return True
-    # SFTP status replies (no such file, denied, failure) are OSErrors too; they
-    # arrive over a live session, whereas a socket fault leaves it dead.
-    return isinstance(exc, OSError) and not alive
-
-
-class SftpSource(_TreeSource):
-    """One SSH connection per run; reconnects only to retry a transient fault."""
-
-    def __init__(self, config: SourceConfig, *, sleep: Callable[[float], None] = time.sleep) -> None:
-        self._config = config
-        self._sleep = sleep
-        self._backoff = config.backoff_seconds
-        self._client: paramiko.SSHClient | None = None
-        self._sftp: paramiko.SFTPClient | None = None
-        # Unknown until tried: some servers lack the posix-rename extension.
-        self._posix_rename = True
-
-    def describe(self) -> str:
-        c = self._config
-        return f"sftp://{c.username}@{c.host}:{c.port}"
-
-    def connect(self) -> None:
-        self._call("connect", self.describe(), lambda sftp: None)
-
-    def close(self) -> None:
-        if self._client is not None:
-            self._client.close()
-        self._client = None
-        self._sftp = None
-
-    def _call(self, op: str, path: str, action: Callable[[paramiko.SFTPClient], T]) -> T:
-        delay = self._config.backoff_seconds
-        attempt = 0
-        while True:
-            attempt += 1
-            try:
-                return action(self._session())
-            except Exception as exc:
-                if not _is_transient(exc, self._alive()):
-                    raise
-                self.close()
-                if attempt > self._config.retries:
-                    raise TransportError(
-                        f"{op} {path} on {self.describe()} failed after {attempt} attempts: {_reason(exc)}"
-                    ) from exc
-                retries = self._config.retries
-                log.info("%s %s: %s; retry %d of %d in %gs", op, path, _reason(exc), attempt, retries, delay)
-                self._sleep(delay)
-                delay *= 2
-
-    def _alive(self) -> bool:
-        transport = self._client.get_transport() if self._client else None
-        channel = self._sftp.get_channel() if self._sftp else None
-        return bool(transport and transport.is_active() and channel and not channel.closed)
-
-    def _session(self) -> paramiko.SFTPClient:
-        if self._sftp is None:
-            self._sftp = self._connect()
-        return self._sftp
-
-    def _connect(self) -> paramiko.SFTPClient:
-        c = self._config
-        pkey = self._load_key()
-        if pkey is None and not c.password and not os.environ.get("SSH_AUTH_SOCK"):
-            raise AuthError(f"no credentials for {self.describe()}: no key_file, password or ssh-agent")
-        client = self._client = self._new_client()
-        log.debug("connecting to %s", self.describe())
-        try:
-            client.connect(
-                c.host, port=c.port, username=c.username, pkey=pkey, password=c.password,
-                allow_agent=bool(os.environ.get("SSH_AUTH_SOCK")), look_for_keys=False,
-                timeout=c.timeout_seconds, banner_timeout=c.timeout_seconds,
-                auth_timeout=c.timeout_seconds, channel_timeout=c.timeout_seconds,
-            )  # fmt: skip
-            sftp = client.open_sftp()
-        except paramiko.BadHostKeyException as exc:
-            self.close()
-            raise HostKeyError(
-                f"host key of {c.host}:{c.port} CHANGED: the server offered {exc.key.get_name()} "
-                f"{fingerprint(exc.key)}, but {c.known_hosts} expects {exc.expected_key.get_name()} "
-                f"{fingerprint(exc.expected_key)}; this may be an attack or a reinstalled server"
-            ) from exc
-        except paramiko.AuthenticationException as exc:
-            self.close()
-            raise AuthError(f"{self.describe()} refused our credentials: {_reason(exc)}") from exc
-        except BaseException:
-            self.close()
-            raise
-        channel = sftp.get_channel()
-        if channel is not None:  # a stalled server must not hang a read forever
-            channel.settimeout(c.timeout_seconds)
-        return sftp
-
-    def _new_client(self) -> paramiko.SSHClient:
-        c = self._config
-        client = paramiko.SSHClient()
-        try:
-            if c.known_hosts is not None:
-                client.load_host_keys(str(c.known_hosts))
-        except (OSError, ValueError, paramiko.hostkeys.InvalidHostKey) as exc:
-            # Not a network fault: retrying cannot make the file readable.
-            raise HostKeyError(f"cannot read known_hosts {c.known_hosts}: {_reason(exc)}") from exc
-        client.set_missing_host_key_policy(_RefuseUnknownHost(c.host, c.port, c.known_hosts))
-        return client
-
-    def _load_key(self) -> paramiko.PKey | None:
-        c = self._config
-        if c.key_file is None:
-            return None
-        # paramiko 5 hands the passphrase straight to cryptography, which wants
-        # bytes (despite the str annotation) and refuses one for a plain key.
-        secret = cast(str, c.key_passphrase.encode()) if c.key_passphrase else None
-        try:
-            try:
-                return paramiko.PKey.from_path(c.key_file, secret)
-            except TypeError:
-                if secret is None:
-                    raise
-                return paramiko.PKey.from_path(c.key_file, None)
-        except (OSError, ValueError, TypeError, paramiko.SSHException) as exc:
-            raise AuthError(f"cannot load key_file {c.key_file} (wrong passphrase?): {_reason(exc)}") from exc
-
-    def _stat(self, path: str) -> _Stat | None:
-        try:
-            attrs = self._call("stat", path, lambda s: s.stat(path))
-        except FileNotFoundError:
-            return None
-        return _attrs_stat(attrs)
-
-    def _listdir(self, path: str) -> list[tuple[str, _Stat]]:
-        entries = self._call("list", path, lambda s: s.listdir_attr(path))
-        return [(a.filename, _attrs_stat(a)) for a in entries]
-
-    def _mkdir(self, path: str) -> None:
-        self._call("mkdir", path, lambda s: s.mkdir(path))
-
-    def _rename_over(self, src: str, dst: str) -> None:
-        if self._posix_rename:
-            try:
-                self._call("rename", src, lambda s: s.posix_rename(src, dst))
-                return
-            except OSError as exc:
-                # paramiko maps "unsupported" to a bare OSError without errno.
-                if exc.errno is not None:
-                    raise
-                log.debug("posix-rename refused (%s); falling back to remove + rename", _reason(exc))
-                self._posix_rename = False
-        # Plain SFTP rename refuses to overwrite; the gap is unavoidable here.
-        with suppress(FileNotFoundError):
-            self._call("remove", dst, lambda s: s.remove(dst))
-        self._call("rename", src, lambda s: s.rename(src, dst))
-
-    def _unlink(self, path: str) -> None:
-        self._call("remove", path, lambda s: s.remove(path))
-
-    def _download(self, path: str, staging_dir: Path) -> Fetched:
-        def attempt(sftp: paramiko.SFTPClient) -> Fetched:
-            return _fetch_once(
-                staging_dir,
-                lambda sink: sftp.getfo(
-                    path, cast(IO[bytes], sink), prefetch=True, max_concurrent_prefetch_requests=_PREFETCH_REQUESTS
-                ),
-            )
-
-        return self._call("download", path, attempt)
-
-    def _put(self, local_path: Path, path: str) -> None:
-        self._call("upload", path, lambda s: s.put(str(local_path), path, confirm=True))
-
-
-def _attrs_stat(attrs: paramiko.SFTPAttributes) -> _Stat:
-    return _Stat(attrs.st_mode or 0, attrs.st_size or 0, int(attrs.st_mtime or 0))
-
-
 @contextmanager
 def open_source(config: SourceConfig, *, sleep: Callable[[float], None] = time.sleep) -> Iterator[Source]:
     source: LocalSource | SftpSource
     if config.local_root is not None:
         source = LocalSource(config.local_root, sleep=sleep, backoff=config.backoff_seconds)
     else:
+        from batchsync.sftp import SftpSource  # lazily: paramiko only when needed
+
         source = SftpSource(config, sleep=sleep)
     try:
-        if isinstance(source, SftpSource):
+        if not isinstance(source, LocalSource):
             source.connect()
         yield source
     finally:

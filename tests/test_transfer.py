@@ -21,10 +21,10 @@ import pytest
 
 from batchsync.config import SourceConfig
 from batchsync.errors import AuthError, HostKeyError, TransportError
+from batchsync.sftp import SftpSource
 from batchsync.transfer import (
     LocalSource,
     RemoteFile,
-    SftpSource,
     Source,
     open_source,
     unsafe_name_reason,
