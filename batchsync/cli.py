@@ -13,12 +13,17 @@ from pathlib import Path
 from typing import Any
 
 import click
+import polars as pl
 
-from batchsync import pipeline
+from batchsync import ledger_views, offline, pipeline
 from batchsync.config import Config, find_config, load_config
 from batchsync.demo import build_workspace
-from batchsync.errors import BatchsyncError, ConfigError, ExitCode
+from batchsync.errors import BatchsyncError, ConfigError, DataError, ExitCode, StateError
+from batchsync.ledger import Ledger
+from batchsync.pipeline import prepare_default_feed
+from batchsync.process import PreparedFeed
 from batchsync.transfer import open_source
+from batchsync.validate import file_error_frame
 
 
 class _Group(click.Group):
@@ -156,6 +161,142 @@ def demo(ctx: click.Context, directory: Path) -> None:
     click.echo(f"reports:    {config.state_dir / 'reports'}")
     click.echo(f"again:      batchsync --config {config_path} run")
     ctx.exit(int(ExitCode.OK))
+
+
+@cli.command()
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--feed", "feed_name", help="The feed whose format the file has (default: the first purchase_orders feed)."
+)
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Write the error report here, not stdout.")
+@click.pass_context
+def validate(ctx: click.Context, path: Path, feed_name: str | None, out: Path | None) -> None:
+    """Check a local CSV as a run would: parse, validate, map. Touches no state.
+
+    \b
+    Example:
+      batchsync validate OrderHeader_20261123_030000Z.csv --out errors.csv
+    Exit codes: 0 valid, 1 something rejected, 2 not readable as the feed's format.
+    """
+    feed = _offline_feed(ctx, feed_name)
+    try:
+        result = offline.check_file(path, feed, pipeline.utcnow())
+    except DataError as exc:
+        _write_report(file_error_frame(exc), out)
+        click.echo(f"{path.name}: rejected whole: {exc.message}", err=True)
+        click.echo(f"hint: {exc.hint}", err=True)
+        ctx.exit(int(ExitCode.USAGE))
+    _write_report(result.errors, out)
+    click.echo(
+        f"{path.name}: {result.documents} PO(s), {result.rejected} rejected, {result.errors.height} error(s)", err=True
+    )
+    ctx.exit(int(ExitCode.OK if result.valid else ExitCode.ERRORED))
+
+
+def _offline_feed(ctx: click.Context, feed_name: str | None) -> PreparedFeed:
+    """The configured feed when a config is found; else the shipped PO layout and SAP mapping."""
+    try:
+        config = _config(ctx)
+    except ConfigError:
+        if ctx.obj["config_path"] or feed_name:
+            raise
+        return prepare_default_feed()
+    names = [feed_name] if feed_name else [next((f.name for f in config.feeds.values()), "")]
+    return pipeline.prepare_feeds(config, names)[0]
+
+
+def _write_report(errors: pl.DataFrame, out: Path | None) -> None:
+    report = errors.rename({"doc_id": "po_id"})
+    if out:
+        report.write_csv(out, quote_style="non_numeric")
+    else:
+        click.echo(report.write_csv(quote_style="non_numeric"), nl=False)
+
+
+def _open_ledger(ctx: click.Context) -> Ledger:
+    config = _config(ctx)
+    path = pipeline.ledger_path(config)
+    if not path.exists():
+        raise StateError(f"no ledger at {path} yet", hint="run `batchsync run` first")
+    return Ledger(path)
+
+
+@cli.command()
+@click.option("--file", "file_id", type=int, help="Only errors of this file (ledger id).")
+@click.option("--po", "po_id", help="Only errors of this PO (Coupa id).")
+@click.option("--unresolved", is_flag=True, help="Only errors no later version has resolved.")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def errors(ctx: click.Context, file_id: int | None, po_id: str | None, unresolved: bool, as_json: bool) -> None:
+    """Row-level integration errors, newest first.
+
+    \b
+    Example:
+      batchsync errors --po 4206 --unresolved
+    """
+    rows = ledger_views.errors(_open_ledger(ctx), file_id, po_id, unresolved)
+    if as_json:
+        click.echo(json.dumps(rows, indent=2, ensure_ascii=False))
+        return
+    for r in rows:
+        where = f"{r['file']}:{r['line']}" if r["line"] is not None else r["file"]
+        state = "resolved" if r["resolved_at"] else "unresolved"
+        click.echo(
+            f"{r['created_at']}  {where}  PO {r['po_id'] or '-'}  {r['column'] or '-'}  {r['message']}  [{state}]"
+        )
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def status(ctx: click.Context, as_json: bool) -> None:
+    """Last runs, files by state, rejected files, unresolved errors, age of the last completed run.
+
+    \b
+    Example:
+      batchsync status --json
+    """
+    view = ledger_views.status(_open_ledger(ctx), pipeline.utcnow())
+    if as_json:
+        click.echo(json.dumps(view, indent=2, ensure_ascii=False))
+        return
+    last = view["last_completed_run"]
+    age = f"{last['age_seconds'] // 3600} h {last['age_seconds'] % 3600 // 60} min ago" if last else "never"
+    click.echo(f"last completed run: {last['id'] if last else '-'} ({age})")
+    for r in view["last_runs"]:
+        counts = f"{r['files']} file(s), {r['handed_off']} handed off, {r['rejected']} rejected, {r['skipped']} skipped"
+        click.echo(f"run {r['id']:>5}  {r['started_at']}  {r['trigger']:<9} {r['status']:<10} {counts}")
+    click.echo("files: " + ", ".join(f"{n} {s}" for s, n in view["files_by_state"].items()))
+    for f in view["rejected_files"]:
+        click.echo(f"rejected file {f['id']}: {f['name']}: {f['reason']}")
+    click.echo(
+        f"unresolved errors: {view['unresolved_errors']}; write-back rows not yet uploaded: {view['writeback_rows_pending']}"
+    )
+
+
+@cli.command()
+@click.option("--feed", help="Only runs that included this feed.")
+@click.option("--since", help="Only runs started at or after this ISO date/time.")
+@click.option("--limit", default=20, show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def history(ctx: click.Context, feed: str | None, since: str | None, limit: int, as_json: bool) -> None:
+    """The run and file ledger, newest first.
+
+    \b
+    Example:
+      batchsync history --since 2026-11-01 --limit 50
+    """
+    runs = ledger_views.history(_open_ledger(ctx), feed, since, limit)
+    if as_json:
+        click.echo(json.dumps(runs, indent=2, ensure_ascii=False))
+        return
+    for r in runs:
+        click.echo(f"run {r['id']}  {r['started_at']}  {r['status']}  {r['message'] or ''}".rstrip())
+        for f in r["files"]:
+            click.echo(
+                f"    file {f['id']}  {f['name']}  {f['state']}  {f['handoff_name'] or f['reason'] or ''}".rstrip()
+            )
 
 
 def main() -> None:

@@ -197,9 +197,10 @@ class Ledger:
             pl.lit(o.run_id).alias("run_id"),
             pl.lit(o.now).alias("recorded_at"),
         )
-        self._table("po_versions").insert_all(versions.to_dicts(), batch_size=5000)
-        handed = versions.filter(pl.col("outcome") == "handed_off")["po_id"].to_list()
-        self._resolve_errors(handed, o.run_id, o.now)
+        if versions.height:
+            self._table("po_versions").insert_all(versions.to_dicts(), batch_size=5000)
+            handed = versions.filter(pl.col("outcome") == "handed_off")["po_id"].to_list()
+            self._resolve_errors(handed, o.run_id, o.now)
         errors = (
             o.errors.drop("file")
             .rename({"doc_id": "po_id"})

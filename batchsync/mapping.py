@@ -251,7 +251,7 @@ class _Compiler:
         self, spec: dict[str, Any], producer: str, where: str, level: str, label: str
     ) -> tuple[pl.Expr, list[Problem]]:
         problems: list[Problem] = []
-        value = self._produce(spec, producer, where, level)
+        value = produced = self._produce(spec, producer, where, level)
         if "map" in spec:
             value = self._lookup(value, spec["map"], f"{where}.map", label, "has no entry in the value map", problems)
         if "xref" in spec:
@@ -270,9 +270,13 @@ class _Compiler:
             value = value.str.to_uppercase()
         if "default" in spec:
             value = value.fill_null(pl.lit(str(spec["default"])))
-        if spec.get("required"):
+        if spec.get("required"):  # a failed lookup has already said why the value is missing
             problems.append(
-                Problem(value.is_null(), pl.lit(f"{label}: no value, and the target requires one"), check="required")
+                Problem(
+                    value.is_null() & produced.is_null(),
+                    pl.lit(f"{label}: no value, and the target requires one"),
+                    check="required",
+                )
             )
         return value, problems
 
@@ -340,10 +344,11 @@ class _Compiler:
         exact = value.cast(pl.Decimal(38, 12), strict=False)
         rounded = value.cast(pl.Decimal(38, decimals), strict=False)
         # rounding a price or quantity would change the order: refuse rather than guess
-        lossy = exact.is_not_null() & (exact != rounded.cast(pl.Decimal(38, 12)))
-        problems.append(
-            Problem(lossy, pl.format(f"{label}: '{{}}' has more than {decimals} decimals", value), check="decimals")
+        lossy = value.is_not_null() & (
+            exact.is_null() | rounded.is_null() | (exact != rounded.cast(pl.Decimal(38, 12), strict=False))
         )
+        message = pl.format(f"{label}: '{{}}' is not a number with at most {decimals} decimals", value)
+        problems.append(Problem(lossy, message, check="decimals"))
         return rounded.cast(pl.String)
 
 

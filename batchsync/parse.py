@@ -10,6 +10,7 @@ line (and byte offset for encoding faults).
 from __future__ import annotations
 
 import csv
+from collections import Counter
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -222,18 +223,21 @@ def _require_columns(positions: dict[str, str], record: RecordType, name: str) -
 
 def _locate_csv_problem(path: Path, name: str, detail: str) -> DataError:
     """polars says only that the file is malformed; find the line for the person who has to fix it."""
-    width: int | None = None
+    widths: list[tuple[int, int]] = []  # (line where the row starts, fields)
     line = 1
     with path.open(encoding="utf-8-sig", newline="") as stream:
         reader = csv.reader(stream, strict=True)
         try:
             for row in reader:
-                if row and width is not None and len(row) != width:
-                    return _shape_error(name, line, f"the row has {len(row)} fields, the file's first row {width}")
-                width = width or (len(row) or None)
+                if row:
+                    widths.append((line, len(row)))
                 line = reader.line_num + 1
         except csv.Error as exc:
             return _shape_error(name, line, f"broken quoting ({exc}); a quote is not closed or not doubled")
+    usual = Counter(w for _, w in widths).most_common(1)[0][0] if widths else 0
+    odd = next(((at, w) for at, w in widths if w != usual), None)
+    if odd:
+        return _shape_error(name, odd[0], f"the row has {odd[1]} fields, the file's other rows {usual}")
     first = detail.splitlines()[0] if detail else "unreadable"
     return _shape_error(name, line, f"not readable as CSV: {first}")
 

@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from batchsync.config import Config
+from batchsync.config import Config, FeedConfig
 from batchsync.discover import discover
 from batchsync.errors import BatchsyncError, ConfigError, ExitCode, StateError
 from batchsync.handoff import remove_stale_temporaries
@@ -33,6 +33,7 @@ from batchsync.writeback import build_files
 log = logging.getLogger("batchsync.pipeline")
 
 SCHEMAS = {"purchase_orders": (PO_MODELS, PO_RULES)}
+PACKAGED = Path(__file__).resolve().parent.parent
 Clock = Callable[[], datetime]
 
 
@@ -94,24 +95,30 @@ def prepare_feeds(config: Config, names: list[str] | None = None) -> list[Prepar
         raise ConfigError(f"no feed named {', '.join(unknown)} in {config.path} (feeds: {', '.join(config.feeds)})")
     prepared, problems = [], []
     for feed in (config.feeds[n] for n in (names or list(config.feeds))):
-        if feed.kind not in SCHEMAS:
-            problems.append(f"feeds.{feed.name}.kind: {feed.kind!r} is not supported yet")
-            continue
         try:
-            layout = layout_for(feed.kind, feed.columns)
-            mapping = load_mapping(config.mappings_dir, feed.target, layout)
-            template = load_template(config.templates_dir, mapping.template)
-            check_template(
-                template, [r.name for r in mapping.at_level("header")] + ["line_records", "allocation_records"]
-            )
+            prepared.append(prepare_feed(feed, config.mappings_dir, config.templates_dir))
         except ConfigError as exc:
             problems.extend(exc.problems)
-            continue
-        models, rules = SCHEMAS[feed.kind]
-        prepared.append(PreparedFeed(feed, layout, models, list(rules), mapping, template))
     if problems:
         raise ConfigError(problems)
     return prepared
+
+
+def prepare_feed(feed: FeedConfig, mappings_dir: Path, templates_dir: Path) -> PreparedFeed:
+    if feed.kind not in SCHEMAS:
+        raise ConfigError(f"feeds.{feed.name}.kind: {feed.kind!r} is not supported yet")
+    layout = layout_for(feed.kind, feed.columns)
+    mapping = load_mapping(mappings_dir, feed.target, layout)
+    template = load_template(templates_dir, mapping.template)
+    check_template(template, [r.name for r in mapping.at_level("header")] + ["line_records", "allocation_records"])
+    models, rules = SCHEMAS[feed.kind]
+    return PreparedFeed(feed, layout, models, list(rules), mapping, template)
+
+
+def prepare_default_feed() -> PreparedFeed:
+    """The shipped PO layout and SAP mapping, for checking a file without a config."""
+    feed = FeedConfig("purchase_orders", "purchase_orders", "/Outgoing/PurchaseOrders", "*.csv", "sap_orders05")
+    return prepare_feed(feed, PACKAGED / "mappings", PACKAGED / "templates")
 
 
 def ledger_path(config: Config) -> Path:
@@ -162,7 +169,8 @@ def _run(
         ledger.finish_run(run_id, "failed", _totals(summaries), str(exc), clock().isoformat())
         raise StateError(f"run {run_id} failed: {exc}") from exc
     totals = _totals(summaries)
-    status = "errored" if totals["rejected"] or any(s.files_rejected for s in summaries) else "successful"
+    attention = any(s.files_rejected or s.refused_names for s in summaries)
+    status = "errored" if totals["rejected"] or totals["errors"] or attention else "successful"
     ledger.finish_run(run_id, status, totals, None, clock().isoformat())
     return RunSummary(run_id, status, summaries, uploaded, str(ledger.path), str(config.handoff_dir))
 

@@ -28,7 +28,7 @@ from batchsync.mapping import CompiledMapping
 from batchsync.parse import ParsedFile, parse_file
 from batchsync.render import render_to
 from batchsync.transform import transform
-from batchsync.validate import ERROR_SCHEMA, Rule, Validated, validate
+from batchsync.validate import Rule, Validated, file_error_frame, validate
 from batchsync.writeback import rejected_text, sent_text
 
 log = logging.getLogger("batchsync.process")
@@ -119,21 +119,7 @@ def _reject_file(
 ) -> FileResult:
     """The whole file cannot be read as the feed's format: keep it, say why, send nothing from it."""
     log.error("%s rejected: %s", file_row["name"], exc.message)
-    error = pl.DataFrame(
-        [
-            {
-                "file": file_row["name"],
-                "line": exc.line,
-                "record_type": None,
-                "doc_id": None,
-                "column": exc.column,
-                "check": "file",
-                "value": None if exc.offset is None else f"byte offset {exc.offset}",
-                "message": f"{exc.message}; {exc.hint}",
-            }
-        ],
-        schema=ERROR_SCHEMA,
-    )
+    error = file_error_frame(exc)
     report = write_error_report(config.state_dir, file_row["id"], file_row["name"], error)
     empty_versions = pl.DataFrame(schema={"po_id": pl.String})
     ledger.record_outcome(

@@ -16,6 +16,7 @@ from batchsync.parse import LINE
 
 TOTAL_TOLERANCE = 0.01
 PERCENT_TOLERANCE = 0.0001
+FLOAT_SLACK = 1e-9
 
 
 class POHeader(pa.DataFrameModel):
@@ -157,9 +158,11 @@ def rule_unique(frames: dict[str, pl.DataFrame]) -> list[pl.DataFrame]:
 def rule_line_total(frames: dict[str, pl.DataFrame]) -> list[pl.DataFrame]:
     """total = price × quantity (amount-based lines without quantity are exempt)."""
     price, qty, total = checks.as_decimal("price"), checks.as_decimal("quantity"), checks.as_decimal("total")
-    expected = (price * qty).round(2)
-    bad = frames["line"].filter(qty.is_not_null() & total.is_not_null() & ((total - expected).abs() > TOTAL_TOLERANCE))
-    message = pl.format("total differs from price × quantity = {}", expected.cast(pl.String))
+    expected = price * qty
+    # floats: 87.43 - 87.425 must count as within a cent, so allow for representation error
+    off = (total - expected).abs() > TOTAL_TOLERANCE + FLOAT_SLACK
+    bad = frames["line"].filter(qty.is_not_null() & total.is_not_null() & off)
+    message = pl.format("total differs from price × quantity = {}", expected.round(6).cast(pl.String))
     return [_error_rows(bad, "line", "total", "line_total", pl.col("total"), message)]
 
 
@@ -171,7 +174,7 @@ def rule_allocation_percent(frames: dict[str, pl.DataFrame]) -> list[pl.DataFram
         .group_by(keys)
         .agg(checks.as_decimal("account-allocation-percent").sum().alias("_sum"), pl.col(LINE).min())
     )
-    bad = sums.filter((pl.col("_sum") - 100).abs() > PERCENT_TOLERANCE)
+    bad = sums.filter((pl.col("_sum") - 100).abs() > PERCENT_TOLERANCE + FLOAT_SLACK)
     message = pl.format(
         "allocation percents of line {} add up to {}, not 100", pl.col("order-line-num"), pl.col("_sum").round(6)
     )

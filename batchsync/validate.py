@@ -16,6 +16,7 @@ import polars as pl
 from pandera.errors import SchemaErrors
 
 from batchsync.checks import message_for
+from batchsync.errors import DataError
 from batchsync.layouts import Layout
 from batchsync.parse import LINE, TYPE, ParsedFile
 
@@ -103,8 +104,10 @@ def _unknown_record_rows(unknown: pl.DataFrame, layout: Layout) -> pl.DataFrame:
         pl.lit("type").alias("column"),
         pl.lit("record_type").alias("check"),
         pl.col(TYPE).alias("value"),
-        pl.format("unknown record type {}; expected one of {}; the row was skipped", pl.col(TYPE), pl.lit(words)),
-    ).rename({"literal": "message"}, strict=False)
+        pl.format("unknown record type {}; expected one of {}; the row was skipped", pl.col(TYPE), pl.lit(words)).alias(
+            "message"
+        ),
+    )
 
 
 def _finish(found: list[pl.DataFrame], file_name: str) -> pl.DataFrame:
@@ -114,3 +117,22 @@ def _finish(found: list[pl.DataFrame], file_name: str) -> pl.DataFrame:
         return pl.DataFrame(schema=ERROR_SCHEMA)
     merged = pl.concat(parts).sort("line", maintain_order=True)
     return merged.select(pl.lit(file_name).alias("file"), pl.all())
+
+
+def file_error_frame(exc: DataError) -> pl.DataFrame:
+    """A file-level rejection as one error row (line, byte offset, column when known)."""
+    return pl.DataFrame(
+        [
+            {
+                "file": exc.file,
+                "line": exc.line,
+                "record_type": None,
+                "doc_id": None,
+                "column": exc.column,
+                "check": "file",
+                "value": None if exc.offset is None else f"byte offset {exc.offset}",
+                "message": f"{exc.message}; {exc.hint}",
+            }
+        ],
+        schema=ERROR_SCHEMA,
+    )

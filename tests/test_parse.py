@@ -55,8 +55,12 @@ def test_default_columns_without_column_name_rows(tmp_path: Path) -> None:
     assert set(parsed.frames["line"].columns) == {"_line", *PO_LINE}
     assert set(parsed.frames["allocation"].columns) == {"_line", *PO_ALLOCATION}
     header = parsed.frames["header"].row(0, named=True)
-    assert (header["_line"], header["type"], header["id"], header["version"], header["status"]) == (1, "Header", "4301", "1", "issued")
-    assert (header["supplier-id"], header["supplier-number"], header["accounting-total"]) == ("501", "SUP-1001", "25.00")
+    assert (header["_line"], header["type"], header["id"], header["version"], header["status"]) == (
+        1, "Header", "4301", "1", "issued"
+    )
+    assert (header["supplier-id"], header["supplier-number"], header["accounting-total"]) == (
+        "501", "SUP-1001", "25.00"
+    )
     assert header["created-at"] == "2026-11-23T09:30:00+01:00"
     assert header["payment-terms-code"] == "Net 30"
     assert header["acknowledged-at"] is None  # "" is read as null
@@ -281,7 +285,11 @@ def test_row_with_fewer_fields_is_rejected_with_its_line(tmp_path: Path) -> None
 
 @pytest.mark.parametrize(
     ("role", "column", "word"),
-    [("header", "supplier-id", "Header"), ("line", "price", "Line"), ("allocation", "account-allocation-percent", "Allocation")],
+    [
+        ("header", "supplier-id", "Header"),
+        ("line", "price", "Line"),
+        ("allocation", "account-allocation-percent", "Allocation"),
+    ],
 )
 def test_missing_required_column_names_the_column(tmp_path: Path, role: str, column: str, word: str) -> None:
     default = {"header": PO_HEADER, "line": PO_LINE, "allocation": PO_ALLOCATION}[role]

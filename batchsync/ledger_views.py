@@ -1,0 +1,77 @@
+"""Read-only views of the ledger for people and monitors: status, history, errors."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from batchsync.ledger import Ledger
+
+
+def status(ledger: Ledger, now: datetime, runs: int = 5) -> dict[str, Any]:
+    """Last runs, files per state, rejected files, unresolved errors, and how old the last success is."""
+    last_ok = ledger.query(
+        "SELECT id, finished_at FROM runs WHERE status IN ('successful', 'errored') ORDER BY id DESC LIMIT 1"
+    )
+    age = None
+    if last_ok and last_ok[0]["finished_at"]:
+        age = int((now - datetime.fromisoformat(last_ok[0]["finished_at"])).total_seconds())
+    return {
+        "last_runs": ledger.query(f"SELECT * FROM runs ORDER BY id DESC LIMIT {int(runs)}"),
+        "last_completed_run": {**last_ok[0], "age_seconds": age} if last_ok else None,
+        "files_by_state": {
+            r["state"]: r["n"]
+            for r in ledger.query("SELECT state, count(*) AS n FROM files GROUP BY state ORDER BY state")
+        },
+        "rejected_files": ledger.query(
+            "SELECT id, feed, name, reason, error_report, processed_at FROM files WHERE state = 'rejected' ORDER BY id DESC"
+        ),
+        "unresolved_errors": ledger.query("SELECT count(*) AS n FROM integration_errors WHERE resolved_at IS NULL")[0][
+            "n"
+        ],
+        "writeback_rows_pending": ledger.query(
+            "SELECT count(*) AS n FROM writeback_rows r LEFT JOIN writebacks w ON w.name = r.writeback_name "
+            "WHERE w.uploaded_at IS NULL"
+        )[0]["n"],
+    }
+
+
+def history(ledger: Ledger, feed: str | None = None, since: str | None = None, limit: int = 20) -> list[dict[str, Any]]:
+    """Runs, newest first, each with the files it processed."""
+    where: list[str] = ["1 = 1"]
+    params: list[object] = []
+    if feed:
+        where.append("(',' || feeds || ',') LIKE ?")
+        params.append(f"%,{feed},%")
+    if since:
+        where.append("started_at >= ?")
+        params.append(since)
+    runs = ledger.query(f"SELECT * FROM runs WHERE {' AND '.join(where)} ORDER BY id DESC LIMIT ?", [*params, limit])
+    for run in runs:
+        run["files"] = ledger.query(
+            "SELECT id, feed, name, state, reason, handoff_name FROM files WHERE run_id = ? ORDER BY id", [run["id"]]
+        )
+    return runs
+
+
+def errors(
+    ledger: Ledger, file_id: int | None = None, po_id: str | None = None, unresolved: bool = False, limit: int = 500
+) -> list[dict[str, Any]]:
+    """Integration errors, newest first."""
+    where: list[str] = ["1 = 1"]
+    params: list[object] = []
+    if file_id is not None:
+        where.append("e.file_id = ?")
+        params.append(file_id)
+    if po_id:
+        where.append("e.po_id = ?")
+        params.append(po_id)
+    if unresolved:
+        where.append("e.resolved_at IS NULL")
+    return ledger.query(
+        f"""SELECT e.id, e.created_at, f.name AS file, e.file_id, e.line, e.record_type, e.po_id, e."column", e."check",
+                   e.value, e.message, e.resolved_at
+            FROM integration_errors e LEFT JOIN files f ON f.id = e.file_id
+            WHERE {" AND ".join(where)} ORDER BY e.id DESC LIMIT ?""",
+        [*params, limit],
+    )
