@@ -269,9 +269,8 @@ def status(ctx: click.Context, as_json: bool) -> None:
     click.echo("files: " + ", ".join(f"{n} {s}" for s, n in view["files_by_state"].items()))
     for f in view["rejected_files"]:
         click.echo(f"rejected file {f['id']}: {f['name']}: {f['reason']}")
-    click.echo(
-        f"unresolved errors: {view['unresolved_errors']}; write-back rows not yet uploaded: {view['writeback_rows_pending']}"
-    )
+    pending = view["writeback_rows_pending"]
+    click.echo(f"unresolved errors: {view['unresolved_errors']}; write-back rows not yet uploaded: {pending}")
 
 
 @cli.command()

@@ -21,6 +21,8 @@ PASSPHRASE_ENV = "BATCHSYNC_SFTP_KEY_PASSPHRASE"
 CONFIG_ENV = "BATCHSYNC_CONFIG"
 FEED_KINDS = ("purchase_orders", "order_header_changes")
 AFTER_DOWNLOAD = ("archive", "delete", "keep")
+SOURCE_KEYS = {"url", "key_file", "known_hosts", "settle_seconds", "min_age_seconds", "timeout_seconds", "retries"}
+SOURCE_KEYS |= {"backoff_seconds"}
 
 
 @dataclass(frozen=True)
@@ -120,6 +122,7 @@ class _Reader:
     def config(self) -> Config:
         source = self._source(self._section("source"))
         local = self._section("local")
+        self._unknown(local, "local", {"state_dir", "handoff_dir", "mappings_dir", "templates_dir"})
         feeds = self._feeds(self._section("feeds"))
         writeback = self._writeback(self.raw.get("writeback", {}))
         state_dir = self._path(local, "local.state_dir", "var")
@@ -141,6 +144,10 @@ class _Reader:
             feeds=feeds,
             writeback=writeback,
         )
+
+    def _unknown(self, table: dict[str, Any], where: str, known: set[str]) -> None:
+        for key in sorted(set(table) - known):
+            self.problems.append(f"{where}.{key}: unknown key")
 
     def _section(self, name: str) -> dict[str, Any]:
         value = self.raw.get(name)
@@ -168,6 +175,7 @@ class _Reader:
         return float(value)
 
     def _source(self, table: dict[str, Any]) -> SourceConfig:
+        self._unknown(table, "source", {*SOURCE_KEYS, "password", "passphrase", "key_passphrase"})
         url = self._get(table, "source.url", str, None)
         if url is None:
             self.problems.append("source.url: required (sftp://user@host:port or a local folder)")

@@ -195,6 +195,7 @@ class RecordType:
     columns: list[str]
     required: list[str]  # columns without which the file is rejected
     doc_key: str  # the column naming the document (PO or change) this record belongs to
+    order: tuple[str, ...] = ()  # integer columns that order a document's records of this type
 
 
 @dataclass(frozen=True)
@@ -208,14 +209,23 @@ class Layout:
     def role(self, role: str) -> RecordType:
         return next(r for r in self.records if r.role == role)
 
+    @property
+    def roles(self) -> list[str]:
+        return [r.role for r in self.records]
+
     def with_columns(self, overrides: dict[str, list[str]]) -> Layout:
         """The layout with the default columns of some record types replaced (per-feed config)."""
         records = [
-            RecordType(r.word, r.role, overrides.get(r.role, overrides.get(r.word, r.columns)), r.required, r.doc_key)
+            RecordType(
+                r.word, r.role, overrides.get(r.role, overrides.get(r.word, r.columns)), r.required, r.doc_key, r.order
+            )
             for r in self.records
         ]
         return Layout(self.kind, records)
 
+
+PO_KEY = "order-header-id"
+CHANGE_KEY = "order-header-change-id"
 
 LAYOUTS = {
     "purchase_orders": Layout(
@@ -223,25 +233,24 @@ LAYOUTS = {
         [
             RecordType("Header", "header", PO_HEADER, ["id", "version", "status", "supplier-id"], "id"),
             RecordType(
-                "Line", "line", PO_LINE, ["order-header-id", "line-number", "description", "price"], "order-header-id"
+                "Line", "line", PO_LINE, [PO_KEY, "line-number", "description", "price"], PO_KEY, ("line-number",)
             ),
             RecordType(
                 "Allocation",
                 "allocation",
                 PO_ALLOCATION,
-                ["order-header-id", "order-line-num", "account-allocation-percent"],
-                "order-header-id",
+                [PO_KEY, "order-line-num", "account-allocation-percent"],
+                PO_KEY,
+                ("order-line-num", "account-allocation-sequence"),
             ),
         ],
     ),
     "order_header_changes": Layout(
         "order_header_changes",
         [
-            RecordType("Header", "header", OHC_HEADER, ["id", "order-header-id", "status"], "id"),
-            RecordType("Line", "line", OHC_LINE, ["order-header-change-id", "line-num"], "order-header-change-id"),
-            RecordType(
-                "Approval", "approval", OHC_APPROVAL, ["order-header-change-id", "status"], "order-header-change-id"
-            ),
+            RecordType("Header", "header", OHC_HEADER, ["id", PO_KEY, "status"], "id"),
+            RecordType("Line", "line", OHC_LINE, [CHANGE_KEY, "line-num"], CHANGE_KEY, ("line-num",)),
+            RecordType("Approval", "approval", OHC_APPROVAL, [CHANGE_KEY, "status"], CHANGE_KEY, ("position",)),
         ],
     ),
 }

@@ -24,7 +24,8 @@ def status(ledger: Ledger, now: datetime, runs: int = 5) -> dict[str, Any]:
             for r in ledger.query("SELECT state, count(*) AS n FROM files GROUP BY state ORDER BY state")
         },
         "rejected_files": ledger.query(
-            "SELECT id, feed, name, reason, error_report, processed_at FROM files WHERE state = 'rejected' ORDER BY id DESC"
+            "SELECT id, feed, name, reason, error_report, processed_at FROM files "
+            "WHERE state = 'rejected' ORDER BY id DESC"
         ),
         "unresolved_errors": ledger.query("SELECT count(*) AS n FROM integration_errors WHERE resolved_at IS NULL")[0][
             "n"

@@ -25,7 +25,6 @@ import yaml
 from batchsync.errors import ConfigError
 from batchsync.layouts import Layout
 
-LEVELS = ("header", "line", "allocation")
 # columns the pipeline adds before transforming (see transform.context_columns)
 RESERVED = {
     "_decision",
@@ -107,13 +106,17 @@ class CompiledMapping:
         return [r for r in self.records if r.level == level]
 
 
+def mapping_path(mappings_dir: Path, target: str, kind: str) -> Path | None:
+    """``<target>.<kind>.yaml`` (one target, a mapping per feed kind), else ``<target>.yaml``."""
+    names = [f"{target}.{kind}{ext}" for ext in (".yaml", ".yml")] + [f"{target}{ext}" for ext in (".yaml", ".yml")]
+    return next((mappings_dir / n for n in names if (mappings_dir / n).is_file()), None)
+
+
 def load_mapping(mappings_dir: Path, target: str, layout: Layout) -> CompiledMapping:
-    path = next(
-        (mappings_dir / f"{target}{ext}" for ext in (".yaml", ".yml") if (mappings_dir / f"{target}{ext}").is_file()),
-        None,
-    )
+    path = mapping_path(mappings_dir, target, layout.kind)
     if path is None:
-        raise ConfigError(f"mapping for target {target!r} not found: expected {mappings_dir / (target + '.yaml')}")
+        expected = mappings_dir / f"{target}.yaml"
+        raise ConfigError(f"mapping for target {target!r} and {layout.kind} files not found: expected {expected}")
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError) as exc:
@@ -202,8 +205,9 @@ class _Compiler:
         where = f"{where} ({body['name']})"
         self._unknown_keys(body, RECORD_KEYS, where)
         level = body.get("level", "header")
-        if level not in LEVELS:
-            self.problems.append(f"{where}.level: {level!r} is not one of {', '.join(LEVELS)}")
+        if level not in self.layout.roles:
+            self.problems.append(f"{where}.level: {level!r} is not one of {', '.join(self.layout.roles)}")
+            level = "header"
         layout = body.get("layout", "fixed")
         if layout not in ("fixed", "csv"):
             self.problems.append(f"{where}.layout: {layout!r} is not fixed or csv")
@@ -341,12 +345,11 @@ class _Compiler:
         if not isinstance(decimals, int) or not 0 <= decimals <= 12:
             self.problems.append(f"{where}: expected {{decimals: 0..12}}")
             return value
-        exact = value.cast(pl.Decimal(38, 12), strict=False)
         rounded = value.cast(pl.Decimal(38, decimals), strict=False)
+        # count the digits actually written: a cast to any fixed scale would itself round
+        significant = value.str.extract(r"\.(\d*[1-9])0*$", 1).str.len_chars().fill_null(0)
         # rounding a price or quantity would change the order: refuse rather than guess
-        lossy = value.is_not_null() & (
-            exact.is_null() | rounded.is_null() | (exact != rounded.cast(pl.Decimal(38, 12), strict=False))
-        )
+        lossy = value.is_not_null() & (rounded.is_null() | (significant > decimals))
         message = pl.format(f"{label}: '{{}}' is not a number with at most {decimals} decimals", value)
         problems.append(Problem(lossy, message, check="decimals"))
         return rounded.cast(pl.String)

@@ -33,7 +33,16 @@ def check_file(path: Path, feed: PreparedFeed, now: datetime) -> FileCheck:
     validated = validate(parsed, feed.layout, feed.models, feed.rules)
     # every valid PO is mapped as if new: an unmappable value is found now, not at 3 a.m.
     ids = content_hashes(validated.frames, feed.layout).select("id", pl.lit("new").alias("_decision"))
-    mapped = transform(validated.frames, ids, feed.mapping, now=now, source_file=path.name, erp_file="")
+    mapped = transform(
+        validated.frames,
+        ids,
+        feed.mapping,
+        feed.layout,
+        now=now,
+        source_file=path.name,
+        erp_file="",
+        line_decision=feed.line_decision,
+    )
     errors = pl.concat(
         [validated.errors, mapped.problems.select(pl.lit(path.name).alias("file"), pl.all())], how="vertical_relaxed"
     ).sort("line", maintain_order=True)

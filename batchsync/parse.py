@@ -10,8 +10,8 @@ line (and byte offset for encoding faults).
 from __future__ import annotations
 
 import csv
-from collections import Counter
 import logging
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -34,6 +34,7 @@ class ByteScan:
     newlines: int
     ends_with_newline: bool
     has_bom: bool
+    leading_blank_lines: int = 0  # skipped before reading: polars takes the table's width from the first line
 
 
 @dataclass
@@ -85,7 +86,14 @@ def scan_bytes(path: Path, name: str) -> ByteScan:
             last = chunk[-1:]
     if carry:
         raise _encoding_error(name, offset - len(carry), newlines + 1, "the file ends inside a UTF-8 character")
-    return ByteScan(offset, newlines, last == b"\n", has_bom)
+    return ByteScan(offset, newlines, last == b"\n", has_bom, _leading_blank_lines(path))
+
+
+def _leading_blank_lines(path: Path) -> int:
+    with path.open("rb") as stream:
+        head = stream.read(64 * 1024).removeprefix(_BOM)
+    body = head.lstrip(b"\r\n")
+    return head[: len(head) - len(body)].count(b"\n")
 
 
 def _check_chunk(data: bytes, base: int, newlines: int, name: str) -> bytes:
@@ -120,7 +128,14 @@ def _read_text_table(path: Path, name: str, scan: ByteScan) -> pl.DataFrame | No
     if scan.size - (len(_BOM) if scan.has_bom else 0) == 0:
         return None
     try:
-        raw = pl.read_csv(path, has_header=False, infer_schema=False, quote_char='"', raise_if_empty=False)
+        raw = pl.read_csv(
+            path,
+            has_header=False,
+            infer_schema=False,
+            quote_char='"',
+            raise_if_empty=False,
+            skip_lines=scan.leading_blank_lines,
+        )
     except pl.exceptions.PolarsError as exc:
         raise _locate_csv_problem(path, name, str(exc)) from None
     if raw.height == 0:
@@ -131,12 +146,13 @@ def _read_text_table(path: Path, name: str, scan: ByteScan) -> pl.DataFrame | No
 
 def _line_numbers(raw: pl.DataFrame, scan: ByteScan) -> pl.Series:
     """Physical line where each record starts, counting line breaks inside quoted values."""
-    simple = scan.newlines == raw.height - (0 if scan.ends_with_newline else 1)
+    first = scan.leading_blank_lines + 1
+    simple = scan.newlines - scan.leading_blank_lines == raw.height - (0 if scan.ends_with_newline else 1)
     if simple:
-        return pl.int_range(1, raw.height + 1, eager=True, dtype=pl.Int64).alias(LINE)
+        return pl.int_range(first, raw.height + first, eager=True, dtype=pl.Int64).alias(LINE)
     inner = pl.sum_horizontal(pl.col(c).str.count_matches("\n", literal=True).fill_null(0) for c in raw.columns)
     spans = raw.select((inner + 1).cast(pl.Int64).alias(LINE)).to_series()
-    return (spans.cum_sum() - spans + 1).alias(LINE)
+    return (spans.cum_sum() - spans + first).alias(LINE)
 
 
 def _drop_blank_rows(raw: pl.DataFrame) -> pl.DataFrame:

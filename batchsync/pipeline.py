@@ -26,13 +26,13 @@ from batchsync.lock import RunLock
 from batchsync.mapping import load_mapping
 from batchsync.process import OUTCOMES, PreparedFeed, process_file
 from batchsync.render import check_template, load_template
-from batchsync.schemas import PO_MODELS, PO_RULES
+from batchsync.schemas import PO_MODELS, PO_RULES, po_line_decision
 from batchsync.transfer import Source, open_source
 from batchsync.writeback import build_files
 
 log = logging.getLogger("batchsync.pipeline")
 
-SCHEMAS = {"purchase_orders": (PO_MODELS, PO_RULES)}
+SCHEMAS = {"purchase_orders": (PO_MODELS, PO_RULES, po_line_decision)}
 PACKAGED = Path(__file__).resolve().parent.parent
 Clock = Callable[[], datetime]
 
@@ -110,9 +110,9 @@ def prepare_feed(feed: FeedConfig, mappings_dir: Path, templates_dir: Path) -> P
     layout = layout_for(feed.kind, feed.columns)
     mapping = load_mapping(mappings_dir, feed.target, layout)
     template = load_template(templates_dir, mapping.template)
-    check_template(template, [r.name for r in mapping.at_level("header")] + ["line_records", "allocation_records"])
-    models, rules = SCHEMAS[feed.kind]
-    return PreparedFeed(feed, layout, models, list(rules), mapping, template)
+    check_template(template, [r.name for r in mapping.at_level("header")] + [f"{r}_records" for r in layout.roles[1:]])
+    models, rules, line_decision = SCHEMAS[feed.kind]
+    return PreparedFeed(feed, layout, models, list(rules), mapping, template, line_decision)
 
 
 def prepare_default_feed() -> PreparedFeed:

@@ -27,7 +27,7 @@ from batchsync.ledger import FileOutcome, Ledger
 from batchsync.mapping import CompiledMapping
 from batchsync.parse import ParsedFile, parse_file
 from batchsync.render import render_to
-from batchsync.transform import transform
+from batchsync.transform import LineDecision, same_as_document, transform
 from batchsync.validate import Rule, Validated, file_error_frame, validate
 from batchsync.writeback import rejected_text, sent_text
 
@@ -45,6 +45,7 @@ class PreparedFeed:
     rules: list[Rule]
     mapping: CompiledMapping
     template: jinja2.Template
+    line_decision: LineDecision = same_as_document
 
     @property
     def name(self) -> str:
@@ -75,7 +76,16 @@ def process_file(
     decisions = decide(headers.select("id", "version", "status").join(hashes, on="id", how="left"), known)
     erp_name = handoff_name(name, file_row["sha256"], feed.mapping.target, feed.mapping.extension)
     sends = decisions.filter(pl.col("decision").is_in(SENDS)).select("id", pl.col("decision").alias("_decision"))
-    transformed = transform(validated.frames, sends, feed.mapping, now=now, source_file=name, erp_file=erp_name)
+    transformed = transform(
+        validated.frames,
+        sends,
+        feed.mapping,
+        feed.layout,
+        now=now,
+        source_file=name,
+        erp_file=erp_name,
+        line_decision=feed.line_decision,
+    )
     handoff = None
     if transformed.documents.height:
         manifest = _manifest(feed, file_row, run_id, now, transformed.documents, decisions)

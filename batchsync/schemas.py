@@ -197,3 +197,15 @@ def rule_one_currency(frames: dict[str, pl.DataFrame]) -> list[pl.DataFrame]:
 
 
 PO_RULES = [rule_orphans, rule_unique, rule_line_total, rule_allocation_percent, rule_one_currency]
+
+
+def po_line_decision() -> pl.Expr:
+    """A cancelled PO cancels every line; a cancelled line of a live PO is deleted in the ERP."""
+    deleted = pl.col("status").str.to_lowercase().is_in(["cancelled", "canceled", "deleted"])
+    return (
+        pl.when(pl.col("_decision") == "cancel")
+        .then(pl.lit("cancel"))
+        .when(deleted)
+        .then(pl.lit("delete"))
+        .otherwise(pl.col("_decision"))
+    )

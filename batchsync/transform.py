@@ -8,22 +8,27 @@ only lays out documents.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
 import polars as pl
 
+from batchsync.layouts import Layout
 from batchsync.mapping import CompiledMapping, CompiledRecord
 from batchsync.parse import LINE
 from batchsync.validate import ERROR_SCHEMA
 
-CANCELLED = ["cancelled", "canceled"]
-DELETED_LINE = ["cancelled", "canceled", "deleted"]
+LineDecision = Callable[[], pl.Expr]  # per line record, from the document's _decision and the line's own columns
+
+
+def same_as_document() -> pl.Expr:
+    return pl.col("_decision")
 
 
 @dataclass
 class Transformed:
-    documents: pl.DataFrame  # id, version, _decision, a column per header record, "<level>_records" per child level
+    documents: pl.DataFrame  # id, version, _decision, a column per header record, "<role>_records" per child role
     rejected: pl.DataFrame  # doc_id, reason (the first problem)
     problems: pl.DataFrame  # every problem, validate.ERROR_SCHEMA without file
 
@@ -32,14 +37,16 @@ def transform(
     frames: dict[str, pl.DataFrame],
     decisions: pl.DataFrame,
     mapping: CompiledMapping,
+    layout: Layout,
     *,
     now: datetime,
     source_file: str,
     erp_file: str,
+    line_decision: LineDecision = same_as_document,
 ) -> Transformed:
     """``decisions`` (id, _decision) names the documents to send and how."""
-    levels = _level_frames(frames, decisions, mapping, now, source_file, erp_file)
-    problems = pl.concat([_problems(levels[level], mapping.at_level(level), level) for level in levels]).sort("line")
+    levels = _level_frames(frames, decisions, mapping, layout, now, source_file, erp_file, line_decision)
+    problems = pl.concat([_problems(levels[role], mapping.at_level(role), role) for role in levels]).sort("line")
     rejected = problems.group_by("doc_id", maintain_order=True).agg(
         pl.format("line {}: {}", "line", "message").first().alias("reason")
     )
@@ -49,11 +56,9 @@ def transform(
         .filter(~pl.col("id").is_in(bad))
         .select("id", "version", "_decision", *[_record_text(r) for r in mapping.at_level("header")])
     )
-    for level in ("line", "allocation"):
-        documents = documents.join(
-            _joined_level_text(levels[level], mapping.at_level(level), level, bad), on="id", how="left"
-        )
-        documents = documents.with_columns(pl.col(f"{level}_records").fill_null(""))
+    for role in layout.roles[1:]:
+        text = _joined_level_text(levels[role], mapping.at_level(role), role, bad)
+        documents = documents.join(text, on="id", how="left").with_columns(pl.col(f"{role}_records").fill_null(""))
     return Transformed(documents, rejected, problems)
 
 
@@ -61,9 +66,11 @@ def _level_frames(
     frames: dict[str, pl.DataFrame],
     decisions: pl.DataFrame,
     mapping: CompiledMapping,
+    layout: Layout,
     now: datetime,
     source_file: str,
     erp_file: str,
+    line_decision: LineDecision,
 ) -> dict[str, pl.DataFrame]:
     context = [
         pl.lit(now.strftime("%Y%m%d")).alias("_now_date"),
@@ -72,37 +79,34 @@ def _level_frames(
         pl.lit(source_file).alias("_source_file"),
         pl.lit(erp_file).alias("_erp_file"),
     ]
+    extra = [c for c in decisions.columns if c not in ("id", "_decision")]  # e.g. the PO's own id for a change
     header = (
         frames["header"]
-        .join(decisions.select("id", "_decision"), on="id", how="inner", maintain_order="left")
+        .drop(extra, strict=False)
+        .join(decisions, on="id", how="inner", maintain_order="left")
         .with_row_index("_doc_seq", offset=1)
         .with_columns(*context, pl.lit(1).alias("_row"), pl.col("id").alias("doc_id"))
     )
     parent = header.select(
-        pl.col("id").alias("order-header-id"),
+        pl.col("id").alias("_parent"),
         "_decision",
         "_doc_seq",
         *context,
         *[pl.col(c).alias(f"header.{c}") for c in sorted(mapping.header_columns)],
     )
-    lines = _children(frames["line"], parent, ["line-number"])
-    line_decision = (
-        pl.when(pl.col("_decision") == "cancel")
-        .then(pl.lit("cancel"))
-        .when(pl.col("status").str.to_lowercase().is_in(DELETED_LINE))
-        .then(pl.lit("delete"))
-        .otherwise(pl.col("_decision"))
-    )
-    lines = lines.with_columns(line_decision.alias("_line_decision"))
-    allocations = _children(frames["allocation"], parent, ["order-line-num", "account-allocation-sequence"])
-    return {"header": header, "line": lines, "allocation": allocations}
+    levels = {"header": header}
+    for record in layout.records[1:]:
+        children = _children(frames[record.role], parent, record.doc_key, list(record.order))
+        decided = line_decision() if record.role == "line" else same_as_document()
+        levels[record.role] = children.with_columns(decided.alias("_line_decision"))
+    return levels
 
 
-def _children(frame: pl.DataFrame, parent: pl.DataFrame, order: list[str]) -> pl.DataFrame:
-    joined = frame.join(parent, on="order-header-id", how="inner")
+def _children(frame: pl.DataFrame, parent: pl.DataFrame, doc_key: str, order: list[str]) -> pl.DataFrame:
+    joined = frame.join(parent, left_on=doc_key, right_on="_parent", how="inner")
     keys = [pl.col(c).cast(pl.Int64, strict=False) for c in order]
     return joined.sort(["_doc_seq", *keys, LINE], maintain_order=True).with_columns(
-        pl.int_range(1, pl.len() + 1).over("_doc_seq").alias("_row"), pl.col("order-header-id").alias("doc_id")
+        pl.int_range(1, pl.len() + 1).over("_doc_seq").alias("_row"), pl.col(doc_key).alias("doc_id")
     )
 
 
@@ -153,9 +157,10 @@ def _record_text(record: CompiledRecord) -> pl.Expr:
 
 
 def csv_cell(value: pl.Expr) -> pl.Expr:
-    """Quoted CSV cell; a leading = + - @ is prefixed with ' so a spreadsheet shows it as text."""
+    """Quoted CSV cell; a leading = + - @ (other than a plain number) gets a ' so a spreadsheet shows text."""
     text = value.fill_null("")
-    guarded = pl.when(text.str.contains(r"^[=+\-@\t\r]")).then(pl.lit("'") + text).otherwise(text)
+    formula = text.str.contains(r"^[=+\-@\t\r]") & ~text.str.contains(r"^[+-]?\d+(\.\d+)?$")  # -5.00 stays a number
+    guarded = pl.when(formula).then(pl.lit("'") + text).otherwise(text)
     return pl.lit('"') + guarded.str.replace_all('"', '""', literal=True) + pl.lit('"')
 
 

@@ -38,6 +38,7 @@ import sys
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 
 import polars as pl
@@ -215,8 +216,6 @@ def _check_pools() -> None:
     for sup in SUPPLIERS:
         assert len(sup[2]) <= 35 and len(sup[4]) <= 17
     for parts in SPLITS:
-        from decimal import Decimal
-
         assert sum(Decimal(p) for p in parts) == 100
 
 
@@ -370,14 +369,7 @@ def _chunk(first: int, count: int, pos_per_file: int, lines_per_po: float, exact
     sup_lists = [SUPPLIERS_BY_CURRENCY[c] for c in cur_names]
     site_lists = [SITES_BY_CURRENCY[c] for c in cur_names]
 
-    def pick(lists: list[list[int]], rcol: str) -> pl.Expr:
-        expr = pl.lit(None, pl.Int64)
-        for ci, options in enumerate(lists):
-            sel = pl.lit(pl.Series(options, dtype=pl.Int64)).gather(pl.col(rcol) % len(options))
-            expr = pl.when(pl.col("cur") == ci).then(sel) if ci == 0 else expr.when(pl.col("cur") == ci).then(sel)
-        return expr.otherwise(pl.lit(0))
-
-    # simple per-currency choice without list gathers: compute in python-free way via modulo tables
+    # supplier and site among those of the PO's currency
     sup_idx = pl.Series([sup_lists[c][r % len(sup_lists[c])] for c, r in zip(h["cur"], h["r1"], strict=True)])
     site_idx = pl.Series([site_lists[c][r % len(site_lists[c])] for c, r in zip(h["cur"], h["r2"], strict=True)])
     h = h.with_columns(sup_idx.alias("sup"), site_idx.alias("site"))
@@ -434,7 +426,8 @@ def _chunk(first: int, count: int, pos_per_file: int, lines_per_po: float, exact
     lines = lines.with_columns(
         line_ids.alias("line_id"),
         req_lines.alias("req_line"),
-        (pl.col("s0") % items).alias("item"),
+        # each supplier sells a window of the catalog (its items, plus a few shared ones)
+        ((pl.col("sup") * items // len(SUPPLIERS) + pl.col("s0") % 12) % items).alias("item"),
     ).with_columns(
         pl.lit(kinds).gather(pl.col("item")).alias("kind"),
         # 4-decimal price units; a price varies +-15 % (lognormal) around the item's typical price
@@ -490,15 +483,17 @@ def _chunk(first: int, count: int, pos_per_file: int, lines_per_po: float, exact
     h = h.join(totals, on="po", how="left", maintain_order="left")
 
     # ---------------------------------------------------------------- allocations
-    split_rows = [(i, k + 1, pct, len(parts)) for i, parts in enumerate(SPLITS) for k, pct in enumerate(parts)]
+    split_rows = [
+        (i, k + 1, f"{Decimal(pct):.10f}", len(parts)) for i, parts in enumerate(SPLITS) for k, pct in enumerate(parts)
+    ]
     splits = pl.DataFrame(
         {
             "split": [r[0] for r in split_rows],
             "seq": [r[1] for r in split_rows],
-            "pct": [r[2] for r in split_rows],
+            "pct_text": [r[2] for r in split_rows],
             "nparts": [r[3] for r in split_rows],
         },
-        schema={"split": pl.Int64, "seq": pl.Int64, "pct": pl.String, "nparts": pl.Int64},
+        schema={"split": pl.Int64, "seq": pl.Int64, "pct_text": pl.String, "nparts": pl.Int64},
     )
     alloc = (
         lines.filter(pl.col("split").is_not_null())
@@ -509,7 +504,7 @@ def _chunk(first: int, count: int, pos_per_file: int, lines_per_po: float, exact
     a = alloc.height
     alloc = alloc.with_columns(
         pl.int_range(counters.allocation_id, counters.allocation_id + a, eager=True, dtype=pl.Int64).alias("alloc_id"),
-        (pl.col("cents").cast(pl.Float64) * pl.col("pct").cast(pl.Float64) / 100).round(0).cast(pl.Int64).alias("part"),
+        (pl.col("cents").cast(pl.Float64) * pl.col("pct_text").cast(pl.Float64) / 100).round(0).cast(pl.Int64).alias("part"),
     )
     counters.allocation_id += a
     alloc = alloc.with_columns(
@@ -526,7 +521,7 @@ def _chunk(first: int, count: int, pos_per_file: int, lines_per_po: float, exact
     )
 
     # ---------------------------------------------------------------- row texts
-    g = pl.lit  # noqa: E731 - short alias for pool gathers below
+    g = pl.lit  # pool series as literals, gathered per row
     c = ","
     header_text = _concat([
         '"Header","",', q_expr(pl.col("created_at")), c, q_expr(pl.col("po_id")), ',"issued",',
@@ -565,7 +560,7 @@ def _chunk(first: int, count: int, pos_per_file: int, lines_per_po: float, exact
         '"Allocation",', q_expr(pl.col("po_id")), c, q_expr(pl.col("line_id").cast(pl.String)), c,
         q_expr(pl.col("ln").cast(pl.String)), c, q_expr(pl.col("alloc_id").cast(pl.String)), c,
         q_expr(pl.col("seq").cast(pl.String)), c, q_expr(_cents_text(pl.col("amount_cents"))), c,
-        q_expr(pl.col("pct").cast(pl.Float64).cast(pl.String).str.replace(r"\.0$", "") + pl.lit("")), c,
+        q_expr(pl.col("pct_text")), c,
         g(P.acct_code).gather(pl.col("acct")), ',"true",', g(P.acct_rest).gather(pl.col("acct")), c,
         _empties(10), c, _empties(ROW_WIDTH - ALLOCATION_WIDTH),
     ])

@@ -67,10 +67,6 @@ def line_total(price: object, quantity: object) -> str:
         return ""
 
 
-def header(**fields: object) -> dict[str, object]:
-    return {**HEADER_DEFAULTS, **fields}
-
-
 def _values(role: str, given: Row, defaults: Mapping[str, object], columns: list[str]) -> list[object]:
     unknown = set(given) - set(columns)
     if unknown:

@@ -13,7 +13,12 @@ from dataclasses import dataclass, field
 import pytest
 
 from tests.conftest import Workspace
-from tests.coupa_files import header, po_file
+from tests.coupa_files import po_file
+
+
+def header(**fields: object) -> dict[str, object]:
+    return dict(fields)  # po_file fills in valid defaults for the rest
+
 
 GOOD = po_file([header(id="4301")], [{"price": "10.00", "quantity": "2"}])
 TWO = po_file([header(id="4301"), header(id="4302")], [{"order-header-id": "4301"}, {"order-header-id": "4302"}])

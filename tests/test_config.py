@@ -202,6 +202,23 @@ def test_every_problem_is_reported_at_once_with_its_key(tmp_path: Path) -> None:
     assert caught.value.exit_code == 2
 
 
+def test_unknown_keys_in_source_and_local_are_reported(tmp_path: Path) -> None:
+    (tmp_path / "inbox").mkdir()
+    path = write_config(tmp_path, """
+        [source]
+        url = "inbox"
+        settle_secs = 10
+        [local]
+        stat_dir = "/var/lib/batchsync"
+        """ + FEEDS)
+
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+
+    assert f"{path}: source.settle_secs: unknown key" in caught.value.problems
+    assert f"{path}: local.stat_dir: unknown key" in caught.value.problems
+
+
 def test_password_in_the_file_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     conf = sftp_setup(tmp_path)
     monkeypatch.setenv(PASSWORD_ENV, "from-env")

@@ -171,6 +171,15 @@ def test_blank_line_does_not_shift_line_numbers(tmp_path: Path) -> None:
     assert parsed.frames["line"]["_line"].to_list() == [3, 6]
 
 
+def test_blank_first_line_is_tolerated_like_other_blank_lines(tmp_path: Path) -> None:
+    data = b"\n" + po_file([{"id": "4301"}], [{}, {}])
+
+    parsed = parse(tmp_path, data)
+
+    assert parsed.frames["header"]["_line"].to_list() == [2]
+    assert parsed.frames["line"]["_line"].to_list() == [3, 4]
+
+
 # --- encoding --------------------------------------------------------------------------------------------------
 
 

@@ -1,0 +1,263 @@
+"""Measurements that run in a child process of ``bench/run.py`` (one process per measurement).
+
+Each mode prints one JSON object on stdout; the parent takes wall time and
+peak RSS of the whole process from ``os.wait4``.
+
+    fetch CONFIG                 batchsync's download alone: open_source(...).fetch() of every listed file
+    read PATH...                 the bare reference read: polars.read_csv(all columns as text)
+    stages CONFIG [--profile F]  pipeline.run() with per-stage timers (and a pyinstrument profile to F)
+    writeback CONFIG N OUT [--no-upload]
+                                 write-back of N PO outcomes: build_files, write the files to OUT, upload
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import sys
+import time
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+T0 = time.perf_counter()
+
+
+def _maxrss() -> int:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def _emit(data: dict[str, Any]) -> None:
+    data["child_total_s"] = time.perf_counter() - T0
+    data["child_maxrss"] = _maxrss()
+    print(json.dumps(data))
+
+
+# --------------------------------------------------------------------------- fsync accounting
+
+_FSYNC = {"seconds": 0.0, "calls": 0}
+_real_fsync = os.fsync
+
+
+def _timed_fsync(fd: int) -> None:
+    started = time.perf_counter()
+    try:
+        _real_fsync(fd)
+    finally:
+        _FSYNC["seconds"] += time.perf_counter() - started
+        _FSYNC["calls"] += 1
+
+
+os.fsync = _timed_fsync  # batchsync calls os.fsync(...) through the module: count its cost, change nothing
+
+
+# --------------------------------------------------------------------------- modes
+
+
+def mode_fetch(config_path: str) -> None:
+    from batchsync.config import load_config
+    from batchsync.transfer import open_source
+
+    config = load_config(Path(config_path))
+    feed = next(iter(config.feeds.values()))
+    staging = config.state_dir / "staging"
+    started = time.perf_counter()
+    with open_source(config.source) as source:
+        connected = time.perf_counter()
+        entries = source.list(feed.remote_dir, feed.pattern)
+        cipher = None
+        client = getattr(source, "_client", None)
+        transport = client.get_transport() if client is not None else None
+        if transport is not None:
+            cipher = transport.remote_cipher
+        fetched_bytes = 0
+        fetch_started = time.perf_counter()
+        for entry in entries:
+            fetched = source.fetch(entry, staging)
+            fetched_bytes += fetched.size
+            fetched.path.unlink()
+        fetch_s = time.perf_counter() - fetch_started
+    _emit(
+        {
+            "connect_s": connected - started,
+            "fetch_s": fetch_s,
+            "fsync_s": _FSYNC["seconds"],
+            "files": len(entries),
+            "bytes": fetched_bytes,
+            "cipher": cipher,
+        }
+    )
+
+
+def mode_read(paths: list[str]) -> None:
+    import polars as pl
+
+    started = time.perf_counter()
+    rows = cells = 0
+    for path in paths:
+        frame = pl.read_csv(path, has_header=False, infer_schema=False)
+        rows += frame.height
+        cells += frame.height * frame.width
+    _emit({"read_s": time.perf_counter() - started, "files": len(paths), "rows": rows, "cells": cells})
+
+
+STAGES: dict[str, float] = defaultdict(float)
+RSS_AFTER: dict[str, int] = {}
+MISSING: list[str] = []
+
+
+def _wrap(owner: Any, name: str, label: str) -> None:
+    original = getattr(owner, name, None)
+    if original is None:
+        MISSING.append(f"{getattr(owner, '__name__', owner)}.{name}")
+        return
+
+    def timed(*args: Any, **kwargs: Any) -> Any:
+        started = time.perf_counter()
+        try:
+            return original(*args, **kwargs)
+        finally:
+            STAGES[label] += time.perf_counter() - started
+            RSS_AFTER[label] = _maxrss()
+
+    setattr(owner, name, timed)
+
+
+def mode_stages(config_path: str, profile_path: str | None) -> None:
+    import batchsync.pipeline as pipeline
+    import batchsync.process as process
+    from batchsync.config import load_config
+    from batchsync.ledger import Ledger
+
+    # names as process.py / pipeline.py look them up at call time (module globals)
+    for name, label in [
+        ("parse_file", "parse"),
+        ("validate", "validate"),
+        ("content_hashes", "decide: content hashes"),
+        ("decide", "decide"),
+        ("transform", "transform"),
+        ("publish", "hand-off (publish, incl. render)"),
+        ("render_to", "render (jinja2, inside publish)"),
+        ("_manifest", "manifest"),
+        ("_po_outcomes", "outcomes"),
+        ("_writeback_rows", "write-back rows"),
+        ("write_error_report", "error report"),
+    ]:
+        _wrap(process, name, label)
+    _wrap(Ledger, "handed_off_versions", "ledger: known versions")
+    _wrap(Ledger, "record_outcome", "ledger: record outcome")
+    _wrap(pipeline, "prepare_feeds", "prepare feeds")
+    _wrap(pipeline, "discover", "discover + fetch")
+    _wrap(pipeline, "process_file", "process_file (total)")
+    _wrap(pipeline, "upload_writeback", "write-back build + upload")
+
+    config = load_config(Path(config_path))
+    profiler = None
+    if profile_path:
+        from pyinstrument import Profiler
+
+        profiler = Profiler(interval=0.005)
+        profiler.start()
+    started = time.perf_counter()
+    summary = pipeline.run(config)
+    run_s = time.perf_counter() - started
+    if profiler is not None:
+        profiler.stop()
+        Path(profile_path).write_text(profiler.output_text(unicode=False, color=False, show_all=False))
+        Path(profile_path).with_suffix(".flat.txt").write_text(
+            profiler.output_text(unicode=False, color=False, flat=True, flat_time="self")
+        )
+    _emit(
+        {
+            "run_s": run_s,
+            "status": summary.status,
+            "handed_off": sum(f.counts.get("handed_off", 0) for f in summary.feeds),
+            "stages": dict(STAGES),
+            "maxrss_after": RSS_AFTER,
+            "fsync_s": _FSYNC["seconds"],
+            "missing_hooks": MISSING,
+        }
+    )
+
+
+def mode_writeback(config_path: str, count: int, out_dir: str, upload: bool) -> None:
+    import polars as pl
+
+    from batchsync.config import load_config
+    from batchsync.transfer import open_source
+    from batchsync.writeback import build_files
+
+    config = load_config(Path(config_path))
+    # the rows the ledger would hold after a night of 100,000 POs: most sent, a few rejected
+    ids = pl.int_range(1, count + 1, eager=True, dtype=pl.Int64)
+    rows = pl.DataFrame({"id": ids}).with_columns(
+        (pl.col("id") + 500_000).cast(pl.String).alias("po_id"),
+        pl.lit(config.writeback.status_field).alias("field"),
+        pl.when(pl.col("id") % 20 == 0)
+        .then(
+            pl.format(
+                "Rejected: line {}: price is not a number (use digits and '.' only: no thousands separators, "
+                "spaces or decimal commas)",
+                pl.col("id") % 997 + 2,
+            )
+        )
+        .otherwise(
+            pl.format(
+                "Sent to ERP 2026-11-24T02:00:05Z OrderHeader_20261123_{}Z.3b867d177011.sap_orders05.idoc",
+                (pl.col("id") // 40_000 + 20000).cast(pl.String) + "00",
+            )
+        )
+        .alias("text"),
+    )
+    started = time.perf_counter()
+    files = build_files(rows, config.writeback, "20261124T020005Z_r000001")
+    built = time.perf_counter()
+    folder = Path(out_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for wb in files:  # as pipeline.upload_writeback keeps them in the state folder
+        path = folder / wb.name
+        path.write_bytes(wb.data)
+        paths.append(path)
+    written = time.perf_counter()
+    connect_s = upload_s = 0.0
+    if upload:
+        with open_source(config.source) as source:
+            connected = time.perf_counter()
+            connect_s = connected - written
+            for path in paths:
+                if not source.exists(config.writeback.remote_dir, path.name):
+                    source.upload(path, config.writeback.remote_dir, path.name)
+            upload_s = time.perf_counter() - connected
+    _emit(
+        {
+            "build_s": built - started,
+            "write_s": written - built,
+            "connect_s": connect_s,
+            "upload_s": upload_s,
+            "total_s": time.perf_counter() - started,
+            "files": len(files),
+            "rows": sum(wb.rows for wb in files),
+            "bytes": sum(len(wb.data) for wb in files),
+        }
+    )
+
+
+def main(argv: list[str]) -> None:
+    mode, rest = argv[0], argv[1:]
+    if mode == "fetch":
+        mode_fetch(rest[0])
+    elif mode == "read":
+        mode_read(rest)
+    elif mode == "stages":
+        profile = rest[rest.index("--profile") + 1] if "--profile" in rest else None
+        mode_stages(rest[0], profile)
+    elif mode == "writeback":
+        mode_writeback(rest[0], int(rest[1]), rest[2], upload="--no-upload" not in rest)
+    else:
+        raise SystemExit(f"unknown mode {mode}")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
