@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,21 @@ from batchsync.pipeline import prepare_default_feed
 from batchsync.process import PreparedFeed
 from batchsync.transfer import open_source
 from batchsync.validate import file_error_frame
+
+
+class _IsoDateTime(click.ParamType):
+    """ISO 8601 date or date-time, with or without offset (UTC when none)."""
+
+    name = "DATETIME"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> datetime:
+        if isinstance(value, datetime):
+            return value
+        try:
+            parsed = datetime.fromisoformat(str(value))
+        except ValueError:
+            self.fail(f"{value!r} is not an ISO 8601 date or date-time, e.g. 2026-11-24 or 2026-11-24T02:00:00Z")
+        return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 class _Group(click.Group):
@@ -269,17 +285,22 @@ def status(ctx: click.Context, as_json: bool) -> None:
     click.echo("files: " + ", ".join(f"{n} {s}" for s, n in view["files_by_state"].items()))
     for f in view["rejected_files"]:
         click.echo(f"rejected file {f['id']}: {f['name']}: {f['reason']}")
+    for c in view["waiting_changes"]:
+        age = f"{c['age_seconds'] // 86400} d {c['age_seconds'] % 86400 // 3600} h"
+        click.echo(f"waiting change {c['id']} for PO {c['po_id']}, {age}: {c['reason']}")
     pending = view["writeback_rows_pending"]
     click.echo(f"unresolved errors: {view['unresolved_errors']}; write-back rows not yet uploaded: {pending}")
 
 
 @cli.command()
 @click.option("--feed", help="Only runs that included this feed.")
-@click.option("--since", help="Only runs started at or after this ISO date/time.")
+@click.option(
+    "--since", type=_IsoDateTime(), help="Only runs started at or after this ISO date/time (UTC if no offset)."
+)
 @click.option("--limit", default=20, show_default=True)
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_context
-def history(ctx: click.Context, feed: str | None, since: str | None, limit: int, as_json: bool) -> None:
+def history(ctx: click.Context, feed: str | None, since: datetime | None, limit: int, as_json: bool) -> None:
     """The run and file ledger, newest first.
 
     \b

@@ -28,9 +28,17 @@ target = "sap_orders05"
 after_download = "archive"
 remote_archive_dir = "/Outgoing/PurchaseOrders/Archive"
 
+[feeds.order_header_changes]
+kind = "order_header_changes"
+remote_dir = "/Outgoing/OrderHeaderChanges"
+pattern = "*.csv"
+target = "sap_orders05"
+wait_days = 7                 # a change whose PO never arrives is rejected after this long
+
 [writeback]
 remote_dir = "/Incoming/PurchaseOrderChanges"
 status_field = "ERP Integration Status"
+change_status_field = "ERP Change Validation"
 """
 
 

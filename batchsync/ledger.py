@@ -62,6 +62,21 @@ MIGRATIONS: list[tuple[str, str]] = [
             local_path TEXT, created_at TEXT NOT NULL, uploaded_at TEXT);
         """,
     ),
+    (
+        "change requests and handed-off PO lines",
+        """
+        CREATE TABLE change_requests (
+            id TEXT PRIMARY KEY, po_id TEXT NOT NULL, version INTEGER, status TEXT NOT NULL, reason TEXT,
+            first_seen TEXT NOT NULL, last_seen TEXT NOT NULL, file_id INTEGER REFERENCES files(id),
+            run_id INTEGER, handoff_name TEXT, decided_at TEXT);
+        CREATE INDEX change_requests_po ON change_requests(po_id, status);
+        CREATE TABLE po_lines (
+            po_id TEXT NOT NULL, version INTEGER NOT NULL, line_number TEXT NOT NULL, line_id TEXT,
+            quantity TEXT, received TEXT, currency TEXT, PRIMARY KEY (po_id, version, line_number));
+        ALTER TABLE po_versions ADD COLUMN currency TEXT;
+        ALTER TABLE runs ADD COLUMN waiting INTEGER DEFAULT 0;
+        """,
+    ),
 ]
 
 
@@ -80,6 +95,8 @@ class FileOutcome:
     handoff: dict[str, Any] | None
     error_report: str | None
     now: str
+    po_lines: pl.DataFrame | None = None  # po_id, version, line_number, line_id, quantity, received, currency
+    change_requests: pl.DataFrame | None = None  # id, po_id, version, status, reason, handoff_name
 
 
 class Ledger:
@@ -125,6 +142,17 @@ class Ledger:
         return list(self.db.query(sql, params or []))
 
     # runs --------------------------------------------------------------
+    def close_interrupted_runs(self, now: str) -> list[int]:
+        """Runs still 'started' while we hold the lock were killed: say so, so history does not lie."""
+        stale = [r["id"] for r in self.query("SELECT id FROM runs WHERE status = 'started'")]
+        with self.transaction():
+            for run_id in stale:
+                self._table("runs").update(
+                    run_id,
+                    {"status": "failed", "finished_at": now, "message": "interrupted: the process ended mid-run"},
+                )
+        return stale
+
     def start_run(self, trigger: str, feeds: list[str], now: str, pid: int, host: str) -> int:
         row = {
             "trigger": trigger,
@@ -164,7 +192,10 @@ class Ledger:
             self._table("files").update(file_id, {"remote_done_at": now})
 
     def files_to_process(self, feed: str) -> list[dict[str, Any]]:
-        return self.query("SELECT * FROM files WHERE feed = ? AND state = 'fetched' ORDER BY name, id", [feed])
+        """New files, and files with change requests still waiting (retried from the local archive)."""
+        return self.query(
+            "SELECT * FROM files WHERE feed = ? AND state IN ('fetched', 'waiting') ORDER BY name, id", [feed]
+        )
 
     def get_file(self, file_id: int) -> dict[str, Any]:
         return dict(self._table("files").get(file_id))
@@ -213,6 +244,10 @@ class Ledger:
             pl.lit(o.run_id).alias("run_id"), pl.lit(o.feed).alias("feed"), pl.lit(o.now).alias("created_at")
         )
         self._table("writeback_rows").insert_all(rows.to_dicts(), batch_size=5000)
+        if o.po_lines is not None and o.po_lines.height:
+            self._table("po_lines").insert_all(o.po_lines.to_dicts(), batch_size=5000, replace=True)
+        if o.change_requests is not None and o.change_requests.height:
+            self._record_changes(o.change_requests, o.file_id, o.run_id, o.now)
         if o.handoff:
             self._table("handoffs").insert(o.handoff, replace=True)
         update = {
@@ -234,6 +269,68 @@ class Ledger:
             [(now, run_id, p) for p in po_ids],
         )
 
+    # change requests ---------------------------------------------------
+    def _record_changes(self, changes: pl.DataFrame, file_id: int, run_id: int, now: str) -> None:
+        """Upsert each change request; keep when it was first seen; a newer one supersedes a waiting older one."""
+        for change in changes.to_dicts():
+            first = self.query("SELECT first_seen FROM change_requests WHERE id = ?", [change["id"]])
+            final = change["status"] != "waiting"
+            row = {
+                **change,
+                "file_id": file_id,
+                "run_id": run_id,
+                "last_seen": now,
+                "first_seen": first[0]["first_seen"] if first else now,
+                "decided_at": now if final else None,
+            }
+            self._table("change_requests").upsert(row, pk="id")
+            self.db.execute(
+                "UPDATE change_requests SET status = 'superseded', decided_at = ?, reason = ? "
+                "WHERE po_id = ? AND status = 'waiting' AND CAST(id AS INTEGER) < CAST(? AS INTEGER)",
+                [now, f"superseded by change request {change['id']}", change["po_id"], change["id"]],
+            )
+
+    def change_requests(self, ids: list[str]) -> pl.DataFrame:
+        schema = {"id": pl.String, "known_status": pl.String, "first_seen": pl.String}
+        rows = [
+            r
+            for chunk in _chunks(ids)
+            for r in self.db.execute(
+                f"SELECT id, status, first_seen FROM change_requests WHERE id IN ({','.join('?' * len(chunk))})", chunk
+            ).fetchall()
+        ]
+        return pl.DataFrame(rows, schema=schema, orient="row")
+
+    def handed_off_pos(self, po_ids: list[str]) -> tuple[pl.DataFrame, pl.DataFrame]:
+        """The latest handed-off version of each PO (po_id, po_version, po_currency) and that version's lines."""
+        versions = (
+            self.query(
+                # SQLite returns the bare column (currency) from the row that holds the max()
+                "SELECT po_id, max(version) AS po_version, currency AS po_currency FROM po_versions "
+                "WHERE outcome = 'handed_off' "
+                f"AND po_id IN ({','.join('?' * len(po_ids))}) GROUP BY po_id",
+                po_ids,
+            )
+            if po_ids
+            else []
+        )
+        head_schema = {"po_id": pl.String, "po_version": pl.Int64, "po_currency": pl.String}
+        heads = pl.DataFrame(versions, schema=head_schema, orient="row")
+        lines = [
+            r
+            for v in versions
+            for r in self.db.execute(
+                "SELECT po_id, line_number, line_id, quantity, received, currency FROM po_lines "
+                "WHERE po_id = ? AND version = ?",
+                [v["po_id"], v["po_version"]],
+            ).fetchall()
+        ]
+        line_schema = {c: pl.String for c in ("po_id", "line_number", "line_id", "quantity", "received", "currency")}
+        return heads, pl.DataFrame(lines, schema=line_schema, orient="row")
+
+    def waiting_changes(self) -> list[dict[str, Any]]:
+        return self.query("SELECT * FROM change_requests WHERE status = 'waiting' ORDER BY first_seen, id")
+
     # write-back --------------------------------------------------------
     def pending_writeback_rows(self) -> pl.DataFrame:
         rows = self.query("SELECT id, po_id, field, text FROM writeback_rows WHERE writeback_name IS NULL ORDER BY id")
@@ -253,3 +350,7 @@ class Ledger:
     def mark_uploaded(self, name: str, now: str) -> None:
         with self.transaction():
             self._table("writebacks").update(name, {"uploaded_at": now})
+
+
+def _chunks(values: list[str], size: int = 500) -> list[list[str]]:
+    return [values[i : i + size] for i in range(0, len(values), size)]

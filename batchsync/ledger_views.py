@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from batchsync.ledger import Ledger
@@ -16,7 +16,9 @@ def status(ledger: Ledger, now: datetime, runs: int = 5) -> dict[str, Any]:
     age = None
     if last_ok and last_ok[0]["finished_at"]:
         age = int((now - datetime.fromisoformat(last_ok[0]["finished_at"])).total_seconds())
+    last_success = ledger.query("SELECT id, finished_at FROM runs WHERE status = 'successful' ORDER BY id DESC LIMIT 1")
     return {
+        "last_successful_run": _with_age(last_success[0], now) if last_success else None,
         "last_runs": ledger.query(f"SELECT * FROM runs ORDER BY id DESC LIMIT {int(runs)}"),
         "last_completed_run": {**last_ok[0], "age_seconds": age} if last_ok else None,
         "files_by_state": {
@@ -27,6 +29,10 @@ def status(ledger: Ledger, now: datetime, runs: int = 5) -> dict[str, Any]:
             "SELECT id, feed, name, reason, error_report, processed_at FROM files "
             "WHERE state = 'rejected' ORDER BY id DESC"
         ),
+        "waiting_changes": [
+            {**c, "age_seconds": int((now - datetime.fromisoformat(c["first_seen"])).total_seconds())}
+            for c in ledger.waiting_changes()
+        ],
         "unresolved_errors": ledger.query("SELECT count(*) AS n FROM integration_errors WHERE resolved_at IS NULL")[0][
             "n"
         ],
@@ -37,16 +43,18 @@ def status(ledger: Ledger, now: datetime, runs: int = 5) -> dict[str, Any]:
     }
 
 
-def history(ledger: Ledger, feed: str | None = None, since: str | None = None, limit: int = 20) -> list[dict[str, Any]]:
+def history(
+    ledger: Ledger, feed: str | None = None, since: datetime | None = None, limit: int = 20
+) -> list[dict[str, Any]]:
     """Runs, newest first, each with the files it processed."""
     where: list[str] = ["1 = 1"]
     params: list[object] = []
     if feed:
-        where.append("(',' || feeds || ',') LIKE ?")
-        params.append(f"%,{feed},%")
+        where.append("instr(',' || feeds || ',', ',' || ? || ',') > 0")
+        params.append(feed)
     if since:
-        where.append("started_at >= ?")
-        params.append(since)
+        where.append("started_at >= ?")  # both sides UTC ISO 8601, so text order is time order
+        params.append(since.astimezone(UTC).isoformat())
     runs = ledger.query(f"SELECT * FROM runs WHERE {' AND '.join(where)} ORDER BY id DESC LIMIT ?", [*params, limit])
     for run in runs:
         run["files"] = ledger.query(
@@ -76,3 +84,8 @@ def errors(
             WHERE {" AND ".join(where)} ORDER BY e.id DESC LIMIT ?""",
         [*params, limit],
     )
+
+
+def _with_age(run: dict[str, Any], now: datetime) -> dict[str, Any]:
+    age = int((now - datetime.fromisoformat(run["finished_at"])).total_seconds()) if run["finished_at"] else None
+    return {**run, "age_seconds": age}

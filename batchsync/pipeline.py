@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from batchsync.changes import process_change_file
 from batchsync.config import Config, FeedConfig
 from batchsync.discover import discover
 from batchsync.errors import BatchsyncError, ConfigError, ExitCode, StateError
@@ -27,12 +28,17 @@ from batchsync.mapping import load_mapping
 from batchsync.process import OUTCOMES, PreparedFeed, process_file
 from batchsync.render import check_template, load_template
 from batchsync.schemas import PO_MODELS, PO_RULES, po_line_decision
+from batchsync.schemas_changes import CHANGE_MODELS, CHANGE_RULES, change_line_decision
 from batchsync.transfer import Source, open_source
 from batchsync.writeback import build_files
 
 log = logging.getLogger("batchsync.pipeline")
 
-SCHEMAS = {"purchase_orders": (PO_MODELS, PO_RULES, po_line_decision)}
+SCHEMAS = {
+    "purchase_orders": (PO_MODELS, PO_RULES, po_line_decision),
+    "order_header_changes": (CHANGE_MODELS, CHANGE_RULES, change_line_decision),
+}
+PROCESSORS = {"purchase_orders": process_file, "order_header_changes": process_change_file}
 PACKAGED = Path(__file__).resolve().parent.parent
 Clock = Callable[[], datetime]
 
@@ -44,6 +50,7 @@ def utcnow() -> datetime:
 @dataclass
 class FeedSummary:
     name: str
+    kind: str = "purchase_orders"
     files_fetched: int = 0
     files_processed: int = 0
     files_rejected: int = 0
@@ -51,7 +58,7 @@ class FeedSummary:
     files_not_yet_stable: int = 0
     refused_names: list[str] = field(default_factory=list)
     handoff_files: list[str] = field(default_factory=list)
-    counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys((*OUTCOMES, "errors"), 0))
+    counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys((*OUTCOMES, "waiting", "errors"), 0))
 
     def line(self) -> str:
         c = self.counts
@@ -59,9 +66,10 @@ class FeedSummary:
             f"{self.files_processed} file(s) processed, {self.files_rejected} rejected, "
             f"{self.files_duplicate} duplicate"
         )
+        documents = "change request(s) accepted" if self.kind == "order_header_changes" else "PO(s) handed off"
         pos = (
-            f"{c['handed_off']} PO(s) handed off, {c['rejected']} rejected, {c['duplicate']} duplicate, "
-            f"{c['stale']} stale, {c['skipped']} skipped"
+            f"{c['handed_off']} {documents}, {c['rejected']} rejected, {c['duplicate']} duplicate, "
+            f"{c['stale']} stale, {c['skipped']} skipped" + (f", {c['waiting']} waiting" if c["waiting"] else "")
         )
         return f"{self.name}: {files}; {pos}"
 
@@ -101,7 +109,8 @@ def prepare_feeds(config: Config, names: list[str] | None = None) -> list[Prepar
             problems.extend(exc.problems)
     if problems:
         raise ConfigError(problems)
-    return prepared
+    # POs first: a change request of this run may need a PO handed off in this run
+    return sorted(prepared, key=lambda f: f.config.kind != "purchase_orders")
 
 
 def prepare_feed(feed: FeedConfig, mappings_dir: Path, templates_dir: Path) -> PreparedFeed:
@@ -140,6 +149,8 @@ def run(
         try:
             for name in remove_stale_temporaries(config.handoff_dir):
                 log.warning("removed %s, left by an interrupted run (it was never complete)", name)
+            for interrupted in ledger.close_interrupted_runs(started.isoformat()):
+                log.warning("run %s was interrupted (the process ended mid-run); marked failed", interrupted)
             run_id = ledger.start_run(
                 trigger, [f.name for f in prepared], started.isoformat(), os.getpid(), socket.gethostname()
             )
@@ -156,7 +167,7 @@ def _run(
     clock: Clock,
     sleep: Callable[[float], None],
 ) -> RunSummary:
-    summaries = [FeedSummary(f.name) for f in prepared]
+    summaries = [FeedSummary(f.name, f.config.kind) for f in prepared]
     try:
         with open_source(config.source) as source:
             for feed, summary in zip(prepared, summaries, strict=True):
@@ -170,7 +181,7 @@ def _run(
         raise StateError(f"run {run_id} failed: {exc}") from exc
     totals = _totals(summaries)
     attention = any(s.files_rejected or s.refused_names for s in summaries)
-    status = "errored" if totals["rejected"] or totals["errors"] or attention else "successful"
+    status = "errored" if totals["rejected"] or totals["errors"] or totals["waiting"] or attention else "successful"
     ledger.finish_run(run_id, status, totals, None, clock().isoformat())
     return RunSummary(run_id, status, summaries, uploaded, str(ledger.path), str(config.handoff_dir))
 
@@ -193,7 +204,7 @@ def _run_feed(
     summary.files_not_yet_stable = found.not_yet_stable
     summary.refused_names = found.refused
     for file_row in ledger.files_to_process(feed.name):
-        result = process_file(config, feed, ledger, file_row, run_id, clock())
+        result = PROCESSORS[feed.config.kind](config, feed, ledger, file_row, run_id, clock())
         summary.files_processed += 1
         summary.files_rejected += int(result.state == "rejected")
         if result.handoff:
@@ -242,4 +253,5 @@ def _totals(summaries: list[FeedSummary]) -> dict[str, int]:
         "rejected": sum(s.counts["rejected"] for s in summaries),
         "skipped": sum(s.counts["duplicate"] + s.counts["stale"] + s.counts["skipped"] for s in summaries),
         "errors": sum(s.counts["errors"] for s in summaries),
+        "waiting": sum(s.counts["waiting"] for s in summaries),
     }

@@ -68,7 +68,7 @@ def process_file(
     try:
         parsed = parse_file(Path(file_row["archive_path"]), feed.layout, display_name=name)
     except DataError as exc:
-        return _reject_file(config, ledger, feed, file_row, run_id, now, exc)
+        return reject_file(config, ledger, feed, file_row, run_id, now, exc)
     validated = validate(parsed, feed.layout, feed.models, feed.rules)
     hashes = content_hashes(validated.frames, feed.layout)
     headers = validated.frames["header"]
@@ -88,7 +88,7 @@ def process_file(
     )
     handoff = None
     if transformed.documents.height:
-        manifest = _manifest(feed, file_row, run_id, now, transformed.documents, decisions)
+        manifest = manifest_for(feed, file_row, run_id, now, transformed.documents, decisions)
         handoff = publish(
             config.handoff_dir, erp_name, lambda s: render_to(s, feed.template, transformed.documents), manifest
         )
@@ -108,9 +108,10 @@ def process_file(
             versions,
             errors,
             _writeback_rows(versions, config, now),
-            _handoff_row(handoff, file_row, run_id, feed, now),
+            handoff_row(handoff, file_row, run_id, feed, now),
             report,
             now.isoformat(),
+            po_lines=_handed_off_lines(validated.frames["line"], versions),
         )
     )
     counts = {o: int((versions["outcome"] == o).sum()) for o in OUTCOMES} | {"errors": errors.height}
@@ -118,7 +119,7 @@ def process_file(
     return FileResult(name, state, counts, handoff.name if handoff else None)
 
 
-def _reject_file(
+def reject_file(
     config: Config,
     ledger: Ledger,
     feed: PreparedFeed,
@@ -150,7 +151,7 @@ def _reject_file(
     return FileResult(file_row["name"], "rejected", {"errors": 1}, reason=exc.message)
 
 
-def _manifest(
+def manifest_for(
     feed: PreparedFeed,
     file_row: dict[str, Any],
     run_id: int,
@@ -158,7 +159,8 @@ def _manifest(
     documents: pl.DataFrame,
     decisions: pl.DataFrame,
 ) -> dict[str, Any]:
-    sent = documents.select("id").join(decisions.select("id", "version", "decision"), on="id", how="left")
+    described = [c for c in ("po_id", "version", "decision") if c in decisions.columns]
+    sent = documents.select("id").join(decisions.select("id", *described), on="id", how="left")
     lines = documents["line_records"].str.count_matches("\n").sum() + int((documents["line_records"] != "").sum())
     return {
         "target": feed.mapping.target,
@@ -183,7 +185,10 @@ def _po_outcomes(
 ) -> pl.DataFrame:
     handed = [str(d["id"]) for d in handoff.manifest["documents"]] if handoff else []
     headers = parsed.frames["header"].select(
-        pl.col("id").alias("po_id"), pl.col("version").cast(pl.Int64, strict=False), "status"
+        pl.col("id").alias("po_id"),
+        pl.col("version").cast(pl.Int64, strict=False),
+        "status",
+        pl.col("accounting-total-currency").alias("currency"),
     )
     joined = (
         headers.join(validated.rejected.rename({"doc_id": "po_id", "reason": "v_reason"}), on="po_id", how="left")
@@ -210,9 +215,25 @@ def _po_outcomes(
         "content_hash",
         "status",
         "decision",
+        "currency",
         outcome.alias("outcome"),
         pl.coalesce("v_reason", "m_reason", "d_reason").alias("reason"),
         pl.when(outcome == "handed_off").then(pl.lit(handoff.name if handoff else None)).alias("handoff_name"),
+    )
+
+
+def _handed_off_lines(lines: pl.DataFrame, versions: pl.DataFrame) -> pl.DataFrame:
+    """What the ERP now has of each PO line: the change feed checks quantities against what was received."""
+    handed = versions.filter(pl.col("outcome") == "handed_off").select("po_id", "version")
+    # a Line record has its own version column; the PO's is the one that counts
+    return lines.drop("version").join(handed, left_on="order-header-id", right_on="po_id", how="inner").select(
+        pl.col("order-header-id").alias("po_id"),
+        "version",
+        pl.col("line-number").alias("line_number"),
+        pl.col("id").alias("line_id"),
+        "quantity",
+        "received",
+        "currency",
     )
 
 
@@ -228,7 +249,7 @@ def _writeback_rows(versions: pl.DataFrame, config: Config, now: datetime) -> pl
     return told.select("po_id", "version", pl.lit(config.writeback.status_field).alias("field"), text.alias("text"))
 
 
-def _handoff_row(
+def handoff_row(
     handoff: Handoff | None, file_row: dict[str, Any], run_id: int, feed: PreparedFeed, now: datetime
 ) -> dict[str, Any] | None:
     if handoff is None:

@@ -8,6 +8,9 @@ peak RSS of the whole process from ``os.wait4``.
     stages CONFIG [--profile F]  pipeline.run() with per-stage timers (and a pyinstrument profile to F)
     writeback CONFIG N OUT [--no-upload]
                                  write-back of N PO outcomes: build_files, write the files to OUT, upload
+    populate CONFIG              S3 set-up shortcut: record every listed remote file in the ledger as a
+                                 finished file (fetched, processed, remote action done, one handed-off PO
+                                 version, its write-back row uploaded), the rows a real run leaves
 """
 
 from __future__ import annotations
@@ -244,6 +247,74 @@ def mode_writeback(config_path: str, count: int, out_dir: str, upload: bool) -> 
     )
 
 
+def mode_populate(config_path: str) -> None:
+    import hashlib
+    import socket
+    from datetime import UTC, datetime
+
+    from batchsync.config import load_config
+    from batchsync.discover import archive_path
+    from batchsync.handoff import MANIFEST_SUFFIX, handoff_name
+    from batchsync.ledger import Ledger
+    from batchsync.pipeline import ledger_path
+    from batchsync.transfer import open_source
+
+    config = load_config(Path(config_path))
+    feed = next(iter(config.feeds.values()))
+    started = time.perf_counter()
+    with open_source(config.source) as source:  # the very listing a run sees: same paths, sizes, mtimes
+        entries = source.list(feed.remote_dir, feed.pattern)
+    now = datetime.now(UTC).replace(microsecond=0).isoformat()
+    ledger = Ledger(ledger_path(config))
+    run_id = ledger.start_run("bench-populate", [feed.name], now, os.getpid(), socket.gethostname())
+    files, versions, handoffs, rows, writebacks = [], [], [], [], []
+    for number, entry in enumerate(entries, start=1):
+        data = Path(entry.path).read_bytes()  # no chroot: the remote path is this machine's path
+        sha = hashlib.sha256(data).hexdigest()
+        erp = handoff_name(entry.name, sha, feed.target, "idoc")
+        po_id = str(500_000 + number - 1)
+        wb_name = f"PurchaseOrderChange_20261124T020005Z_r{run_id:06d}_{(number - 1) // 5000 + 1:03d}.csv"
+        files.append({
+            "id": number, "feed": feed.name, "name": entry.name, "remote_path": entry.path, "size": entry.size,
+            "mtime": entry.mtime, "sha256": sha, "archive_path": str(archive_path(config.state_dir, sha)),
+            "state": "processed", "reason": None, "run_id": run_id, "fetched_at": now, "processed_at": now,
+            "remote_action": feed.after_download, "remote_done_at": now, "duplicate_of": None,
+            "handoff_name": erp, "error_report": None,
+        })  # fmt: skip
+        versions.append({
+            "feed": feed.name, "po_id": po_id, "version": 1, "content_hash": sha, "status": "issued",
+            "decision": "new", "outcome": "handed_off", "reason": None, "file_id": number, "run_id": run_id,
+            "handoff_name": erp, "recorded_at": now,
+        })  # fmt: skip
+        handoffs.append({
+            "name": erp, "manifest": erp + MANIFEST_SUFFIX, "file_id": number, "run_id": run_id,
+            "target": feed.target, "sha256": sha, "documents": 1, "adopted": 0, "created_at": now,
+        })  # fmt: skip
+        rows.append({
+            "run_id": run_id, "feed": feed.name, "po_id": po_id, "version": 1,
+            "field": config.writeback.status_field, "text": f"Sent to ERP {now} {erp}", "created_at": now,
+            "writeback_name": wb_name,
+        })  # fmt: skip
+        if not writebacks or writebacks[-1]["name"] != wb_name:
+            writebacks.append({
+                "name": wb_name, "run_id": run_id, "rows": 0, "bytes": 0, "sha256": "", "local_path": "",
+                "created_at": now, "uploaded_at": now,
+            })  # fmt: skip
+        writebacks[-1]["rows"] += 1
+    with ledger.transaction():
+        for table, records in (
+            ("files", files),
+            ("po_versions", versions),
+            ("handoffs", handoffs),
+            ("writeback_rows", rows),
+            ("writebacks", writebacks),
+        ):
+            ledger.db.table(table).insert_all(records, batch_size=5000)
+    ledger.finish_run(run_id, "successful", {"files": len(files), "handed_off": len(files)}, None, now)
+    ledger.close()
+    _emit({"populate_s": time.perf_counter() - started, "files": len(files)})
+
+
 def main(argv: list[str]) -> None:
     mode, rest = argv[0], argv[1:]
     if mode == "fetch":
@@ -253,6 +324,8 @@ def main(argv: list[str]) -> None:
     elif mode == "stages":
         profile = rest[rest.index("--profile") + 1] if "--profile" in rest else None
         mode_stages(rest[0], profile)
+    elif mode == "populate":
+        mode_populate(rest[0])
     elif mode == "writeback":
         mode_writeback(rest[0], int(rest[1]), rest[2], upload="--no-upload" not in rest)
     else:

@@ -66,6 +66,7 @@ def block(*values: str) -> str:
 
 # --------------------------------------------------------------------------- pools
 
+
 @dataclass(frozen=True)
 class Site:
     currency: str
@@ -92,46 +93,139 @@ def _person(first: str, last: str, number: str, pid: str, domain: str = "example
 
 
 SITES: list[Site] = [
-    Site("EUR", "+01:00", "Stuttgart", "21", "Werk Stuttgart-Feuerbach", "70469", "BW", "Borsigstraße 14",
-         "Tor 3, Wareneingang", "DE", "Kostenstelle 4711",
-         (_person("Julia", "Schmidt", "E10482", "1187"), _person("Lukas", "Wagner", "E10511", "1190"),
-          _person("Anna", "Hoffmann", "E10533", "1194")),
-         (("4711-100-200", "Arbeitsschutz Werk Stuttgart", "DE Kontenplan"),
-          ("4711-100-210", "Instandhaltung Werk Stuttgart", "DE Kontenplan"),
-          ("4711-100-300", "Fertigung Linie 2", "DE Kontenplan"),
-          ("4711-200-110", "Logistik Stuttgart", "DE Kontenplan")), "Produktion"),
-    Site("EUR", "+01:00", "Hamburg", "24", "Lager Hamburg-Billbrook", "22113", "HH", "Billbrookdeich 210",
-         "", "DE", "Kostenstelle 4740",
-         (_person("Jonas", "Becker", "E10602", "1211"), _person("Lea", "Krüger", "E10617", "1215")),
-         (("4740-100-200", "Lagerbetrieb Hamburg", "DE Kontenplan"),
-          ("4740-100-250", "Verpackung Hamburg", "DE Kontenplan"),
-          ("4740-300-100", "Fuhrpark Hamburg", "DE Kontenplan")), "Logistik"),
-    Site("EUR", "Z", "Lyon", "31", "Site de Lyon Gerland", "69007", "ARA", "12 rue de Gerland", "Bâtiment C",
-         "FR", "Centre de coût 3100",
-         (_person("Marie", "Dubois", "E20315", "1342"), _person("Hugo", "Lefèvre", "E20322", "1347"),
-          _person("Camille", "Moreau", "E20340", "1351")),
-         (("4712-300-410", "Sécurité site Lyon", "FR Plan comptable"),
-          ("4712-300-420", "Maintenance site Lyon", "FR Plan comptable"),
-          ("4712-310-100", "Production Lyon", "FR Plan comptable")), "HSE"),
-    Site("USD", "-06:00", "Chicago", "41", "Chicago Office", "60606", "IL", "225 W Wacker Dr", "Suite 1800", "US",
-         "Cost center 5100",
-         (_person("Riya", "Patel", "E30611", "1425"), _person("Daniel", "Kim", "E30624", "1431"),
-          _person("Sarah", "Johnson", "E30640", "1436")),
-         (("6120-510-300", "IT Equipment Chicago", "US Chart of Accounts"),
-          ("6110-510-100", "Office Supplies Chicago", "US Chart of Accounts"),
-          ("6130-510-100", "Office Furniture Chicago", "US Chart of Accounts"),
-          ("6120-520-300", "IT Equipment Marketing", "US Chart of Accounts")), "IT"),
-    Site("USD", "-05:00", "Pittsburgh", "44", "Pittsburgh Plant", "15222", "PA", "1100 Smallman St", "", "US",
-         "Cost center 6200",
-         (_person("Kevin", "Nguyen", "E30558", "1419"), _person("Megan", "O'Brien", "E30702", "1440")),
-         (("6410-620-150", "Plant Maintenance Pittsburgh", "US Chart of Accounts"),
-          ("6410-620-200", "Plant Operations Pittsburgh", "US Chart of Accounts"),
-          ("6420-630-100", "Quality Lab Pittsburgh", "US Chart of Accounts")), "Maintenance"),
-    Site("GBP", "+00:00", "Manchester", "51", "Manchester Distribution Centre", "M17 1SN", "GMN",
-         "Trafford Park Rd 7", "Unit 4", "GB", "Cost centre 7100",
-         (_person("Oliver", "Hughes", "E40105", "1502"), _person("Amelia", "Clarke", "E40118", "1507")),
-         (("7110-710-100", "Warehouse Manchester", "UK Chart of Accounts"),
-          ("7110-710-200", "Packaging Manchester", "UK Chart of Accounts")), "Distribution"),
+    Site(
+        "EUR",
+        "+01:00",
+        "Stuttgart",
+        "21",
+        "Werk Stuttgart-Feuerbach",
+        "70469",
+        "BW",
+        "Borsigstraße 14",
+        "Tor 3, Wareneingang",
+        "DE",
+        "Kostenstelle 4711",
+        (
+            _person("Julia", "Schmidt", "E10482", "1187"),
+            _person("Lukas", "Wagner", "E10511", "1190"),
+            _person("Anna", "Hoffmann", "E10533", "1194"),
+        ),
+        (
+            ("4711-100-200", "Arbeitsschutz Werk Stuttgart", "DE Kontenplan"),
+            ("4711-100-210", "Instandhaltung Werk Stuttgart", "DE Kontenplan"),
+            ("4711-100-300", "Fertigung Linie 2", "DE Kontenplan"),
+            ("4711-200-110", "Logistik Stuttgart", "DE Kontenplan"),
+        ),
+        "Produktion",
+    ),
+    Site(
+        "EUR",
+        "+01:00",
+        "Hamburg",
+        "24",
+        "Lager Hamburg-Billbrook",
+        "22113",
+        "HH",
+        "Billbrookdeich 210",
+        "",
+        "DE",
+        "Kostenstelle 4740",
+        (_person("Jonas", "Becker", "E10602", "1211"), _person("Lea", "Krüger", "E10617", "1215")),
+        (
+            ("4740-100-200", "Lagerbetrieb Hamburg", "DE Kontenplan"),
+            ("4740-100-250", "Verpackung Hamburg", "DE Kontenplan"),
+            ("4740-300-100", "Fuhrpark Hamburg", "DE Kontenplan"),
+        ),
+        "Logistik",
+    ),
+    Site(
+        "EUR",
+        "Z",
+        "Lyon",
+        "31",
+        "Site de Lyon Gerland",
+        "69007",
+        "ARA",
+        "12 rue de Gerland",
+        "Bâtiment C",
+        "FR",
+        "Centre de coût 3100",
+        (
+            _person("Marie", "Dubois", "E20315", "1342"),
+            _person("Hugo", "Lefèvre", "E20322", "1347"),
+            _person("Camille", "Moreau", "E20340", "1351"),
+        ),
+        (
+            ("4712-300-410", "Sécurité site Lyon", "FR Plan comptable"),
+            ("4712-300-420", "Maintenance site Lyon", "FR Plan comptable"),
+            ("4712-310-100", "Production Lyon", "FR Plan comptable"),
+        ),
+        "HSE",
+    ),
+    Site(
+        "USD",
+        "-06:00",
+        "Chicago",
+        "41",
+        "Chicago Office",
+        "60606",
+        "IL",
+        "225 W Wacker Dr",
+        "Suite 1800",
+        "US",
+        "Cost center 5100",
+        (
+            _person("Riya", "Patel", "E30611", "1425"),
+            _person("Daniel", "Kim", "E30624", "1431"),
+            _person("Sarah", "Johnson", "E30640", "1436"),
+        ),
+        (
+            ("6120-510-300", "IT Equipment Chicago", "US Chart of Accounts"),
+            ("6110-510-100", "Office Supplies Chicago", "US Chart of Accounts"),
+            ("6130-510-100", "Office Furniture Chicago", "US Chart of Accounts"),
+            ("6120-520-300", "IT Equipment Marketing", "US Chart of Accounts"),
+        ),
+        "IT",
+    ),
+    Site(
+        "USD",
+        "-05:00",
+        "Pittsburgh",
+        "44",
+        "Pittsburgh Plant",
+        "15222",
+        "PA",
+        "1100 Smallman St",
+        "",
+        "US",
+        "Cost center 6200",
+        (_person("Kevin", "Nguyen", "E30558", "1419"), _person("Megan", "O'Brien", "E30702", "1440")),
+        (
+            ("6410-620-150", "Plant Maintenance Pittsburgh", "US Chart of Accounts"),
+            ("6410-620-200", "Plant Operations Pittsburgh", "US Chart of Accounts"),
+            ("6420-630-100", "Quality Lab Pittsburgh", "US Chart of Accounts"),
+        ),
+        "Maintenance",
+    ),
+    Site(
+        "GBP",
+        "+00:00",
+        "Manchester",
+        "51",
+        "Manchester Distribution Centre",
+        "M17 1SN",
+        "GMN",
+        "Trafford Park Rd 7",
+        "Unit 4",
+        "GB",
+        "Cost centre 7100",
+        (_person("Oliver", "Hughes", "E40105", "1502"), _person("Amelia", "Clarke", "E40118", "1507")),
+        (
+            ("7110-710-100", "Warehouse Manchester", "UK Chart of Accounts"),
+            ("7110-710-200", "Packaging Manchester", "UK Chart of Accounts"),
+        ),
+        "Distribution",
+    ),
 ]
 
 BUYERS = {
@@ -145,30 +239,112 @@ BUYERS = {
 SUPPLIERS = [
     ("SUP-1001", "311", "Müller Industriebedarf GmbH", "EUR", "Net 30", "", "30", "", "DAP", "MI", None),
     ("SUP-1002", "318", "Société Générale d'Équipement", "EUR", "Net 45", "", "45", "", "DAP", "SGE", None),
-    ("SUP-1003", "402", "Lakeshore Office Supply Co.", "USD", "2/10 Net 30", "10", "30", "2.0", "FOB", "LOS",
-     ("318", "Lakeshore Office Supply MSA 2026")),
-    ("SUP-1004", "417", "Keystone Industrial Services LLC", "USD", "Net 60", "", "60", "", "", "KIS",
-     ("327", "Keystone Service Agreement 2026-2027")),
+    (
+        "SUP-1003",
+        "402",
+        "Lakeshore Office Supply Co.",
+        "USD",
+        "2/10 Net 30",
+        "10",
+        "30",
+        "2.0",
+        "FOB",
+        "LOS",
+        ("318", "Lakeshore Office Supply MSA 2026"),
+    ),
+    (
+        "SUP-1004",
+        "417",
+        "Keystone Industrial Services LLC",
+        "USD",
+        "Net 60",
+        "",
+        "60",
+        "",
+        "",
+        "KIS",
+        ("327", "Keystone Service Agreement 2026-2027"),
+    ),
     ("SUP-1005", "325", "Kühne Präzisionswerkzeuge KG", "EUR", "Net 30", "", "30", "", "FCA", "KPW", None),
     ("SUP-1006", "331", "Atelier Mécanique Bérard SARL", "EUR", "Net 60", "", "60", "", "DAP", "AMB", None),
-    ("SUP-1007", "428", "Brightline Technology Partners Inc.", "USD", "Net 30", "", "30", "", "FOB", "BTP",
-     ("341", "Brightline Hardware Frame 2026")),
+    (
+        "SUP-1007",
+        "428",
+        "Brightline Technology Partners Inc.",
+        "USD",
+        "Net 30",
+        "",
+        "30",
+        "",
+        "FOB",
+        "BTP",
+        ("341", "Brightline Hardware Frame 2026"),
+    ),
     ("SUP-1008", "436", "Harbourside Packaging Ltd", "GBP", "3/15 Net 45", "15", "45", "3.0", "DDP", "HPL", None),
 ]
 
 # description (<= 70 chars incl. line breaks), supplier part no, commodity, uom, typical price, quantity kind
 # (int: whole units; dec1: one decimal, e.g. hours; dec3: weights/lengths; amount: amount-based line)
 CATALOG = [
-    ("Einweghandschuhe Nitril, puderfrei, Gr. L (100 Stk./Box)", "NIT-L-100", "MRO - Arbeitsschutz", "BOX", 8.95, "int"),
+    (
+        "Einweghandschuhe Nitril, puderfrei, Gr. L (100 Stk./Box)",
+        "NIT-L-100",
+        "MRO - Arbeitsschutz",
+        "BOX",
+        8.95,
+        "int",
+    ),
     ("Kabelbinder 300 x 4,8 mm, schwarz, UV-beständig (100 Stk.)", "KB-300-48-SW", "MRO - Elektro", "BOX", 6.40, "int"),
-    ('Monitor 27" 4K UHD, USB-C 90 W, height-adjustable stand', "MON-27-4K-UC", "IT Hardware - Displays", "EA", 329.99, "int"),
-    ("Copy paper, letter 8.5 x 11 in, 20 lb, 10 reams/case", "CP-LTR-20-10", "Office Supplies - Paper", "BOX", 42.50, "int"),
+    (
+        'Monitor 27" 4K UHD, USB-C 90 W, height-adjustable stand',
+        "MON-27-4K-UC",
+        "IT Hardware - Displays",
+        "EA",
+        329.99,
+        "int",
+    ),
+    (
+        "Copy paper, letter 8.5 x 11 in, 20 lb, 10 reams/case",
+        "CP-LTR-20-10",
+        "Office Supplies - Paper",
+        "BOX",
+        42.50,
+        "int",
+    ),
     ('Ergonomic task chair "Aeron" size B, graphite', "CHR-AER-B-GR", "Office Furniture", "EA", 1145.00, "int"),
-    ('Armoire de sécurité "Classe 90"\n1195 × 615 × 1968 mm, 2 portes', "ASC-90-1195", "Équipement de sécurité", "EA", 3480.00, "int"),
+    (
+        'Armoire de sécurité "Classe 90"\n1195 × 615 × 1968 mm, 2 portes',
+        "ASC-90-1195",
+        "Équipement de sécurité",
+        "EA",
+        3480.00,
+        "int",
+    ),
     ("Bac de rétention acier galvanisé 220 L", "BR-220-GALV", "Équipement de sécurité", "EA", 189.50, "int"),
-    ("Preventive maintenance, screw air compressors (3 units)", "KIS-PM-Q1", "Services - Maintenance", "EA", 4250.00, "amount"),
-    ("Technician hours, on-site compressor repair (standard rate)", "KIS-TECH-STD", "Services - Maintenance", "HR", 96.00, "dec1"),
-    ("Präzisions-Messschieber 0–150 mm\ndigital, IP67, mit Datenausgang", "PMS-150-D", "Messmittel", "EA", 87.425, "int"),
+    (
+        "Preventive maintenance, screw air compressors (3 units)",
+        "KIS-PM-Q1",
+        "Services - Maintenance",
+        "EA",
+        4250.00,
+        "amount",
+    ),
+    (
+        "Technician hours, on-site compressor repair (standard rate)",
+        "KIS-TECH-STD",
+        "Services - Maintenance",
+        "HR",
+        96.00,
+        "dec1",
+    ),
+    (
+        "Präzisions-Messschieber 0–150 mm\ndigital, IP67, mit Datenausgang",
+        "PMS-150-D",
+        "Messmittel",
+        "EA",
+        87.425,
+        "int",
+    ),
     ("Gewindebohrer-Satz M3–M12, HSS-E, 7-teilig", "GBS-M3-M12", "Werkzeuge - Zerspanung", "SET", 64.90, "int"),
     ("Roulement à billes 6204-2RS, 20 x 47 x 14 mm", "RB-6204-2RS", "Pièces détachées", "EA", 12.50, "int"),
     ("Graisse lithium EP2, cartouche 400 g", "GR-EP2-400", "Lubrifiants", "EA", 4.85, "int"),
@@ -185,9 +361,23 @@ CATALOG = [
     ("Granulat PA6 GF30, schwarz", "PA6-GF30-SW", "Rohmaterial - Kunststoff", "KG", 3.9125, "dec3"),
     ("Hydraulic hose assembly 1/2 in, 1.5 m, crimped", "HHA-12-15", "MRO - Hydraulics", "EA", 58.75, "int"),
     ("Server rack 42U, 800 x 1000 mm, incl. PDU", "RACK-42-810", "IT Hardware - Datacenter", "EA", 2890.00, "int"),
-    ("Laptop 14 in, 32 GB RAM, 1 TB SSD, 3-year warranty", "NB-14-32-1T", "IT Hardware - Notebooks", "EA", 1689.00, "int"),
+    (
+        "Laptop 14 in, 32 GB RAM, 1 TB SSD, 3-year warranty",
+        "NB-14-32-1T",
+        "IT Hardware - Notebooks",
+        "EA",
+        1689.00,
+        "int",
+    ),
     ("Software subscription, CAD seat, 12 months", "CAD-SUB-12", "Software - Subscriptions", "EA", 2450.00, "amount"),
-    ("CNC-Fräsmaschine Wartungsvertrag 2027\nHalbjahr 1", "CNC-WV-27H1", "Dienstleistung - Wartung", "EA", 18500.00, "amount"),
+    (
+        "CNC-Fräsmaschine Wartungsvertrag 2027\nHalbjahr 1",
+        "CNC-WV-27H1",
+        "Dienstleistung - Wartung",
+        "EA",
+        18500.00,
+        "amount",
+    ),
     ("Gabelstapler Elektro 1,6 t, Miete (Monat)", "GS-E16-M", "Miete - Fahrzeuge", "EA", 1240.00, "dec1"),
     ("Consulting day, process audit ISO 9001", "CONS-ISO-D", "Services - Consulting", "DAY", 1350.00, "dec1"),
     ('Safety goggles "Clear Vision", anti-fog', "SG-CV-AF", "MRO - PPE", "EA", 7.35, "int"),
@@ -203,8 +393,15 @@ QUANTITY_MAX = {"int": 60, "dec1": 40, "dec3": 500}
 TRANSMISSION = ["sent_via_email"] * 7 + ["sent_via_cxml"] * 2 + ["sent_manually"]
 # allocation splits: percent texts (10 decimals, decimal(16,10)) adding up to exactly 100
 SPLITS = [
-    ["50", "50"], ["60", "40"], ["70", "30"], ["75", "25"], ["80", "20"], ["90", "10"],
-    ["50", "25", "25"], ["40", "30", "30"], ["60", "20", "20"],
+    ["50", "50"],
+    ["60", "40"],
+    ["70", "30"],
+    ["75", "25"],
+    ["80", "20"],
+    ["90", "10"],
+    ["50", "25", "25"],
+    ["40", "30", "30"],
+    ["60", "20", "20"],
     ["33.3333333334", "33.3333333333", "33.3333333333"],
 ]
 
@@ -349,8 +546,16 @@ class Counters:
     requisition_line: int = 40_000
 
 
-def _chunk(first: int, count: int, pos_per_file: int, lines_per_po: float, exact_lines: bool,
-           seed: int, chunk_no: int, counters: Counters) -> pl.DataFrame:
+def _chunk(
+    first: int,
+    count: int,
+    pos_per_file: int,
+    lines_per_po: float,
+    exact_lines: bool,
+    seed: int,
+    chunk_no: int,
+    counters: Counters,
+) -> pl.DataFrame:
     """Rows (file, text) of POs [first, first+count), in file order."""
     rng = random.Random(f"batchsync-bench:{seed}:{chunk_no}")
     P = POOLS
@@ -378,10 +583,12 @@ def _chunk(first: int, count: int, pos_per_file: int, lines_per_po: float, exact
     buyer_start = pl.Series([P.buyer_currency_start[c] for c in cur_names], dtype=pl.Int64)
     buyer_count = pl.Series([P.buyer_count[c] for c in cur_names], dtype=pl.Int64)
     h = h.with_columns(
-        (pl.lit(people_start).gather(pl.col("site")) + pl.col("r3") % pl.lit(people_count).gather(pl.col("site")))
-        .alias("req"),
-        (pl.lit(buyer_start).gather(pl.col("cur")) + pl.col("r4") % pl.lit(buyer_count).gather(pl.col("cur")))
-        .alias("buyer"),
+        (
+            pl.lit(people_start).gather(pl.col("site")) + pl.col("r3") % pl.lit(people_count).gather(pl.col("site"))
+        ).alias("req"),
+        (pl.lit(buyer_start).gather(pl.col("cur")) + pl.col("r4") % pl.lit(buyer_count).gather(pl.col("cur"))).alias(
+            "buyer"
+        ),
         (pl.lit(EPOCH) + pl.duration(seconds=pl.col("r5") % (7 * 86400))).alias("created"),
         (pl.col("r6") % (36 * 3600) + 600).alias("upd_delay"),
         pl.when(pl.col("r7") % 10 < 9).then(1).otherwise(2 + pl.col("r7") % 2).alias("version"),
@@ -390,7 +597,7 @@ def _chunk(first: int, count: int, pos_per_file: int, lines_per_po: float, exact
     if exact_lines or lines_per_po < 1:
         nlines = pl.lit(max(1, round(lines_per_po)), dtype=pl.Int64)
     else:
-        span = max(1, int(round(2 * lines_per_po - 1)))
+        span = max(1, round(2 * lines_per_po - 1))
         nlines = pl.col("r9") % span + 1
     h = h.with_columns(
         nlines.alias("nlines"),
@@ -398,16 +605,29 @@ def _chunk(first: int, count: int, pos_per_file: int, lines_per_po: float, exact
         pl.lit(P.site_offset).gather(pl.col("site")).alias("offset"),
     ).with_columns(
         (pl.col("created").dt.strftime("%Y-%m-%dT%H:%M:%S") + pl.col("offset")).alias("created_at"),
-        ((pl.col("created") + pl.duration(seconds=pl.col("upd_delay"))).dt.strftime("%Y-%m-%dT%H:%M:%S")
-         + pl.col("offset")).alias("updated_at"),
+        (
+            (pl.col("created") + pl.duration(seconds=pl.col("upd_delay"))).dt.strftime("%Y-%m-%dT%H:%M:%S")
+            + pl.col("offset")
+        ).alias("updated_at"),
         (pl.col("po") + FIRST_PO_ID).cast(pl.String).alias("po_id"),
         pl.col("version").cast(pl.String).alias("version_s"),
     )
 
     # ---------------------------------------------------------------- lines
     lines = h.select(
-        "po", "file", "site", "sup", "cur", "buyer", "created", "offset", "created_at", "updated_at", "po_id",
-        "version_s", pl.int_ranges(1, pl.col("nlines") + 1).alias("ln"),
+        "po",
+        "file",
+        "site",
+        "sup",
+        "cur",
+        "buyer",
+        "created",
+        "offset",
+        "created_at",
+        "updated_at",
+        "po_id",
+        "version_s",
+        pl.int_ranges(1, pl.col("nlines") + 1).alias("ln"),
     ).explode("ln")
     m = lines.height
     lines = lines.with_columns(**{f"s{i}": _u32(rng, m) for i in range(8)})
@@ -419,9 +639,7 @@ def _chunk(first: int, count: int, pos_per_file: int, lines_per_po: float, exact
     base = pl.Series([c[4] for c in CATALOG], dtype=pl.Float64)
     kind_code = {"int": 0, "dec1": 1, "dec3": 2, "amount": 3}
     kinds = pl.Series([kind_code[c[5]] for c in CATALOG], dtype=pl.Int64)
-    item_decimals = pl.Series(
-        [max(2, len(f"{c[4]:.4f}".rstrip("0").split(".")[1])) for c in CATALOG], dtype=pl.Int64
-    )
+    item_decimals = pl.Series([max(2, len(f"{c[4]:.4f}".rstrip("0").split(".")[1])) for c in CATALOG], dtype=pl.Int64)
     qmax = pl.Series([QUANTITY_MAX.get(c[5], 1) for c in CATALOG], dtype=pl.Int64)
     lines = lines.with_columns(
         line_ids.alias("line_id"),
@@ -446,9 +664,12 @@ def _chunk(first: int, count: int, pos_per_file: int, lines_per_po: float, exact
     u = _uniform("s3")
     whole = (pl.col("qmax").cast(pl.Float64) ** u).floor().cast(pl.Int64).clip(1)
     q3 = (
-        pl.when(pl.col("kind") == 0).then(whole * 1000)
-        .when(pl.col("kind") == 1).then((pl.col("s4") % (pl.col("qmax") * 10) + 1) * 100)
-        .when(pl.col("kind") == 2).then(pl.col("s4") % (pl.col("qmax") * 1000) + 1)
+        pl.when(pl.col("kind") == 0)
+        .then(whole * 1000)
+        .when(pl.col("kind") == 1)
+        .then((pl.col("s4") % (pl.col("qmax") * 10) + 1) * 100)
+        .when(pl.col("kind") == 2)
+        .then(pl.col("s4") % (pl.col("qmax") * 1000) + 1)
         .otherwise(None)
     )
     qshown = pl.when(pl.col("kind") == 2).then(3).when(pl.col("s5") % 3 == 0).then(0).otherwise(1)
@@ -460,11 +681,7 @@ def _chunk(first: int, count: int, pos_per_file: int, lines_per_po: float, exact
     )
     # the validator's own arithmetic: round(float(price) * float(quantity), 2)
     expected = (pl.col("price").cast(pl.Float64) * pl.col("quantity").cast(pl.Float64, strict=False)).round(2)
-    cents = (
-        pl.when(pl.col("kind") == 3)
-        .then(pl.col("p4") // 100)
-        .otherwise((expected * 100).round(0).cast(pl.Int64))
-    )
+    cents = pl.when(pl.col("kind") == 3).then(pl.col("p4") // 100).otherwise((expected * 100).round(0).cast(pl.Int64))
     need_by = (pl.col("created").dt.date() + pl.duration(days=pl.col("s6") % 60 + 5)).dt.strftime("%Y-%m-%d")
     acct = pl.lit(pl.Series(P.acct_start, dtype=pl.Int64)).gather(pl.col("site")) + (
         pl.col("s7") % 997 % pl.lit(pl.Series(P.acct_count, dtype=pl.Int64)).gather(pl.col("site"))
@@ -504,7 +721,10 @@ def _chunk(first: int, count: int, pos_per_file: int, lines_per_po: float, exact
     a = alloc.height
     alloc = alloc.with_columns(
         pl.int_range(counters.allocation_id, counters.allocation_id + a, eager=True, dtype=pl.Int64).alias("alloc_id"),
-        (pl.col("cents").cast(pl.Float64) * pl.col("pct_text").cast(pl.Float64) / 100).round(0).cast(pl.Int64).alias("part"),
+        (pl.col("cents").cast(pl.Float64) * pl.col("pct_text").cast(pl.Float64) / 100)
+        .round(0)
+        .cast(pl.Int64)
+        .alias("part"),
     )
     counters.allocation_id += a
     alloc = alloc.with_columns(
@@ -515,63 +735,180 @@ def _chunk(first: int, count: int, pos_per_file: int, lines_per_po: float, exact
         # each split line's parts go to consecutive accounts of its site
         (
             pl.lit(pl.Series(P.acct_start, dtype=pl.Int64)).gather(pl.col("site"))
-            + (pl.col("acct") - pl.lit(pl.Series(P.acct_start, dtype=pl.Int64)).gather(pl.col("site"))
-               + pl.col("seq") - 1) % pl.lit(pl.Series(P.acct_count, dtype=pl.Int64)).gather(pl.col("site"))
+            + (
+                pl.col("acct")
+                - pl.lit(pl.Series(P.acct_start, dtype=pl.Int64)).gather(pl.col("site"))
+                + pl.col("seq")
+                - 1
+            )
+            % pl.lit(pl.Series(P.acct_count, dtype=pl.Int64)).gather(pl.col("site"))
         ).alias("acct"),
     )
 
     # ---------------------------------------------------------------- row texts
     g = pl.lit  # pool series as literals, gathered per row
     c = ","
-    header_text = _concat([
-        '"Header","",', q_expr(pl.col("created_at")), c, q_expr(pl.col("po_id")), ',"issued",',
-        q_expr(g(pl.Series(TRANSMISSION)).gather(pl.col("r8") % len(TRANSMISSION))), c,
-        q_expr(pl.col("updated_at")), c, q_expr(pl.col("version_s")), c, q_expr(pl.col("version_s")), ',"false",',
-        g(P.buyer_email).gather(pl.col("buyer")), c, q_expr(_cents_text(pl.col("po_cents"))), c,
-        q_expr(g(P.sup_currency).gather(pl.col("sup"))), c, g(P.buyer_rest).gather(pl.col("buyer")), c,
-        q_expr((pl.col("po") + 70_000).cast(pl.String)), c,
-        g(P.person_block).gather(pl.col("req")), c, g(P.person_name).gather(pl.col("req")), c,
-        g(P.site_ship).gather(pl.col("site")), c, g(P.person_block).gather(pl.col("req")), c,
-        g(P.sup_block).gather(pl.col("sup")), c, g(P.buyer_block).gather(pl.col("buyer")), c,
-        g(P.sup_terms).gather(pl.col("sup")), ',"",',
-        pl.when(pl.col("r8m") <= 300).then(g(P.site_cost_center).gather(pl.col("site"))).otherwise(pl.lit('""')),
-        c, _empties(9), c, _empties(ROW_WIDTH - HEADER_WIDTH),
-    ])
+    header_text = _concat(
+        [
+            '"Header","",',
+            q_expr(pl.col("created_at")),
+            c,
+            q_expr(pl.col("po_id")),
+            ',"issued",',
+            q_expr(g(pl.Series(TRANSMISSION)).gather(pl.col("r8") % len(TRANSMISSION))),
+            c,
+            q_expr(pl.col("updated_at")),
+            c,
+            q_expr(pl.col("version_s")),
+            c,
+            q_expr(pl.col("version_s")),
+            ',"false",',
+            g(P.buyer_email).gather(pl.col("buyer")),
+            c,
+            q_expr(_cents_text(pl.col("po_cents"))),
+            c,
+            q_expr(g(P.sup_currency).gather(pl.col("sup"))),
+            c,
+            g(P.buyer_rest).gather(pl.col("buyer")),
+            c,
+            q_expr((pl.col("po") + 70_000).cast(pl.String)),
+            c,
+            g(P.person_block).gather(pl.col("req")),
+            c,
+            g(P.person_name).gather(pl.col("req")),
+            c,
+            g(P.site_ship).gather(pl.col("site")),
+            c,
+            g(P.person_block).gather(pl.col("req")),
+            c,
+            g(P.sup_block).gather(pl.col("sup")),
+            c,
+            g(P.buyer_block).gather(pl.col("buyer")),
+            c,
+            g(P.sup_terms).gather(pl.col("sup")),
+            ',"",',
+            pl.when(pl.col("r8m") <= 300).then(g(P.site_cost_center).gather(pl.col("site"))).otherwise(pl.lit('""')),
+            c,
+            _empties(9),
+            c,
+            _empties(ROW_WIDTH - HEADER_WIDTH),
+        ]
+    )
     is_amount = pl.col("kind") == 3
-    line_text = _concat([
-        '"Line",', q_expr(pl.col("total")), c, q_expr(g(P.sup_currency).gather(pl.col("sup"))), c,
-        q_expr(pl.col("created_at")), c, g(P.item_desc).gather(pl.col("item")), c,
-        q_expr(pl.col("line_id").cast(pl.String)), ',"0.00","0.00",', q_expr(pl.col("ln").cast(pl.String)), c,
-        q_expr(pl.col("need_by")), c, q_expr(pl.col("po_id")), c, q_expr(pl.col("price")), c,
-        q_expr(pl.col("quantity")), c, pl.when(is_amount).then(pl.lit('""')).otherwise(pl.lit('"0.0"')), c,
-        g(P.item_part).gather(pl.col("item")), ',"issued","",',
-        q_expr(g(P.sup_prefix).gather(pl.col("sup")) + "-" + (pl.col("s0") % 90000 + 10000).cast(pl.String)), c,
-        q_expr(pl.col("total")), c, q_expr(g(P.sup_currency).gather(pl.col("sup"))), c,
-        pl.when(is_amount).then(pl.lit('"OrderAmountLine"')).otherwise(pl.lit('"OrderQuantityLine"')), c,
-        q_expr(pl.col("updated_at")), c, q_expr(pl.col("version_s")), c,
-        g(P.acct_code).gather(pl.col("acct")), c, g(P.acct_rest).gather(pl.col("acct")), c,
-        pl.when(pl.col("s6") % 4 == 0).then(g(P.sup_contract).gather(pl.col("sup"))).otherwise(pl.lit('"",""')), c,
-        g(P.site_department).gather(pl.col("site")), c, g(P.buyer_block).gather(pl.col("buyer")), c,
-        g(P.sup_block).gather(pl.col("sup")), c, g(P.item_uom).gather(pl.col("item")), c,
-        g(P.buyer_block).gather(pl.col("buyer")), c, g(P.item_commodity).gather(pl.col("item")), c,
-        q_expr(pl.col("req_line").cast(pl.String)), c, _empties(10),
-    ])
-    alloc_text = _concat([
-        '"Allocation",', q_expr(pl.col("po_id")), c, q_expr(pl.col("line_id").cast(pl.String)), c,
-        q_expr(pl.col("ln").cast(pl.String)), c, q_expr(pl.col("alloc_id").cast(pl.String)), c,
-        q_expr(pl.col("seq").cast(pl.String)), c, q_expr(_cents_text(pl.col("amount_cents"))), c,
-        q_expr(pl.col("pct_text")), c,
-        g(P.acct_code).gather(pl.col("acct")), ',"true",', g(P.acct_rest).gather(pl.col("acct")), c,
-        _empties(10), c, _empties(ROW_WIDTH - ALLOCATION_WIDTH),
-    ])
+    line_text = _concat(
+        [
+            '"Line",',
+            q_expr(pl.col("total")),
+            c,
+            q_expr(g(P.sup_currency).gather(pl.col("sup"))),
+            c,
+            q_expr(pl.col("created_at")),
+            c,
+            g(P.item_desc).gather(pl.col("item")),
+            c,
+            q_expr(pl.col("line_id").cast(pl.String)),
+            ',"0.00","0.00",',
+            q_expr(pl.col("ln").cast(pl.String)),
+            c,
+            q_expr(pl.col("need_by")),
+            c,
+            q_expr(pl.col("po_id")),
+            c,
+            q_expr(pl.col("price")),
+            c,
+            q_expr(pl.col("quantity")),
+            c,
+            pl.when(is_amount).then(pl.lit('""')).otherwise(pl.lit('"0.0"')),
+            c,
+            g(P.item_part).gather(pl.col("item")),
+            ',"issued","",',
+            q_expr(g(P.sup_prefix).gather(pl.col("sup")) + "-" + (pl.col("s0") % 90000 + 10000).cast(pl.String)),
+            c,
+            q_expr(pl.col("total")),
+            c,
+            q_expr(g(P.sup_currency).gather(pl.col("sup"))),
+            c,
+            pl.when(is_amount).then(pl.lit('"OrderAmountLine"')).otherwise(pl.lit('"OrderQuantityLine"')),
+            c,
+            q_expr(pl.col("updated_at")),
+            c,
+            q_expr(pl.col("version_s")),
+            c,
+            g(P.acct_code).gather(pl.col("acct")),
+            c,
+            g(P.acct_rest).gather(pl.col("acct")),
+            c,
+            pl.when(pl.col("s6") % 4 == 0).then(g(P.sup_contract).gather(pl.col("sup"))).otherwise(pl.lit('"",""')),
+            c,
+            g(P.site_department).gather(pl.col("site")),
+            c,
+            g(P.buyer_block).gather(pl.col("buyer")),
+            c,
+            g(P.sup_block).gather(pl.col("sup")),
+            c,
+            g(P.item_uom).gather(pl.col("item")),
+            c,
+            g(P.buyer_block).gather(pl.col("buyer")),
+            c,
+            g(P.item_commodity).gather(pl.col("item")),
+            c,
+            q_expr(pl.col("req_line").cast(pl.String)),
+            c,
+            _empties(10),
+        ]
+    )
+    alloc_text = _concat(
+        [
+            '"Allocation",',
+            q_expr(pl.col("po_id")),
+            c,
+            q_expr(pl.col("line_id").cast(pl.String)),
+            c,
+            q_expr(pl.col("ln").cast(pl.String)),
+            c,
+            q_expr(pl.col("alloc_id").cast(pl.String)),
+            c,
+            q_expr(pl.col("seq").cast(pl.String)),
+            c,
+            q_expr(_cents_text(pl.col("amount_cents"))),
+            c,
+            q_expr(pl.col("pct_text")),
+            c,
+            g(P.acct_code).gather(pl.col("acct")),
+            ',"true",',
+            g(P.acct_rest).gather(pl.col("acct")),
+            c,
+            _empties(10),
+            c,
+            _empties(ROW_WIDTH - ALLOCATION_WIDTH),
+        ]
+    )
     rows = pl.concat(
         [
-            h.select("file", "po", pl.lit(0).alias("k"), pl.lit(0, pl.Int64).alias("ln"),
-                     pl.lit(0, pl.Int64).alias("seq"), header_text.alias("text")),
-            lines.select("file", "po", pl.lit(1).alias("k"), pl.col("ln").cast(pl.Int64),
-                         pl.lit(0, pl.Int64).alias("seq"), line_text.alias("text")),
-            alloc.select("file", "po", pl.lit(2).alias("k"), pl.col("ln").cast(pl.Int64),
-                         pl.col("seq").cast(pl.Int64), alloc_text.alias("text")),
+            h.select(
+                "file",
+                "po",
+                pl.lit(0).alias("k"),
+                pl.lit(0, pl.Int64).alias("ln"),
+                pl.lit(0, pl.Int64).alias("seq"),
+                header_text.alias("text"),
+            ),
+            lines.select(
+                "file",
+                "po",
+                pl.lit(1).alias("k"),
+                pl.col("ln").cast(pl.Int64),
+                pl.lit(0, pl.Int64).alias("seq"),
+                line_text.alias("text"),
+            ),
+            alloc.select(
+                "file",
+                "po",
+                pl.lit(2).alias("k"),
+                pl.col("ln").cast(pl.Int64),
+                pl.col("seq").cast(pl.Int64),
+                alloc_text.alias("text"),
+            ),
         ],
         how="vertical_relaxed",
     )
@@ -642,8 +979,13 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     started = time.perf_counter()
     paths = generate(
-        args.out_dir, files=args.files, pos_per_file=args.pos_per_file, lines_per_po=args.lines_per_po,
-        seed=args.seed, exact_lines=args.exact_lines, with_name_rows=args.name_rows,
+        args.out_dir,
+        files=args.files,
+        pos_per_file=args.pos_per_file,
+        lines_per_po=args.lines_per_po,
+        seed=args.seed,
+        exact_lines=args.exact_lines,
+        with_name_rows=args.name_rows,
     )
     size = sum(p.stat().st_size for p in paths)
     print(f"{len(paths)} file(s), {size / 1e6:.1f} MB in {time.perf_counter() - started:.1f}s -> {args.out_dir}")

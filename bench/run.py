@@ -41,7 +41,7 @@ REPO = BENCH.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(BENCH))
 
-import generate  # noqa: E402  (bench/generate.py)
+import generate  # noqa: E402, I001  (bench/generate.py)
 from tests.sshd import SshdServer, SshdUnavailable, start_sshd  # noqa: E402
 
 VENV_BIN = REPO / ".venv" / "bin"
@@ -179,11 +179,18 @@ class Env:
             "-P", str(s.port), "-b", str(batch),
         ]  # fmt: skip
         if verbose:
-            cmd.insert(1, "-v")
+            cmd[1] = "-v"
         return measure(label, [*cmd, f"{s.username}@{s.host}"])
 
-    def project(self, folder: Path, remote_dir: str, *, after: str = "keep", local_root: Path | None = None,
-                writeback_dir: str | None = None) -> Path:
+    def project(
+        self,
+        folder: Path,
+        remote_dir: str,
+        *,
+        after: str = "keep",
+        local_root: Path | None = None,
+        writeback_dir: str | None = None,
+    ) -> Path:
         """A fresh batchsync project folder with its batchsync.toml; returns the config path."""
         shutil.rmtree(folder, ignore_errors=True)
         folder.mkdir(parents=True)
@@ -204,6 +211,19 @@ class Env:
             )
         )
         return config
+
+
+def code_version() -> str:
+    """git HEAD plus a digest of the working-tree code batchsync runs (others may be editing it meanwhile)."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for folder in ("batchsync", "mappings", "templates"):
+        for path in sorted((REPO / folder).rglob("*")):
+            if path.is_file() and "__pycache__" not in path.parts:
+                digest.update(str(path.relative_to(REPO)).encode() + b"\0" + path.read_bytes())
+    head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True)
+    return f"{head.stdout.strip() or '?'}+tree:{digest.hexdigest()[:12]}"
 
 
 def machine_info() -> dict[str, str]:
@@ -335,10 +355,17 @@ def s1(env: Env) -> dict[str, Any]:
         res["sftp_get_rss"].append(run.maxrss)
 
     def local_run() -> None:
-        cfg = env.project(base / "p-local", "/Outgoing/PurchaseOrders", local_root=base / "remote",
-                          writeback_dir="/Incoming/PurchaseOrderChanges")
-        run = measure("S1 batchsync run (local source)",
-                      [BATCHSYNC, "--log-level", "info", "--config", str(cfg), "run"], cwd=cfg.parent)
+        cfg = env.project(
+            base / "p-local",
+            "/Outgoing/PurchaseOrders",
+            local_root=base / "remote",
+            writeback_dir="/Incoming/PurchaseOrderChanges",
+        )
+        run = measure(
+            "S1 batchsync run (local source)",
+            [BATCHSYNC, "--log-level", "info", "--config", str(cfg), "run"],
+            cwd=cfg.parent,
+        )
         check_summary(run, pos)
         t = log_times(run.err)
         res["local_wall_s"].append(run.wall)
@@ -357,8 +384,9 @@ def s1(env: Env) -> dict[str, Any]:
 
     def sftp_run() -> None:
         cfg = env.project(base / "p-sftp", str(remote), writeback_dir=str(base / "incoming"))
-        run = measure("S1 batchsync run (SFTP)",
-                      [BATCHSYNC, "--log-level", "info", "--config", str(cfg), "run"], cwd=cfg.parent)
+        run = measure(
+            "S1 batchsync run (SFTP)", [BATCHSYNC, "--log-level", "info", "--config", str(cfg), "run"], cwd=cfg.parent
+        )
         check_summary(run, pos)
         t = log_times(run.err)
         res["sftp_run_wall_s"].append(run.wall)
@@ -380,19 +408,13 @@ def s1(env: Env) -> dict[str, Any]:
 
     stages = None
     if not a.no_stages:
-        say("S1: one more local run with per-stage timers" + (" and pyinstrument" if a.profile else ""))
-        cfg = env.project(base / "p-stages", "/Outgoing/PurchaseOrders", local_root=base / "remote",
-                          writeback_dir="/Incoming/PurchaseOrderChanges")
-        cmd = [PYTHON, CHILD, "stages", str(cfg)]
-        profile = DATA / "results" / f"s1-profile-{stamp()}.txt"
-        if a.profile:
-            profile.parent.mkdir(parents=True, exist_ok=True)
-            cmd += ["--profile", str(profile)]
-        run = measure("S1 stages", cmd, cwd=cfg.parent)
-        stages = run.json() | {"wall_s": run.wall, "maxrss": run.maxrss}
-        if a.profile:
-            stages["profile"] = str(profile)
-        shutil.rmtree(cfg.parent, ignore_errors=True)
+        cfg = env.project(
+            base / "p-stages",
+            "/Outgoing/PurchaseOrders",
+            local_root=base / "remote",
+            writeback_dir="/Incoming/PurchaseOrderChanges",
+        )
+        stages = stages_run(env, "S1", cfg)
         shutil.rmtree(base / "remote" / "Incoming", ignore_errors=True)
 
     m = {k: median(v) for k, v in res.items()}
@@ -418,44 +440,100 @@ def s1(env: Env) -> dict[str, Any]:
     return out
 
 
+def stages_run(env: Env, label: str, cfg: Path) -> dict[str, Any]:
+    """One more run in-process (_child.py stages) with per-stage timers and, with --profile, pyinstrument."""
+    say(f"{label}: one more run with per-stage timers" + (" and pyinstrument" if env.args.profile else ""))
+    cmd = [PYTHON, CHILD, "stages", str(cfg)]
+    profile = DATA / "results" / f"{label.lower()}-profile-{stamp()}.txt"
+    if env.args.profile:
+        profile.parent.mkdir(parents=True, exist_ok=True)
+        cmd += ["--profile", str(profile)]
+    run = measure(f"{label} stages", cmd, cwd=cfg.parent)
+    stages = run.json() | {"wall_s": run.wall, "maxrss": run.maxrss}
+    if env.args.profile:
+        stages["profile"] = str(profile)
+    shutil.rmtree(cfg.parent, ignore_errors=True)
+    return stages
+
+
+def report_stages(label: str, st: dict[str, Any] | None) -> None:
+    if not st or not st.get("stages"):
+        return
+    print(
+        f"\n  {label} stages (one instrumented run, {fmt_s(st.get('run_s'))}, peak RSS {fmt_mb(st.get('maxrss'))}; "
+        f"fsync total {fmt_s(st.get('fsync_s'))}):"
+    )
+    for name, secs in sorted(st["stages"].items(), key=lambda kv: -kv[1]):
+        rss = st.get("maxrss_after", {}).get(name)
+        print(f"    {name:38s} {secs:8.2f} s   peak RSS so far {fmt_mb(rss)}")
+    if st.get("missing_hooks"):
+        print(f"    (not found, so not timed: {', '.join(st['missing_hooks'])})")
+    if st.get("profile"):
+        print(f"    pyinstrument profile: {st['profile']} (and .flat.txt)")
+
+
 def check_summary(run: Run, expected_pos: int) -> None:
     if f"{expected_pos} PO(s) handed off" not in run.out:
-        raise BenchError(f"{run.label}: expected {expected_pos} POs handed off, got: {run.out.strip()}\n{run.err[-2000:]}")
+        raise BenchError(
+            f"{run.label}: expected {expected_pos} POs handed off, got: {run.out.strip()}\n{run.err[-2000:]}"
+        )
 
 
 def report_s1(o: dict[str, Any], rounds: int) -> None:
     m, info = o["median"], o["info"]
     size = info["file_bytes"]
     rows = [
-        ["download throughput", f"{(o['bs_rate'] or 0) / MB:,.0f} MB/s (fetch {fmt_s(m['bs_fetch_s'])}, "
-         f"of it fsync {fmt_s(m['bs_fetch_fsync_s'])})",
-         f"{(o['sftp_rate'] or 0) / MB:,.0f} MB/s (get {fmt_s(m['sftp_get_s'])} - connect {fmt_s(m['sftp_noop_s'])})",
-         fmt_x(o["download_ratio"]), "≥ 0.6×", verdict(o["download_ratio"], 0.6, True)],
-        ["processing (parse → hand-off)", fmt_s(m["local_process_s"]), f"read_csv {fmt_s(m['read_s'])}",
-         fmt_x(o["processing_ratio"]), "≤ 3×", verdict(o["processing_ratio"], 3)],
-        ["peak RSS, whole run (SFTP)", fmt_mb(m["sftp_run_rss"]), f"file {fmt_mb(size)}",
-         fmt_x(o["rss_ratio"]), "≤ 4×", verdict(o["rss_ratio"], 4)],
-        ["(whole run, local source)", f"{fmt_s(m['local_wall_s'])}, {fmt_mb(m['local_rss'])}",
-         f"read process {fmt_s(m['read_wall_s'])}, {fmt_mb(m['read_rss'])}", fmt_x(o["whole_local_ratio"]), "", ""],
-        ["(whole run, SFTP)", f"{fmt_s(m['sftp_run_wall_s'])}: to fetched {fmt_s(m['sftp_run_fetch_s'])}, "
-         f"process {fmt_s(m['sftp_run_process_s'])}, write-back+end {fmt_s(m['sftp_run_tail_s'])}", "", "", "", ""],
+        [
+            "download throughput",
+            f"{(o['bs_rate'] or 0) / MB:,.0f} MB/s (fetch {fmt_s(m['bs_fetch_s'])}, "
+            f"of it fsync {fmt_s(m['bs_fetch_fsync_s'])})",
+            f"{(o['sftp_rate'] or 0) / MB:,.0f} MB/s "
+            f"(get {fmt_s(m['sftp_get_s'])} - connect {fmt_s(m['sftp_noop_s'])})",
+            fmt_x(o["download_ratio"]),
+            "≥ 0.6×",
+            verdict(o["download_ratio"], 0.6, True),
+        ],
+        [
+            "processing (parse → hand-off)",
+            fmt_s(m["local_process_s"]),
+            f"read_csv {fmt_s(m['read_s'])}",
+            fmt_x(o["processing_ratio"]),
+            "≤ 3×",
+            verdict(o["processing_ratio"], 3),
+        ],
+        [
+            "peak RSS, whole run (SFTP)",
+            fmt_mb(m["sftp_run_rss"]),
+            f"file {fmt_mb(size)}",
+            fmt_x(o["rss_ratio"]),
+            "≤ 4×",
+            verdict(o["rss_ratio"], 4),
+        ],
+        [
+            "(whole run, local source)",
+            f"{fmt_s(m['local_wall_s'])}, {fmt_mb(m['local_rss'])}",
+            f"read process {fmt_s(m['read_wall_s'])}, {fmt_mb(m['read_rss'])}",
+            fmt_x(o["whole_local_ratio"]),
+            "",
+            "",
+        ],
+        [
+            "(whole run, SFTP)",
+            f"{fmt_s(m['sftp_run_wall_s'])}: to fetched {fmt_s(m['sftp_run_fetch_s'])}, "
+            f"process {fmt_s(m['sftp_run_process_s'])}, write-back+end {fmt_s(m['sftp_run_tail_s'])}",
+            "",
+            "",
+            "",
+            "",
+        ],
     ]
     print_table(
         f"S1 one big file: {info['pos']:,} POs, {size / MB:,.0f} MB; medians of {rounds} round(s); "
         f"ciphers: paramiko {info.get('paramiko_cipher')}, sftp {info.get('sftp_cipher')}",
-        rows, ["measure", "batchsync", "reference", "ratio", "goal", ""],
+        rows,
+        ["measure", "batchsync", "reference", "ratio", "goal", ""],
     )
-    st = o.get("stages")
-    if st and st.get("stages"):
-        print("\n  S1 stages (one instrumented local run, "
-              f"{fmt_s(st.get('run_s'))}, peak RSS {fmt_mb(st.get('maxrss'))}; fsync total {fmt_s(st.get('fsync_s'))}):")
-        for name, secs in sorted(st["stages"].items(), key=lambda kv: -kv[1]):
-            rss = st.get("maxrss_after", {}).get(name)
-            print(f"    {name:38s} {secs:8.2f} s   peak RSS so far {fmt_mb(rss)}")
-        if st.get("missing_hooks"):
-            print(f"    (not found, so not timed: {', '.join(st['missing_hooks'])})")
-        if st.get("profile"):
-            print(f"    pyinstrument profile: {st['profile']} (and .flat.txt)")
+    report_stages("S1", o.get("stages"))
 
 
 # --------------------------------------------------------------------------- S2
@@ -493,7 +571,7 @@ def s2(env: Env) -> dict[str, Any]:
         restore()
         shutil.rmtree(dl, ignore_errors=True)
         dl.mkdir(parents=True)
-        get = env.sftp("s2-get", [f'get "{remote}/*.csv" "{dl}/"'])
+        get = env.sftp("s2-get", [f"get {remote}/*.csv {dl}/"])  # unquoted: sftp expands the glob
         got = sorted(dl.glob("*.csv"))
         if len(got) != files:
             raise BenchError(f"S2 sftp get: {len(got)} files, expected {files}")
@@ -507,15 +585,29 @@ def s2(env: Env) -> dict[str, Any]:
     for r in range(a.rounds):
         say(f"S2 round {r + 1}/{a.rounds}")
         alternate(r, bs_run, reference)
+    stages = None
+    if not a.no_stages:
+        restore()
+        stages = stages_run(
+            env, "S2", env.project(base / "p-stages", str(remote), writeback_dir=str(base / "incoming"))
+        )
     m = {k: median(v) for k, v in res.items()}
-    out = {"files": files, "bytes": total, "raw": res, "median": m, "ratio": m["bs_s"] / m["ref_s"]}
+    out = {"files": files, "bytes": total, "raw": res, "median": m, "ratio": m["bs_s"] / m["ref_s"], "stages": stages}
     print_table(
         f"S2 many files: {files} files × 40 POs × ~5 lines ({total / MB:,.0f} MB); medians of {a.rounds} round(s)",
-        [["whole batchsync run (SFTP, archive)", f"{fmt_s(m['bs_s'])}, {fmt_mb(m['bs_rss'])}",
-          f"sftp get {fmt_s(m['get_s'])} + read_csv {fmt_s(m['read_s'])} = {fmt_s(m['ref_s'])}",
-          fmt_x(out["ratio"]), "≤ 2×", verdict(out["ratio"], 2)]],
+        [
+            [
+                "whole batchsync run (SFTP, archive)",
+                f"{fmt_s(m['bs_s'])}, {fmt_mb(m['bs_rss'])}",
+                f"sftp get {fmt_s(m['get_s'])} + read_csv {fmt_s(m['read_s'])} = {fmt_s(m['ref_s'])}",
+                fmt_x(out["ratio"]),
+                "≤ 2×",
+                verdict(out["ratio"], 2),
+            ]
+        ],
         ["measure", "batchsync", "reference", "ratio", "goal", ""],
     )
+    report_stages("S2", stages)
     return out
 
 
@@ -523,49 +615,116 @@ def s2(env: Env) -> dict[str, Any]:
 
 
 def s3(env: Env) -> dict[str, Any]:
+    """Nothing to do: every remote file is already in the ledger (after_download = keep).
+
+    The ledger is filled by one real run for sizes up to --s3-run-max (a first run
+    processes every file, about 0.2-0.3 s per file here), and above that by
+    ``_child.py populate``, which writes the rows such a run leaves (file
+    fetched, processed and done; its PO version handed off; its write-back row
+    uploaded). The smallest size is set up both ways, to show the shortcut
+    changes nothing for the timed run.
+    """
     a = env.args
     sizes = [100, 1_000] if a.quick else [1_000, 10_000]
     if a.full:
         sizes.append(5_000 if a.quick else 50_000)
-    setups = {}
+    run_max = a.s3_run_max if a.s3_run_max is not None else (100 if a.quick else 1_000)
+    setups: dict[str, dict[str, Any]] = {}
     for n in sizes:
         base = DATA / f"s3-{n}"
         remote = base / "remote" / "Outgoing" / "PurchaseOrders"
         ensure_data(remote, {"files": n, "pos_per_file": 1, "lines_per_po": 1, "exact_lines": True})
-        cfg = env.project(base / "p", str(remote), after="keep", writeback_dir=str(base / "incoming"))
-        say(f"S3 populating the ledger with {n:,} files (one full run)")
-        run = measure(f"S3 populate {n}", [BATCHSYNC, "--config", str(cfg), "run"], cwd=cfg.parent)
-        check_summary(run, n)
-        setups[n] = {"config": cfg, "populate_s": run.wall, "populate_rss": run.maxrss, "walls": [], "rss": []}
+        methods = (["run"] if n <= run_max else []) + (["ledger"] if n > run_max or n == sizes[0] else [])
+        for method in methods:
+            cfg = env.project(base / f"p-{method}", str(remote), after="keep", writeback_dir=str(base / "incoming"))
+            if method == "run":
+                say(f"S3 {n:,} files: filling the ledger by a real first run")
+                run = measure(f"S3 populate {n}", [BATCHSYNC, "--config", str(cfg), "run"], cwd=cfg.parent)
+                check_summary(run, n)
+            else:
+                say(f"S3 {n:,} files: filling the ledger directly (_child.py populate)")
+                run = measure(f"S3 populate {n} (ledger)", [PYTHON, CHILD, "populate", str(cfg)], cwd=cfg.parent)
+            setups[f"{n}/{method}"] = {
+                "n": n,
+                "method": method,
+                "config": cfg,
+                "populate_s": run.wall,
+                "walls": [],
+                "rss": [],
+            }
 
-    def nothing(n: int) -> Callable[[], None]:
+    # the floor: a run over an empty remote folder (start-up, config, connect, list, ledger, write-back check)
+    empty = DATA / "s3-empty"
+    (empty / "remote").mkdir(parents=True, exist_ok=True)
+    empty_cfg = env.project(empty / "p", str(empty / "remote"), after="keep", writeback_dir=str(empty / "incoming"))
+    floor_walls: list[float] = []
+
+    def nothing(key: str) -> Callable[[], None]:
         def step() -> None:
-            cfg = setups[n]["config"]
-            run = measure(f"S3 nothing to do {n}", [BATCHSYNC, "--config", str(cfg), "run"], cwd=cfg.parent)
-            if "0 file(s) processed" not in run.out:
-                raise BenchError(f"S3 {n}: the second run was not a nothing-to-do run: {run.out.strip()}")
-            setups[n]["walls"].append(run.wall)
-            setups[n]["rss"].append(run.maxrss)
+            cfg = empty_cfg if key == "empty" else setups[key]["config"]
+            run = measure(f"S3 nothing to do {key}", [BATCHSYNC, "--config", str(cfg), "run"], cwd=cfg.parent)
+            if "0 file(s) processed" not in run.out or "0 file(s) uploaded" not in run.out:
+                raise BenchError(f"S3 {key}: the timed run was not a nothing-to-do run: {run.out.strip()}")
+            if key == "empty":
+                floor_walls.append(run.wall)
+            else:
+                setups[key]["walls"].append(run.wall)
+                setups[key]["rss"].append(run.maxrss)
 
         return step
 
     for r in range(a.rounds):
         say(f"S3 round {r + 1}/{a.rounds}")
-        alternate(r, *[nothing(n) for n in sizes])
-    rows, out = [], {"sizes": {}}
-    first = sizes[0]
-    t_first = median(setups[first]["walls"])
-    for n in sizes:
-        t = median(setups[n]["walls"])
+        alternate(r, nothing("empty"), *[nothing(k) for k in setups])
+    floor = median(floor_walls)
+    rows, out = [], {"sizes": {}, "empty_folder_s": floor}
+    first = setups[next(iter(setups))]
+    t_first = median(first["walls"])
+    goal_n = 1_000 if a.quick else 10_000
+    for key, st in setups.items():
+        t = median(st["walls"])
+        n = st["n"]
         growth = t / t_first if t and t_first else None
-        out["sizes"][n] = {"median_s": t, "rss": median(setups[n]["rss"]), "populate_s": setups[n]["populate_s"],
-                           "raw": setups[n]["walls"], "growth_vs_first": growth}
-        goal = "≤ 2 s" if n == (1_000 if a.quick else 10_000) else ""
-        rows.append([f"{n:,} files", fmt_s(t), fmt_mb(median(setups[n]["rss"])),
-                     f"×{growth:.2f} for ×{n // first} files" if n != first else "-",
-                     goal, verdict(t, 2) if goal else "", f"{setups[n]['populate_s']:.0f} s"])
-    print_table(f"S3 nothing to do (after_download = keep); medians of {a.rounds} round(s)", rows,
-                ["files in ledger and remote", "whole run", "peak RSS", "growth", "goal", "", "first run (populate)"])
+        per_k = (t - floor) / n * 1000 if t and floor else None
+        out["sizes"][key] = {
+            "n": n,
+            "method": st["method"],
+            "median_s": t,
+            "rss": median(st["rss"]),
+            "populate_s": st["populate_s"],
+            "raw": st["walls"],
+            "growth_vs_first": growth,
+            "above_empty_per_1000_files_s": per_k,
+        }
+        goal = "≤ 2 s" if n == goal_n else ""
+        rows.append(
+            [
+                f"{n:,} files",
+                st["method"],
+                fmt_s(t),
+                fmt_mb(median(st["rss"])),
+                f"{per_k:.3f} s" if per_k is not None else "n/a",
+                f"×{growth:.2f} for ×{n / first['n']:g} files" if st is not first else "-",
+                goal,
+                verdict(t, 2) if goal else "",
+                f"{st['populate_s']:.0f} s",
+            ]
+        )
+    print_table(
+        f"S3 nothing to do (after_download = keep); medians of {a.rounds} round(s); empty folder: {fmt_s(floor)}",
+        rows,
+        [
+            "files",
+            "ledger filled by",
+            "whole run",
+            "peak RSS",
+            "per 1,000 files above empty",
+            "growth",
+            "goal",
+            "",
+            "fill time",
+        ],
+    )
     return out
 
 
@@ -582,16 +741,19 @@ def s4(env: Env) -> dict[str, Any]:
     cfg = env.project(base / "p", str(base / "remote-unused"), writeback_dir=str(remote_bs))
     (base / "remote-unused").mkdir()
     ref_files = base / "ref-files"
-    pre = measure("S4 build reference bytes", [PYTHON, CHILD, "writeback", str(cfg), str(count), str(ref_files),
-                                               "--no-upload"])
+    pre = measure(
+        "S4 build reference bytes", [PYTHON, CHILD, "writeback", str(cfg), str(count), str(ref_files), "--no-upload"]
+    )
     names = sorted(p.name for p in ref_files.glob("*.csv"))
-    res: dict[str, list[Any]] = {k: [] for k in ("bs_s", "bs_build_s", "bs_upload_s", "bs_wall_s", "bs_rss",
-                                                 "put_s", "put_rss")}
+    res: dict[str, list[Any]] = {
+        k: [] for k in ("bs_s", "bs_build_s", "bs_upload_s", "bs_wall_s", "bs_rss", "put_s", "put_rss")
+    }
 
     def bs() -> None:
         shutil.rmtree(remote_bs, ignore_errors=True)
-        run = measure("S4 batchsync write-back", [PYTHON, CHILD, "writeback", str(cfg), str(count),
-                                                   str(base / "bs-files")])
+        run = measure(
+            "S4 batchsync write-back", [PYTHON, CHILD, "writeback", str(cfg), str(count), str(base / "bs-files")]
+        )
         d = run.json()
         got = sorted(p.name for p in remote_bs.glob("*.csv"))
         if got != names:
@@ -615,14 +777,28 @@ def s4(env: Env) -> dict[str, Any]:
         alternate(r, bs, ref)
     m = {k: median(v) for k, v in res.items()}
     d = pre.json()
-    out = {"outcomes": count, "files": d.get("files"), "bytes": d.get("bytes"), "raw": res, "median": m,
-           "ratio": m["bs_s"] / m["put_s"]}
+    out = {
+        "outcomes": count,
+        "files": d.get("files"),
+        "bytes": d.get("bytes"),
+        "raw": res,
+        "median": m,
+        "ratio": m["bs_s"] / m["put_s"],
+    }
     print_table(
         f"S4 write-back: {count:,} PO outcomes -> {d.get('files')} files, {d.get('bytes', 0) / MB:.1f} MB; "
         f"medians of {a.rounds} round(s)",
-        [["build_files + write + connect + upload", f"{fmt_s(m['bs_s'])} (build {fmt_s(m['bs_build_s'])}, "
-          f"connect+upload {fmt_s(m['bs_upload_s'])}; process {fmt_s(m['bs_wall_s'])}, {fmt_mb(m['bs_rss'])})",
-          f"sftp -b put {fmt_s(m['put_s'])}", fmt_x(out["ratio"]), "≤ 1.5×", verdict(out["ratio"], 1.5)]],
+        [
+            [
+                "build_files + write + connect + upload",
+                f"{fmt_s(m['bs_s'])} (build {fmt_s(m['bs_build_s'])}, "
+                f"connect+upload {fmt_s(m['bs_upload_s'])}; process {fmt_s(m['bs_wall_s'])}, {fmt_mb(m['bs_rss'])})",
+                f"sftp -b put {fmt_s(m['put_s'])}",
+                fmt_x(out["ratio"]),
+                "≤ 1.5×",
+                verdict(out["ratio"], 1.5),
+            ]
+        ],
         ["measure", "batchsync", "reference", "ratio", "goal", ""],
     )
     return out
@@ -657,13 +833,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--full", action="store_true", help="S3 also with 50,000 files")
     parser.add_argument("--keep", action="store_true", help="keep generated data in bench/data for the next run")
     parser.add_argument("--profile", action="store_true", help="S1: pyinstrument profile of the instrumented run")
-    parser.add_argument("--no-stages", action="store_true", help="S1: skip the extra instrumented run")
+    parser.add_argument("--no-stages", action="store_true", help="S1/S2: skip the extra instrumented run")
+    parser.add_argument(
+        "--s3-run-max",
+        type=int,
+        default=None,
+        help="S3: fill the ledger by a real run up to this many files (default 1000, quick 100)",
+    )
     args = parser.parse_args(argv)
     names = list(SCENARIOS) if args.scenario == "all" else [args.scenario]
     DATA.mkdir(parents=True, exist_ok=True)
     info = machine_info()
     print("machine: " + "; ".join(f"{k} {v}" for k, v in info.items()), flush=True)
-    results: dict[str, Any] = {"machine": info, "args": vars(args)}
+    results: dict[str, Any] = {"machine": info, "args": vars(args), "code": {"start": code_version()}}
+    print(f"code: {results['code']['start']} (git HEAD + digest of batchsync/, mappings/, templates/)", flush=True)
     failed = []
     with sshd() as server:
         env = Env(server, args)
@@ -678,6 +861,10 @@ def main(argv: list[str] | None = None) -> int:
             finally:
                 if not args.keep:
                     cleanup(name)
+                now = code_version()
+                results["code"][name] = now
+                if now != results["code"]["start"]:
+                    print(f"WARNING: batchsync's code changed during the run ({now}); compare with care", flush=True)
     out = DATA / "results" / f"results-{stamp()}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=2, default=str))

@@ -19,14 +19,20 @@ def test_demo_runs_the_full_job_and_a_second_run_does_nothing(tmp_path: Path) ->
 
     assert result.exit_code == 0, result.output
     assert "6 PO(s) handed off, 3 rejected, 1 duplicate" in result.stdout
-    assert len(list((folder / "handoff").glob("*.idoc.manifest.json"))) == 3
+    assert "1 change request(s) accepted, 2 rejected, 0 duplicate, 0 stale, 0 skipped, 2 waiting" in result.stdout
+    assert len(list((folder / "handoff").glob("*.idoc.manifest.json"))) == 4  # 3 PO files, 1 change file
     assert len(list((folder / "remote" / "Incoming" / "PurchaseOrderChanges").glob("*.csv"))) == 1
     assert list((folder / "remote" / "Outgoing" / "PurchaseOrders").glob("*.csv")) == []
 
     again = CliRunner().invoke(cli, ["--config", str(folder / "batchsync.toml"), "run", "--json"])
-    assert again.exit_code == 0
+    # nothing new: no PO file is read again; the change file is judged again for its 2 waiting changes
+    assert again.exit_code == 1
     summary = json.loads(again.stdout)
-    assert summary["status"] == "successful" and summary["feeds"][0]["files_processed"] == 0
+    assert summary["status"] == "errored"
+    assert summary["feeds"][0]["files_processed"] == 0 and summary["feeds"][0]["files_fetched"] == 0
+    changes = summary["feeds"][1]
+    assert changes["files_fetched"] == 0 and changes["counts"]["waiting"] == 2
+    assert changes["handoff_files"] == [] and summary["writeback_files"] == []
     conn = sqlite3.connect(folder / "var" / "ledger.db")
     assert conn.execute("SELECT count(*) FROM runs").fetchone() == (2,)
 

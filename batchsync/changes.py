@@ -1,0 +1,154 @@
+"""Process one Order Header Change file: judge each change request, hand off accepted ones, record all.
+
+Same stages as the PO feed (parse, validate, transform, render, hand off,
+record, write back); what differs is the decision, made against the ledger
+by ``decide_changes``. A file with changes still waiting stays ``waiting``
+and is judged again on later runs from the local archive, without a new
+download; changes already decided are skipped then, so nothing is recorded
+or written back twice.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from batchsync.config import Config
+from batchsync.decide_changes import judge_changes
+from batchsync.errors import DataError
+from batchsync.handoff import handoff_name, publish
+from batchsync.layouts import PO_KEY
+from batchsync.ledger import FileOutcome, Ledger
+from batchsync.parse import parse_file
+from batchsync.process import FileResult, PreparedFeed, handoff_row, manifest_for, reject_file, write_error_report
+from batchsync.render import render_to
+from batchsync.transform import transform
+from batchsync.validate import validate
+
+log = logging.getLogger("batchsync.changes")
+STATUS = {"accept": "accepted", "reject": "rejected", "wait": "waiting"}
+
+
+def process_change_file(
+    config: Config, feed: PreparedFeed, ledger: Ledger, file_row: dict[str, Any], run_id: int, now: datetime
+) -> FileResult:
+    name = file_row["name"]
+    try:
+        parsed = parse_file(Path(file_row["archive_path"]), feed.layout, display_name=name)
+    except DataError as exc:
+        return reject_file(config, ledger, feed, file_row, run_id, now, exc)
+    validated = validate(parsed, feed.layout, feed.models, feed.rules)
+    all_ids = parsed.frames["header"]["id"].drop_nulls().to_list()
+    known = ledger.change_requests(all_ids)
+    headers = validated.frames["header"]
+    pos, po_lines = ledger.handed_off_pos(headers[PO_KEY].unique().to_list())
+    judged = judge_changes(validated.frames, known, pos, po_lines, now=now, wait_days=feed.config.wait_days)
+    erp_name = handoff_name(name, file_row["sha256"], feed.mapping.target, feed.mapping.extension)
+    sends = judged.filter(pl.col("decision") == "accept").select("id", "po_id", pl.lit("change").alias("_decision"))
+    transformed = transform(
+        validated.frames,
+        sends.drop("po_id"),
+        feed.mapping,
+        feed.layout,
+        now=now,
+        source_file=name,
+        erp_file=erp_name,
+        line_decision=feed.line_decision,
+    )
+    handoff = None
+    if transformed.documents.height:
+        described = sends.with_columns(pl.lit("change").alias("decision"))
+        manifest = manifest_for(feed, file_row, run_id, now, transformed.documents, described)
+        handoff = publish(
+            config.handoff_dir, erp_name, lambda s: render_to(s, feed.template, transformed.documents), manifest
+        )
+    decided = set(known.filter(pl.col("known_status") != "waiting")["id"].to_list())
+    changes = _outcomes(parsed.frames["header"], validated.rejected, judged, transformed.rejected, handoff, decided)
+    errors = pl.concat(
+        [validated.errors, transformed.problems.select(pl.lit(name).alias("file"), pl.all())], how="vertical_relaxed"
+    )
+    if file_row["state"] == "waiting":  # judged before: record only what is new about changes not yet decided
+        errors = errors.filter(pl.col("doc_id").is_in(changes["id"].implode()))
+    report = (
+        write_error_report(config.state_dir, file_row["id"], name, errors)
+        if errors.height
+        else file_row.get("error_report")
+    )
+    waiting = int((changes["status"] == "waiting").sum())
+    state = "waiting" if waiting else ("empty" if parsed.is_empty else "processed")
+    ledger.record_outcome(
+        FileOutcome(
+            file_row["id"],
+            run_id,
+            feed.name,
+            state,
+            None,
+            pl.DataFrame(schema={"po_id": pl.String}),
+            errors,
+            _writeback_rows(changes, config, now),
+            handoff_row(handoff, file_row, run_id, feed, now),
+            report,
+            now.isoformat(),
+            change_requests=changes,
+        )
+    )
+    counts = {
+        "handed_off": int((changes["status"] == "accepted").sum()),
+        "rejected": int((changes["status"] == "rejected").sum()),
+        "waiting": waiting,
+        "errors": errors.height,
+    }
+    log.info("%s: %s", name, ", ".join(f"{v} {k}" for k, v in counts.items() if v))
+    return FileResult(name, state, counts, handoff.name if handoff else None)
+
+
+def _outcomes(
+    headers: pl.DataFrame,
+    invalid: pl.DataFrame,
+    judged: pl.DataFrame,
+    unmappable: pl.DataFrame,
+    handoff: Any,
+    decided: set[str],
+) -> pl.DataFrame:
+    """One row per change request not decided before: id, po_id, version, status, reason, handoff_name."""
+    sent = {str(d["id"]) for d in handoff.manifest["documents"]} if handoff else set()
+    rows = (
+        headers.select("id", pl.col(PO_KEY).alias("po_id"), pl.col("version").cast(pl.Int64, strict=False))
+        .filter(~pl.col("id").is_in(list(decided)))
+        .join(invalid.rename({"doc_id": "id", "reason": "v_reason"}), on="id", how="left")
+        .join(judged.select("id", "decision", pl.col("reason").alias("j_reason")), on="id", how="left")
+        .join(unmappable.rename({"doc_id": "id", "reason": "m_reason"}), on="id", how="left")
+    )
+    status = (
+        pl.when(pl.col("v_reason").is_not_null() | pl.col("m_reason").is_not_null())
+        .then(pl.lit("rejected"))
+        .when(pl.col("id").is_in(list(sent)))
+        .then(pl.lit("accepted"))
+        .otherwise(pl.col("decision").replace_strict(STATUS, default=None))
+    )
+    return rows.select(
+        "id",
+        "po_id",
+        "version",
+        status.alias("status"),
+        pl.coalesce("v_reason", "m_reason", "j_reason").alias("reason"),
+        pl.when(status == "accepted").then(pl.lit(handoff.name if handoff else None)).alias("handoff_name"),
+    ).filter(pl.col("status").is_not_null())
+
+
+def _writeback_rows(changes: pl.DataFrame, config: Config, now: datetime) -> pl.DataFrame:
+    """Accepted and rejected changes tell Coupa, in the change status field; waiting ones wait."""
+    stamp = now.strftime("%Y-%m-%dT%H:%M:%SZ")
+    told = changes.filter(pl.col("status").is_in(["accepted", "rejected"]) & pl.col("po_id").str.contains(r"^\d+$"))
+    text = (
+        pl.when(pl.col("status") == "accepted")
+        .then(pl.format(f"Accepted by ERP validation {stamp} (change {{}}, {{}})", "id", "handoff_name"))
+        .otherwise(pl.format("Rejected: change {}: {}", "id", "reason"))
+    )
+    return told.select(
+        "po_id", "version", pl.lit(config.writeback.change_status_field).alias("field"), text.alias("text")
+    )
