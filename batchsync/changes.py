@@ -47,11 +47,16 @@ def process_change_file(
     headers = validated.frames["header"]
     pos, po_lines = ledger.handed_off_pos(headers[PO_KEY].unique().to_list())
     judged = judge_changes(validated.frames, known, pos, po_lines, now=now, wait_days=feed.config.wait_days)
-    erp_name = handoff_name(name, file_row["sha256"], feed.mapping.target, feed.mapping.extension)
-    sends = judged.filter(pl.col("decision") == "accept").select("id", "po_id", pl.lit("change").alias("_decision"))
+    # a waiting file judged again may accept more changes: each pass hands off under its own name
+    earlier = ledger.handoff_count(file_row["id"])
+    suffix = f"pass{earlier + 1}" if earlier else ""
+    erp_name = handoff_name(name, file_row["sha256"], feed.mapping.target, feed.mapping.extension, suffix)
+    sends = judged.filter(pl.col("decision") == "accept").select(
+        "id", "po_id", "version", pl.lit("change").alias("_decision")
+    )
     transformed = transform(
         validated.frames,
-        sends.drop("po_id"),
+        sends.select("id", "_decision"),
         feed.mapping,
         feed.layout,
         now=now,

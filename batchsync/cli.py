@@ -284,7 +284,7 @@ def status(ctx: click.Context, as_json: bool) -> None:
         click.echo(f"run {r['id']:>5}  {r['started_at']}  {r['trigger']:<9} {r['status']:<10} {counts}")
     click.echo("files: " + ", ".join(f"{n} {s}" for s, n in view["files_by_state"].items()))
     for f in view["rejected_files"]:
-        click.echo(f"rejected file {f['id']}: {f['name']}: {f['reason']}")
+        click.echo(f"rejected file {f['id']}: {f['reason']}")  # the reason starts with the file name
     for c in view["waiting_changes"]:
         age = f"{c['age_seconds'] // 86400} d {c['age_seconds'] % 86400 // 3600} h"
         click.echo(f"waiting change {c['id']} for PO {c['po_id']}, {age}: {c['reason']}")

@@ -30,9 +30,10 @@ class Handoff:
     adopted: bool  # True when an earlier, interrupted attempt had already published it
 
 
-def handoff_name(source_name: str, source_sha256: str, target: str, extension: str, reprocess: int = 0) -> str:
+def handoff_name(source_name: str, source_sha256: str, target: str, extension: str, suffix: str = "") -> str:
+    """``suffix`` tells apart later hand-offs from the same source (``pass2``: waiting changes accepted later)."""
     stem = source_name.rsplit(".", 1)[0]
-    again = f".reprocess{reprocess}" if reprocess else ""
+    again = f".{suffix}" if suffix else ""
     return f"{stem}.{source_sha256[:12]}.{target}{again}.{extension}"
 
 

@@ -197,6 +197,9 @@ class Ledger:
             "SELECT * FROM files WHERE feed = ? AND state IN ('fetched', 'waiting') ORDER BY name, id", [feed]
         )
 
+    def handoff_count(self, file_id: int) -> int:
+        return int(self.query("SELECT count(*) AS n FROM handoffs WHERE file_id = ?", [file_id])[0]["n"])
+
     def get_file(self, file_id: int) -> dict[str, Any]:
         return dict(self._table("files").get(file_id))
 

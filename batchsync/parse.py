@@ -10,6 +10,7 @@ line (and byte offset for encoding faults).
 from __future__ import annotations
 
 import csv
+import re
 import logging
 from collections import Counter
 from dataclasses import dataclass, field
@@ -26,6 +27,7 @@ LINE = "_line"
 TYPE = "type"
 _CHUNK = 16 * 1024 * 1024
 _BOM = b"\xef\xbb\xbf"
+_BARE_CR = re.compile(rb'"\r(?=")')  # a closing quote, CR, an opening quote: a record break without LF
 
 
 @dataclass(frozen=True)
@@ -62,6 +64,14 @@ def parse_file(path: Path, layout: Layout, display_name: str | None = None) -> P
         empty = {r.role: _empty_frame(r.columns) for r in layout.records}
         return ParsedFile(name, empty, _unknown_frame(None), warnings)
     raw = _drop_blank_rows(raw)
+    if raw.width <= 2:  # the type column and _line: nothing was comma-separated
+        raise DataError(
+            f"{name}: line {raw[LINE][0] if raw.height else 1}: rows have a single field; "
+            "expected Coupa's comma-separated record-typed CSV",
+            file=name,
+            line=int(raw[LINE][0]) if raw.height else 1,
+            hint="check that this is a Coupa export (comma-delimited, every field quoted)",
+        )
     _reject_short_rows(raw, name)
     frames = {r.role: _record_frame(raw, r, name) for r in layout.records}
     unknown = raw.filter(~pl.col(TYPE).is_in([r.word for r in layout.records])).select(LINE, TYPE)
@@ -111,6 +121,16 @@ def _check_chunk(data: bytes, base: int, newlines: int, name: str) -> bytes:
         carry = data[exc.start :]
     if nul >= 0:
         raise _encoding_error(name, base + nul, newlines + data[:nul].count(b"\n") + 1, "a NUL byte")
+    bare_cr = _BARE_CR.search(data)
+    if bare_cr:  # polars would read the whole file as one row: records would vanish into extra columns
+        line = newlines + data[: bare_cr.start()].count(b"\n") + 1
+        raise DataError(
+            f"{name}: line {line}, byte offset {base + bare_cr.start()}: records end with a bare CR (old Mac line ends)",
+            file=name,
+            line=line,
+            offset=base + bare_cr.start(),
+            hint="re-export the file with CRLF or LF line endings",
+        )
     return carry
 
 

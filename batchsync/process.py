@@ -226,14 +226,18 @@ def _handed_off_lines(lines: pl.DataFrame, versions: pl.DataFrame) -> pl.DataFra
     """What the ERP now has of each PO line: the change feed checks quantities against what was received."""
     handed = versions.filter(pl.col("outcome") == "handed_off").select("po_id", "version")
     # a Line record has its own version column; the PO's is the one that counts
-    return lines.drop("version").join(handed, left_on="order-header-id", right_on="po_id", how="inner").select(
-        pl.col("order-header-id").alias("po_id"),
-        "version",
-        pl.col("line-number").alias("line_number"),
-        pl.col("id").alias("line_id"),
-        "quantity",
-        "received",
-        "currency",
+    return (
+        lines.drop("version")
+        .join(handed, left_on="order-header-id", right_on="po_id", how="inner")
+        .select(
+            pl.col("order-header-id").alias("po_id"),
+            "version",
+            pl.col("line-number").alias("line_number"),
+            pl.col("id").alias("line_id"),
+            "quantity",
+            "received",
+            "currency",
+        )
     )
 
 

@@ -196,7 +196,13 @@ def rule_one_currency(frames: dict[str, pl.DataFrame]) -> list[pl.DataFrame]:
     return [_error_rows(bad, "line", "currency", "one_currency", pl.col("currency"), message)]
 
 
-PO_RULES = [rule_orphans, rule_unique, rule_line_total, rule_allocation_percent, rule_one_currency]
+def rule_has_lines(frames: dict[str, pl.DataFrame]) -> list[pl.DataFrame]:
+    """A PO without any Line in the file would reach the ERP empty: never half a PO."""
+    empty = frames["header"].filter(~pl.col("id").is_in(frames["line"]["order-header-id"].implode()))
+    return [_error_rows(empty, "header", "id", "has_lines", pl.col("id"), "the PO has no Line records in this file")]
+
+
+PO_RULES = [rule_has_lines, rule_orphans, rule_unique, rule_line_total, rule_allocation_percent, rule_one_currency]
 
 
 def po_line_decision() -> pl.Expr:

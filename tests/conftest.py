@@ -19,6 +19,8 @@ from tests.sshd import SshdServer, SshdUnavailable, start_sshd
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples" / "remote" / "Outgoing" / "PurchaseOrders"
 SAMPLE_A, SAMPLE_B, SAMPLE_C = sorted(p.name for p in SAMPLES.glob("*.csv"))
+CHANGE_SAMPLES = SAMPLES.parent / "OrderHeaderChanges"
+CHANGE_SAMPLE = sorted(p.name for p in CHANGE_SAMPLES.glob("*.csv"))[0]
 FIXED_NOW = datetime(2026, 11, 24, 2, 0, 5, tzinfo=UTC)
 
 
@@ -58,9 +60,17 @@ target = "sap_orders05"
 after_download = "{after_download}"
 remote_archive_dir = "{base}/Outgoing/PurchaseOrders/Archive"
 
+[feeds.order_header_changes]
+kind = "order_header_changes"
+remote_dir = "{base}/Outgoing/OrderHeaderChanges"
+pattern = "*.csv"
+target = "sap_orders05"
+after_download = "{after_download}"
+
 [writeback]
 remote_dir = "{base}/Incoming/PurchaseOrderChanges"
 status_field = "ERP Integration Status"
+change_status_field = "ERP Change Validation"
 """
 
 
@@ -79,6 +89,10 @@ class Workspace:
     @property
     def outgoing(self) -> Path:
         return self.remote_base / "Outgoing" / "PurchaseOrders"
+
+    @property
+    def changes(self) -> Path:
+        return self.remote_base / "Outgoing" / "OrderHeaderChanges"
 
     @property
     def archive(self) -> Path:
@@ -116,6 +130,11 @@ class Workspace:
         path.write_bytes(data if data is not None else (SAMPLES / (sample or name)).read_bytes())
         return path
 
+    def put_change(self, name: str, data: bytes | None = None) -> Path:
+        path = self.changes / name
+        path.write_bytes(data if data is not None else (CHANGE_SAMPLES / name).read_bytes())
+        return path
+
     def put_samples(self) -> None:
         for name in (SAMPLE_A, SAMPLE_B, SAMPLE_C):
             self.put(name)
@@ -144,6 +163,7 @@ def sftp_workspace(sshd: SshdServer, tmp_path: Path) -> Iterator[Workspace]:
     workspace = Workspace(tmp_path / "project", base, sshd)
     workspace.root.mkdir()
     workspace.outgoing.mkdir(parents=True)
+    workspace.changes.mkdir(parents=True)
     workspace.incoming.mkdir(parents=True)
     workspace.write_config()
     yield workspace

@@ -224,7 +224,7 @@ def test_status_json_shape_after_runs(two_runs: Workspace) -> None:
             assert datetime.fromisoformat(r[key]).tzinfo is not None, (key, r)
         assert r["finished_at"] >= r["started_at"]
         assert r["trigger"] == "nightly"
-        assert r["feeds"] == "purchase_orders"
+        assert r["feeds"] == "purchase_orders,order_header_changes"
     newest, first = runs
     assert (newest["status"], newest["files"], newest["handed_off"]) == ("successful", 0, 0)
     assert (first["status"], first["files"], first["handed_off"], first["rejected"]) == ("errored", 4, 6, 3)
