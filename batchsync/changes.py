@@ -20,6 +20,7 @@ import polars as pl
 from batchsync.config import Config
 from batchsync.decide_changes import judge_changes
 from batchsync.errors import DataError
+from batchsync.faults import checkpoint
 from batchsync.handoff import handoff_name, publish
 from batchsync.layouts import PO_KEY
 from batchsync.ledger import FileOutcome, Ledger
@@ -71,6 +72,7 @@ def process_change_file(
         handoff = publish(
             config.handoff_dir, erp_name, lambda s: render_to(s, feed.template, transformed.documents), manifest
         )
+        checkpoint("after-handoff")
     decided = set(known.filter(pl.col("known_status") != "waiting")["id"].to_list())
     changes = _outcomes(parsed.frames["header"], validated.rejected, judged, transformed.rejected, handoff, decided)
     errors = pl.concat(

@@ -19,6 +19,7 @@ from typing import Any
 
 from batchsync.config import FeedConfig, SourceConfig
 from batchsync.errors import StateError
+from batchsync.faults import checkpoint
 from batchsync.ledger import Ledger
 from batchsync.transfer import RemoteFile, Source, unsafe_name_reason, wait_until_stable
 
@@ -50,6 +51,7 @@ def discover(
 ) -> Discovery:
     found = Discovery()
     listed = source.list(feed.remote_dir, feed.pattern)
+    checkpoint("after-list")
     known = ledger.listing_index(feed.name)
     fresh: list[RemoteFile] = []
     for entry in listed:
@@ -98,6 +100,7 @@ def _fetch_one(
         _sync_dir(target.parent)
     except OSError as exc:
         raise StateError(f"cannot move {entry.name} into the local archive {target.parent}: {exc.strerror}") from exc
+    checkpoint("after-download")
     original = ledger.first_file_with_sha(feed.name, fetched.sha256)
     now = clock().isoformat()
     row: dict[str, Any] = {
@@ -116,6 +119,7 @@ def _fetch_one(
         "reason": f"same bytes as {original['name']} (file {original['id']}), already processed" if original else None,
     }
     file_id = ledger.record_fetch(row)
+    checkpoint("after-fetch-record")
     log.info(
         "fetched %s (%d bytes, sha256 %s)%s",
         entry.path,

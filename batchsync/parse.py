@@ -10,8 +10,8 @@ line (and byte offset for encoding faults).
 from __future__ import annotations
 
 import csv
-import re
 import logging
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -125,7 +125,7 @@ def _check_chunk(data: bytes, base: int, newlines: int, name: str) -> bytes:
     if bare_cr:  # polars would read the whole file as one row: records would vanish into extra columns
         line = newlines + data[: bare_cr.start()].count(b"\n") + 1
         raise DataError(
-            f"{name}: line {line}, byte offset {base + bare_cr.start()}: records end with a bare CR (old Mac line ends)",
+            f"{name}: line {line}, byte offset {base + bare_cr.start()}: records end with a bare CR (old Mac style)",
             file=name,
             line=line,
             offset=base + bare_cr.start(),

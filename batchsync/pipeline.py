@@ -20,6 +20,7 @@ from batchsync.changes import process_change_file
 from batchsync.config import Config, FeedConfig
 from batchsync.discover import discover
 from batchsync.errors import BatchsyncError, ConfigError, ExitCode, StateError
+from batchsync.faults import checkpoint
 from batchsync.handoff import remove_stale_temporaries
 from batchsync.layouts import layout_for
 from batchsync.ledger import Ledger
@@ -241,6 +242,7 @@ def upload_writeback(config: Config, source: Source, ledger: Ledger, run_id: int
         # present already: an earlier run uploaded it and stopped before recording that
         if not source.exists(config.writeback.remote_dir, pending["name"]):
             source.upload(Path(pending["local_path"]), config.writeback.remote_dir, pending["name"])
+            checkpoint("after-upload")
         ledger.mark_uploaded(pending["name"], clock().isoformat())
         uploaded.append(pending["name"])
     return uploaded

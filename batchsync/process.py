@@ -21,6 +21,7 @@ import polars as pl
 from batchsync.config import Config, FeedConfig
 from batchsync.decide import SENDS, content_hashes, decide
 from batchsync.errors import DataError
+from batchsync.faults import checkpoint
 from batchsync.handoff import Handoff, handoff_name, publish
 from batchsync.layouts import Layout
 from batchsync.ledger import FileOutcome, Ledger
@@ -92,6 +93,7 @@ def process_file(
         handoff = publish(
             config.handoff_dir, erp_name, lambda s: render_to(s, feed.template, transformed.documents), manifest
         )
+        checkpoint("after-handoff")
     versions = _po_outcomes(parsed, validated, decisions, transformed.rejected, handoff)
     errors = pl.concat(
         [validated.errors, transformed.problems.select(pl.lit(name).alias("file"), pl.all())], how="vertical_relaxed"

@@ -15,6 +15,7 @@ import jinja2
 import polars as pl
 
 from batchsync.errors import ConfigError
+from batchsync.faults import checkpoint
 
 _CHUNK_ROWS = 2000
 
@@ -46,6 +47,7 @@ def render_to(stream: BinaryIO, template: jinja2.Template, documents: pl.DataFra
             data = piece.encode("utf-8")
             digest.update(data)
             stream.write(data)
+            checkpoint("mid-render")
     except jinja2.UndefinedError as exc:
         raise ConfigError(
             f"template {template.name}: {exc.message}", hint="the template names a record the mapping does not build"

@@ -28,6 +28,7 @@ from typing import IO, TYPE_CHECKING, NamedTuple, Protocol
 
 from batchsync.config import SourceConfig
 from batchsync.errors import TransportError
+from batchsync.faults import checkpoint
 
 if TYPE_CHECKING:
     from batchsync.sftp import SftpSource
@@ -99,7 +100,9 @@ class _HashingSink:
     def write(self, data: bytes) -> int:
         self._hash.update(data)
         self.size += len(data)
-        return self._raw.write(data)
+        written = self._raw.write(data)
+        checkpoint("mid-download")
+        return written
 
     def hexdigest(self) -> str:
         return self._hash.hexdigest()
@@ -227,6 +230,7 @@ class _TreeSource(ABC):
             self._makedirs(remote_dir)
             try:
                 self._put(local_path, part)
+                checkpoint("mid-upload")
                 self._rename_over(part, final)
             except OSError:
                 # Only a refusal over a live session; a dead link would just retry again.

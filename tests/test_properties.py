@@ -3,11 +3,14 @@
 Valid PO exports (built with ``tests.coupa_files`` and the three shipped
 samples) are damaged the ways real files get damaged: a field dropped or
 duplicated, the file or a line cut, stray quotes, bytes outside UTF-8, NUL
-bytes, CRLF/LF mixes, a BOM, blank lines, rows swapped or repeated, values
-replaced. Whatever comes out, ``parse_file`` + ``validate`` + ``offline.check_file``
-either finish (every rejected PO has an error row naming it, every accepted PO
-has none, no PO is half-accepted) or raise ``DataError`` naming the file and
-the line (or byte offset); never another exception, never a hang.
+bytes, CRLF/LF/bare-CR mixes, a BOM, blank lines, rows swapped or repeated,
+values replaced. Whatever comes out, ``parse_file`` + ``validate`` +
+``offline.check_file`` either finish or raise ``DataError``; never another
+exception, never a hang. When they finish: every rejected PO has an error row
+naming it, every accepted PO has none, no PO is half-accepted, every error
+row's line is where its record starts, and no record a strict CSV reader sees
+is silently dropped. A ``DataError`` names the file and the line (with the
+exact byte offset for encoding faults) or the missing column.
 
 The cases tried and their outcomes are counted and printed as one line at the
 end of the module (``-s`` not needed); the seed is fixed, so the line is the
@@ -87,7 +90,6 @@ BAD_BYTES = [b"\xff", b"\xc3", b"\x80", b"\xfe\xff", b"\xed\xa0\x80", b"\xf4\x90
 BAD_VALUES = ["", "x", "12,50", "1\u00a0234.00", "-1", "9" * 40, "2026-13-45", "ÄÖÜ" * 40, "Line", "Header", "4301"]
 FIELD = re.compile(rb'"(?:[^"]|"")*"')
 BOM = b"\xef\xbb\xbf"
-BARE_CR = re.compile(rb"\r(?!\n)")
 
 OUTCOMES: Counter[tuple[str, str]] = Counter()
 
@@ -373,35 +375,17 @@ def line_count(data: bytes) -> int:
     return data.count(b"\n") + (0 if data.endswith(b"\n") else 1)
 
 
-def known_bug(case: Mutated, exc: Exception) -> str | None:
-    """An outcome that is wrong in a way already reported; each has a strict xfail test at the end of this module."""
-    if isinstance(exc, DataError) and (exc.line or 0) > line_count(case.data) and BARE_CR.search(case.data):
-        return "BUG-1 (error names a line past the end)"
-    if isinstance(exc, pl.exceptions.ComputeError) and "empty fold" in str(exc):
-        return "BUG-2 (traceback on one-field rows)"
-    return None
-
-
 def check_case(tmp: Path, case: Mutated, *, with_mapping: bool = True) -> str:
     """Run one case, assert every property, and return its outcome for the summary line."""
-    try:
-        out = run_case(tmp, case, with_mapping=with_mapping)
-    except Exception as exc:
-        if bug := known_bug(case, exc):
-            return bug
-        raise
+    out = run_case(tmp, case, with_mapping=with_mapping)
     if isinstance(out, DataError):
-        if bug := known_bug(case, out):
-            return bug
         assert_clear_file_error(case, out)
         return "file-level DataError"
     assert first_bad_byte(case.data) is None, "bytes outside UTF-8 (or a NUL) were accepted"
     accepted_and_rejected(out)
     assert_error_lines_point_at_their_records(case, out)
     assert_no_po_half_accepted(out)
-    if dropped := records_silently_dropped(case, out):
-        assert BARE_CR.search(case.data), dropped  # only the known bug may lose records
-        return "BUG-3 (bare CR line breaks: records silently dropped)"
+    assert_no_record_silently_dropped(case, out)
     return "accepted" if out.errors.height == 0 else "rejected-with-errors"
 
 
@@ -442,7 +426,7 @@ def _bare(text: str) -> str:
     return text.replace('"', "").replace("\ufeff", "")
 
 
-def records_silently_dropped(case: Mutated, out: Outcome) -> str | None:
+def assert_no_record_silently_dropped(case: Mutated, out: Outcome) -> None:
     """Every non-blank record a strict CSV reader sees must be a parsed record, a column-name row or an unknown one.
 
     Where the quoting is broken, readers legitimately differ (polars is lenient), so only well-formed CSV counts.
@@ -451,12 +435,12 @@ def records_silently_dropped(case: Mutated, out: Outcome) -> str | None:
     try:
         seen = [r for r in csv.reader(io.StringIO(text, newline=""), strict=True) if any(r)]
     except csv.Error:
-        return None
+        return
     names = sum(1 for r in seen if _is_name_row(r))
     parsed = sum(f.height for f in out.parsed.frames.values()) + out.parsed.unknown.height
-    if parsed + names == len(seen):
-        return None
-    return f"a CSV reader sees {len(seen)} records ({names} column-name rows); batchsync parsed {parsed}"
+    assert parsed + names == len(seen), (
+        f"a CSV reader sees {len(seen)} records ({names} column-name rows); batchsync parsed {parsed}"
+    )
 
 
 def _is_name_row(row: list[str]) -> bool:
@@ -543,7 +527,7 @@ def test_a_po_is_never_half_accepted(case_dir: Path, case: Mutated) -> None:
     OUTCOMES[("record-level mutations", check_case(case_dir, case, with_mapping=False))] += 1
 
 
-# --- the bugs the properties found, pinned as concrete cases (strict: they fail loudly once fixed) ------------------
+# --- the bugs these properties found, pinned as concrete cases (regressions) ---------------------------------------
 
 TWO = po_file([{"id": "4301"}, {"id": "4302"}], [{"order-header-id": "4301"}, {"order-header-id": "4302"}])
 TWO_LINES = TWO.split(b"\n")  # Header 4301, Line 4301, Header 4302, Line 4302, ""
@@ -559,14 +543,8 @@ def _records(parsed: ParsedFile) -> dict[str, list[str]]:
     return {role: frame[KEYS[role]].to_list() for role, frame in parsed.frames.items() if frame.height}
 
 
-@pytest.mark.xfail(
-    reason="BUG-1: with a bare CR in the file, file-level errors name lines past the end (here 'line 5' of a "
-    "3-line file): parse._locate_csv_problem re-reads the file with Python's csv, which counts a bare CR as a "
-    "line break, while physical lines (and polars) count only LF",
-    raises=AssertionError,
-    strict=True,
-)
 def test_a_bare_cr_inside_the_file_is_rejected_naming_its_line(tmp_path: Path) -> None:
+    """Was 'line 5: not readable as CSV' in a 3-line file: Python's csv, used to locate the fault, counts CR."""
     data = b"\n".join([TWO_LINES[0], TWO_LINES[1] + b"\r" + TWO_LINES[2], *TWO_LINES[3:]])
     try:
         parsed = _parse(tmp_path, data)
@@ -576,15 +554,9 @@ def test_a_bare_cr_inside_the_file_is_rejected_naming_its_line(tmp_path: Path) -
         assert _records(parsed) == {"header": ["4301", "4302"], "line": ["4301", "4302"]}
 
 
-@pytest.mark.xfail(
-    reason="BUG-2: rows of a single field crash parse_file with polars ComputeError 'cannot return empty fold' "
-    "(parse._is_name_row sums over no data columns); `batchsync run` then dies with a traceback on every run "
-    "and never reaches the feed's later files",
-    raises=pl.exceptions.ComputeError,
-    strict=True,
-)
 @pytest.mark.parametrize("data", [b'"Header"\n', b" \n", b'""\n', b'"Header"\n"Line"\n'])
 def test_rows_of_a_single_field_are_read_or_rejected_never_a_traceback(tmp_path: Path, data: bytes) -> None:
+    """Was polars ComputeError 'cannot return empty fold' (a traceback that stopped every later run)."""
     try:
         parsed = _parse(tmp_path, data)
     except DataError as exc:
@@ -593,14 +565,8 @@ def test_rows_of_a_single_field_are_read_or_rejected_never_a_traceback(tmp_path:
         assert parsed.frames["header"].height == 0
 
 
-@pytest.mark.xfail(
-    reason="BUG-3: a file with bare CR line breaks (classic Mac) is read by polars as ONE row; its first 65 fields "
-    "become one Header, the rest is ignored as extra columns: PO 4301 is accepted with no lines and PO 4302 "
-    "and every Line vanish without an error",
-    raises=AssertionError,
-    strict=True,
-)
 def test_a_file_with_bare_cr_line_breaks_loses_no_record(tmp_path: Path) -> None:
+    """Was read as one row: PO 4301 accepted without lines, PO 4302 and every Line gone without an error."""
     try:
         parsed = _parse(tmp_path, TWO.replace(b"\n", b"\r"))
     except DataError:
