@@ -25,7 +25,16 @@ from batchsync.handoff import handoff_name, publish
 from batchsync.layouts import PO_KEY
 from batchsync.ledger import FileOutcome, Ledger
 from batchsync.parse import parse_file
-from batchsync.process import FileResult, PreparedFeed, handoff_row, manifest_for, reject_file, write_error_report
+from batchsync.process import (
+    FileResult,
+    PreparedFeed,
+    Replay,
+    handoff_row,
+    manifest_for,
+    reject_file,
+    replay_suffix,
+    write_error_report,
+)
 from batchsync.render import render_to
 from batchsync.transform import transform
 from batchsync.validate import validate
@@ -35,8 +44,15 @@ STATUS = {"accept": "accepted", "reject": "rejected", "wait": "waiting"}
 
 
 def process_change_file(
-    config: Config, feed: PreparedFeed, ledger: Ledger, file_row: dict[str, Any], run_id: int, now: datetime
+    config: Config,
+    feed: PreparedFeed,
+    ledger: Ledger,
+    file_row: dict[str, Any],
+    run_id: int,
+    now: datetime,
+    replay: Replay | None = None,
 ) -> FileResult:
+    """``replay``: changes already decided stay decided; a replay judges the undecided ones again."""
     name = file_row["name"]
     try:
         parsed = parse_file(Path(file_row["archive_path"]), feed.layout, display_name=name)
@@ -50,7 +66,7 @@ def process_change_file(
     judged = judge_changes(validated.frames, known, pos, po_lines, now=now, wait_days=feed.config.wait_days)
     # a waiting file judged again may accept more changes: each pass hands off under its own name
     earlier = ledger.handoff_count(file_row["id"])
-    suffix = f"pass{earlier + 1}" if earlier else ""
+    suffix = replay_suffix(ledger, file_row["id"], replay) or (f"pass{earlier + 1}" if earlier else "")
     erp_name = handoff_name(name, file_row["sha256"], feed.mapping.target, feed.mapping.extension, suffix)
     sends = judged.filter(pl.col("decision") == "accept").select(
         "id", "po_id", "version", pl.lit("change").alias("_decision")
@@ -69,6 +85,7 @@ def process_change_file(
     if transformed.documents.height:
         described = sends.with_columns(pl.lit("change").alias("decision"))
         manifest = manifest_for(feed, file_row, run_id, now, transformed.documents, described)
+        manifest["reprocessed"] = replay is not None
         handoff = publish(
             config.handoff_dir, erp_name, lambda s: render_to(s, feed.template, transformed.documents), manifest
         )

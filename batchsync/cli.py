@@ -7,8 +7,8 @@ class (``errors.ExitCode``); ``--debug`` shows the traceback instead.
 from __future__ import annotations
 
 import json
-import logging
 import sys
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -21,6 +21,7 @@ from batchsync.config import Config, find_config, load_config
 from batchsync.demo import build_workspace
 from batchsync.errors import BatchsyncError, ConfigError, DataError, ExitCode, StateError
 from batchsync.ledger import Ledger
+from batchsync.logs import configure_logging
 from batchsync.pipeline import prepare_default_feed
 from batchsync.process import PreparedFeed
 from batchsync.transfer import open_source
@@ -64,16 +65,18 @@ class _Group(click.Group):
 @click.option(
     "--log-level", default="warning", show_default=True, type=click.Choice(["debug", "info", "warning", "error"])
 )
+@click.option(
+    "--log-format",
+    default="text",
+    show_default=True,
+    type=click.Choice(["text", "json"]),
+    help="Logs on stderr as text, or one JSON object per line (run id, feed, file, stage).",
+)
 @click.option("--debug", is_flag=True, help="Show tracebacks instead of one-line errors.")
 @click.pass_context
-def cli(ctx: click.Context, config_path: str | None, log_level: str, debug: bool) -> None:
+def cli(ctx: click.Context, config_path: str | None, log_level: str, log_format: str, debug: bool) -> None:
     """batchsync: Coupa purchase orders to ERP import files over SFTP, with a Coupa write-back."""
-    logging.basicConfig(
-        level=getattr(logging, log_level.upper()),
-        stream=sys.stderr,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        force=True,
-    )
+    configure_logging(log_level, log_format)
     ctx.obj = {"config_path": config_path}
 
 
@@ -83,9 +86,10 @@ def _config(ctx: click.Context) -> Config:
 
 @cli.command()
 @click.option("--feed", "feeds", multiple=True, help="Run only this feed (repeatable).")
+@click.option("--dry-run", is_flag=True, help="Download, check, map and render into a scratch folder; change nothing.")
 @click.option("--json", "as_json", is_flag=True, help="Print the run summary as JSON.")
 @click.pass_context
-def run(ctx: click.Context, feeds: tuple[str, ...], as_json: bool) -> None:
+def run(ctx: click.Context, feeds: tuple[str, ...], dry_run: bool, as_json: bool) -> None:
     """The nightly job: fetch, validate, map, hand off, record, write back.
 
     \b
@@ -94,9 +98,60 @@ def run(ctx: click.Context, feeds: tuple[str, ...], as_json: bool) -> None:
     Exit codes: 0 successful or nothing to do, 1 some POs rejected,
     2 usage or configuration, 3 transport/disk/state failure, 4 locked.
     """
-    summary = pipeline.run(_config(ctx), feeds=list(feeds) or None)
+    summary = pipeline.run(_config(ctx), feeds=list(feeds) or None, dry_run=dry_run, progress=_progress)
     _print_summary(summary, as_json)
     ctx.exit(int(summary.exit_code))
+
+
+@cli.command()
+@click.option("--file", "file", metavar="ID_OR_NAME", help="One archived file, by ledger id or name.")
+@click.option("--run", "run_id", type=int, help="Every file a run processed.")
+@click.option("--po", help="Every archived file that carried this PO (Coupa id).")
+@click.option("--version", type=int, help="With --po: only this version of it.")
+@click.option("--force", is_flag=True, help="Send again a PO version the ERP already has.")
+@click.option("--dry-run", is_flag=True, help="Show what the replay would hand off and write back; change nothing.")
+@click.option("--json", "as_json", is_flag=True, help="Print the run summary as JSON.")
+@click.pass_context
+def reprocess(
+    ctx: click.Context,
+    file: str | None,
+    run_id: int | None,
+    po: str | None,
+    version: int | None,
+    force: bool,
+    dry_run: bool,
+    as_json: bool,
+) -> None:
+    """Replay archived files with today's mappings and xref tables; no download.
+
+    \b
+    Examples:
+      batchsync reprocess --file OrderHeader_20261123_040000Z.csv
+      batchsync reprocess --po 4207
+      batchsync reprocess --run 12 --dry-run
+    Hand-offs get new names ending in .reprocessN and "reprocessed": true in their manifest.
+    """
+    if sum(x is not None for x in (file, run_id, po)) != 1:
+        raise click.UsageError("name exactly one of --file, --run, --po")
+    if version is not None and po is None:
+        raise click.UsageError("--version goes with --po")
+    summary = pipeline.reprocess(
+        _config(ctx), file=file, run_id=run_id, po=po, version=version, force=force, dry_run=dry_run
+    )
+    _print_summary(summary, as_json)
+    ctx.exit(int(summary.exit_code))
+
+
+def _progress(items: list[dict[str, Any]], label: str) -> Any:
+    """A progress bar on an interactive terminal only; cron and log files stay quiet."""
+    if not sys.stderr.isatty() or len(items) < 2:
+        return items
+    return _bar(items, label)
+
+
+def _bar(items: list[dict[str, Any]], label: str) -> Iterator[dict[str, Any]]:
+    with click.progressbar(items, label=label, file=sys.stderr) as bar:
+        yield from bar
 
 
 def _print_summary(summary: pipeline.RunSummary, as_json: bool) -> None:
@@ -105,6 +160,12 @@ def _print_summary(summary: pipeline.RunSummary, as_json: bool) -> None:
         return
     for line in summary.lines():
         click.echo(line)
+    if summary.dry_run:
+        click.echo(f"dry run: nothing was changed; would hand off to {summary.handoff_dir}:")
+        for name in summary.would_hand_off:
+            click.echo(f"  {name}")
+        for action in summary.would_do:
+            click.echo(f"  would {action}")
 
 
 @cli.command()

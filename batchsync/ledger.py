@@ -197,8 +197,24 @@ class Ledger:
             "SELECT * FROM files WHERE feed = ? AND state IN ('fetched', 'waiting') ORDER BY name, id", [feed]
         )
 
-    def handoff_count(self, file_id: int) -> int:
-        return int(self.query("SELECT count(*) AS n FROM handoffs WHERE file_id = ?", [file_id])[0]["n"])
+    def files_for_replay(
+        self, file: str | None = None, run: int | None = None, po: str | None = None, version: int | None = None
+    ) -> list[dict[str, Any]]:
+        """Files to replay: one by id or name, those a run fetched or processed, or those that carried a PO."""
+        if file is not None:
+            by = "id = ?" if file.isdigit() else "name = ?"
+            return self.query(f"SELECT * FROM files WHERE {by} AND state != 'duplicate' ORDER BY id", [file])
+        if run is not None:
+            return self.query("SELECT * FROM files WHERE run_id = ? AND state != 'duplicate' ORDER BY name, id", [run])
+        where = "po_id = ?" + (" AND version = ?" if version is not None else "")
+        params: list[Any] = [po] + ([version] if version is not None else [])
+        return self.query(
+            f"SELECT * FROM files WHERE id IN (SELECT file_id FROM po_versions WHERE {where}) ORDER BY name, id", params
+        )
+
+    def handoff_count(self, file_id: int, like: str = "%") -> int:
+        rows = self.query("SELECT count(*) AS n FROM handoffs WHERE file_id = ? AND name LIKE ?", [file_id, like])
+        return int(rows[0]["n"])
 
     def get_file(self, file_id: int) -> dict[str, Any]:
         return dict(self._table("files").get(file_id))

@@ -10,7 +10,7 @@ import logging
 import os
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,14 +19,16 @@ from typing import Any
 from batchsync.changes import process_change_file
 from batchsync.config import Config, FeedConfig
 from batchsync.discover import discover
+from batchsync.dryrun import DryRunSource, scratch_config, would_hand_off
 from batchsync.errors import BatchsyncError, ConfigError, ExitCode, StateError
 from batchsync.faults import checkpoint
 from batchsync.handoff import remove_stale_temporaries
 from batchsync.layouts import layout_for
 from batchsync.ledger import Ledger
 from batchsync.lock import RunLock
+from batchsync.logs import log_context
 from batchsync.mapping import load_mapping
-from batchsync.process import OUTCOMES, PreparedFeed, process_file
+from batchsync.process import OUTCOMES, PreparedFeed, Replay, process_file
 from batchsync.render import check_template, load_template
 from batchsync.schemas import PO_MODELS, PO_RULES, po_line_decision
 from batchsync.schemas_changes import CHANGE_MODELS, CHANGE_RULES, change_line_decision
@@ -42,6 +44,11 @@ SCHEMAS = {
 PROCESSORS = {"purchase_orders": process_file, "order_header_changes": process_change_file}
 PACKAGED = Path(__file__).resolve().parent.parent
 Clock = Callable[[], datetime]
+Progress = Callable[[list[dict[str, Any]], str], Iterable[dict[str, Any]]]
+
+
+def no_progress(items: list[dict[str, Any]], label: str) -> Iterable[dict[str, Any]]:
+    return items
 
 
 def utcnow() -> datetime:
@@ -83,6 +90,9 @@ class RunSummary:
     writeback_files: list[str] = field(default_factory=list)
     ledger: str = ""
     handoff_dir: str = ""
+    dry_run: bool = False
+    would_hand_off: list[str] = field(default_factory=list)  # dry run: ERP files and manifests
+    would_do: list[str] = field(default_factory=list)  # dry run: remote moves, deletes, uploads
 
     @property
     def exit_code(self) -> ExitCode:
@@ -135,6 +145,36 @@ def ledger_path(config: Config) -> Path:
     return config.state_dir / "ledger.db"
 
 
+Work = Callable[["_Session"], None]
+
+
+@dataclass
+class _Session:
+    """What one run's work needs: the config, ledger, open source, run id, clock, and per-feed summaries."""
+
+    config: Config
+    feeds: list[PreparedFeed]
+    ledger: Ledger
+    source: Source
+    run_id: int
+    clock: Clock
+    summaries: dict[str, FeedSummary]
+    progress: Progress
+
+    def process(self, feed: PreparedFeed, file_row: dict[str, Any], replay: Replay | None = None) -> None:
+        summary = self.summaries[feed.name]
+        with log_context(file=file_row["name"]):
+            result = PROCESSORS[feed.config.kind](
+                self.config, feed, self.ledger, file_row, self.run_id, self.clock(), replay
+            )
+        summary.files_processed += 1
+        summary.files_rejected += int(result.state == "rejected")
+        if result.handoff:
+            summary.handoff_files.append(result.handoff)
+        for key, value in result.counts.items():
+            summary.counts[key] = summary.counts.get(key, 0) + value
+
+
 def run(
     config: Config,
     *,
@@ -142,8 +182,80 @@ def run(
     trigger: str = "nightly",
     clock: Clock = utcnow,
     sleep: Callable[[float], None] = time.sleep,
+    dry_run: bool = False,
+    progress: Progress = no_progress,
 ) -> RunSummary:
+    """The nightly job: every selected feed's new files, then the write-back."""
     prepared = prepare_feeds(config, feeds)
+
+    def work(session: _Session) -> None:
+        for feed in session.feeds:
+            with log_context(feed=feed.name):
+                _run_feed(session, feed, sleep)
+
+    return _execute(config, prepared, trigger, clock, work, dry_run=dry_run, progress=progress)
+
+
+def reprocess(
+    config: Config,
+    *,
+    file: str | None = None,
+    run_id: int | None = None,
+    po: str | None = None,
+    version: int | None = None,
+    force: bool = False,
+    clock: Clock = utcnow,
+    dry_run: bool = False,
+) -> RunSummary:
+    """Replay archived files with today's mappings; no download. A version the ERP has is resent only with force."""
+    prepared = prepare_feeds(config)
+    by_name = {f.name: f for f in prepared}
+    replay = Replay(force=force, po_id=po, version=version)
+
+    def work(session: _Session) -> None:
+        files = session.ledger.files_for_replay(file=file, run=run_id, po=po, version=version)
+        if not files:
+            wanted = f"file {file}" if file else f"run {run_id}" if run_id is not None else f"PO {po}"
+            raise ConfigError(f"nothing to reprocess: no archived file for {wanted} in the ledger")
+        for file_row in files:
+            with log_context(feed=file_row["feed"]):
+                session.process(by_name[file_row["feed"]], file_row, replay)
+
+    return _execute(config, prepared, "reprocess", clock, work, dry_run=dry_run, progress=no_progress)
+
+
+def _execute(
+    config: Config,
+    prepared: list[PreparedFeed],
+    trigger: str,
+    clock: Clock,
+    work: Work,
+    *,
+    dry_run: bool,
+    progress: Progress,
+) -> RunSummary:
+    if not dry_run:
+        return _locked(config, prepared, trigger, clock, work, progress, dry=False)
+    # the real lock keeps other runs from writing the ledger while the dry run copies it
+    with RunLock(config.state_dir, clock().isoformat()), scratch_config(config, ledger_path(config)) as scratch:
+        summary = _locked(scratch, prepared, trigger, clock, work, progress, dry=True)
+        summary.dry_run = True
+        summary.would_hand_off = would_hand_off(scratch)
+        summary.handoff_dir = str(config.handoff_dir)
+        summary.ledger = str(ledger_path(config))
+        return summary
+
+
+def _locked(
+    config: Config,
+    prepared: list[PreparedFeed],
+    trigger: str,
+    clock: Clock,
+    work: Work,
+    progress: Progress,
+    *,
+    dry: bool,
+) -> RunSummary:
     started = clock()
     with RunLock(config.state_dir, started.isoformat()):
         ledger = Ledger(ledger_path(config))
@@ -152,66 +264,67 @@ def run(
                 log.warning("removed %s, left by an interrupted run (it was never complete)", name)
             for interrupted in ledger.close_interrupted_runs(started.isoformat()):
                 log.warning("run %s was interrupted (the process ended mid-run); marked failed", interrupted)
-            run_id = ledger.start_run(
-                trigger, [f.name for f in prepared], started.isoformat(), os.getpid(), socket.gethostname()
-            )
-            return _run(config, prepared, ledger, run_id, clock, sleep)
+            feeds = [f.name for f in prepared]
+            run_id = ledger.start_run(trigger, feeds, started.isoformat(), os.getpid(), socket.gethostname())
+            with log_context(run_id=run_id):
+                return _session(config, prepared, ledger, run_id, clock, work, progress, dry=dry)
         finally:
             ledger.close()
 
 
-def _run(
+def _session(
     config: Config,
     prepared: list[PreparedFeed],
     ledger: Ledger,
     run_id: int,
     clock: Clock,
-    sleep: Callable[[float], None],
+    work: Work,
+    progress: Progress,
+    *,
+    dry: bool,
 ) -> RunSummary:
-    summaries = [FeedSummary(f.name, f.config.kind) for f in prepared]
+    summaries = {f.name: FeedSummary(f.name, f.config.kind) for f in prepared}
+    would: list[str] = []
     try:
-        with open_source(config.source) as source:
-            for feed, summary in zip(prepared, summaries, strict=True):
-                _run_feed(config, feed, summary, source, ledger, run_id, clock, sleep)
+        with open_source(config.source) as real:
+            source: Source = DryRunSource(real, would) if dry else real
+            session = _Session(config, prepared, ledger, source, run_id, clock, summaries, progress)
+            work(session)
             uploaded = upload_writeback(config, source, ledger, run_id, clock)
     except BatchsyncError as exc:
-        ledger.finish_run(run_id, "failed", _totals(summaries), exc.message, clock().isoformat())
+        ledger.finish_run(run_id, "failed", _totals(list(summaries.values())), exc.message, clock().isoformat())
         raise
     except OSError as exc:
-        ledger.finish_run(run_id, "failed", _totals(summaries), str(exc), clock().isoformat())
+        ledger.finish_run(run_id, "failed", _totals(list(summaries.values())), str(exc), clock().isoformat())
         raise StateError(f"run {run_id} failed: {exc}") from exc
-    totals = _totals(summaries)
-    attention = any(s.files_rejected or s.refused_names for s in summaries)
+    totals = _totals(list(summaries.values()))
+    attention = any(s.files_rejected or s.refused_names for s in summaries.values())
     status = "errored" if totals["rejected"] or totals["errors"] or totals["waiting"] or attention else "successful"
     ledger.finish_run(run_id, status, totals, None, clock().isoformat())
-    return RunSummary(run_id, status, summaries, uploaded, str(ledger.path), str(config.handoff_dir))
+    summary = RunSummary(run_id, status, list(summaries.values()), uploaded, str(ledger.path), str(config.handoff_dir))
+    summary.would_do = would
+    return summary
 
 
-def _run_feed(
-    config: Config,
-    feed: PreparedFeed,
-    summary: FeedSummary,
-    source: Source,
-    ledger: Ledger,
-    run_id: int,
-    clock: Clock,
-    sleep: Callable[[float], None],
-) -> None:
+def _run_feed(session: _Session, feed: PreparedFeed, sleep: Callable[[float], None]) -> None:
+    config, summary = session.config, session.summaries[feed.name]
     found = discover(
-        source, feed.config, config.source, ledger, config.state_dir, run_id=run_id, clock=clock, sleep=sleep
+        session.source,
+        feed.config,
+        config.source,
+        session.ledger,
+        config.state_dir,
+        run_id=session.run_id,
+        clock=session.clock,
+        sleep=sleep,
     )
     summary.files_fetched = found.fetched
     summary.files_duplicate = found.duplicates
     summary.files_not_yet_stable = found.not_yet_stable
     summary.refused_names = found.refused
-    for file_row in ledger.files_to_process(feed.name):
-        result = PROCESSORS[feed.config.kind](config, feed, ledger, file_row, run_id, clock())
-        summary.files_processed += 1
-        summary.files_rejected += int(result.state == "rejected")
-        if result.handoff:
-            summary.handoff_files.append(result.handoff)
-        for key, value in result.counts.items():
-            summary.counts[key] = summary.counts.get(key, 0) + value
+    files = session.ledger.files_to_process(feed.name)
+    for file_row in session.progress(files, f"{feed.name}: processing"):
+        session.process(feed, file_row)
 
 
 def upload_writeback(config: Config, source: Source, ledger: Ledger, run_id: int, clock: Clock) -> list[str]:

@@ -53,6 +53,36 @@ class PreparedFeed:
         return self.config.name
 
 
+@dataclass(frozen=True)
+class Replay:
+    """A manual replay from the local archive (``batchsync reprocess``)."""
+
+    force: bool = False  # send again a PO version the ERP already has
+    po_id: str | None = None  # only this PO of the file
+    version: int | None = None  # only this version of it
+
+    def decisions(self, decisions: pl.DataFrame) -> pl.DataFrame:
+        if self.po_id is not None:
+            decisions = decisions.filter(pl.col("id") == self.po_id)
+        if self.version is not None:
+            decisions = decisions.filter(pl.col("version") == self.version)
+        if self.force:  # a duplicate is the same version the ERP has: send it again, as a change
+            resend = pl.col("decision") == "duplicate"
+            decisions = decisions.with_columns(
+                pl.when(resend).then(pl.lit("change")).otherwise(pl.col("decision")).alias("decision"),
+                pl.when(resend).then(None).otherwise(pl.col("reason")).alias("reason"),
+            )
+        return decisions
+
+    def keeps(self, frame: pl.DataFrame, column: str) -> pl.DataFrame:
+        return frame if self.po_id is None else frame.filter(pl.col(column) == self.po_id)
+
+
+def replay_suffix(ledger: Ledger, file_id: int, replay: Replay | None) -> str:
+    """Each replay of a file hands off under its own name, the same again if a crash interrupts it."""
+    return f"reprocess{ledger.handoff_count(file_id, '%.reprocess%') + 1}" if replay else ""
+
+
 @dataclass
 class FileResult:
     name: str
@@ -63,7 +93,13 @@ class FileResult:
 
 
 def process_file(
-    config: Config, feed: PreparedFeed, ledger: Ledger, file_row: dict[str, Any], run_id: int, now: datetime
+    config: Config,
+    feed: PreparedFeed,
+    ledger: Ledger,
+    file_row: dict[str, Any],
+    run_id: int,
+    now: datetime,
+    replay: Replay | None = None,
 ) -> FileResult:
     name = file_row["name"]
     try:
@@ -75,7 +111,10 @@ def process_file(
     headers = validated.frames["header"]
     known = ledger.handed_off_versions(feed.name, headers["id"].to_list())
     decisions = decide(headers.select("id", "version", "status").join(hashes, on="id", how="left"), known)
-    erp_name = handoff_name(name, file_row["sha256"], feed.mapping.target, feed.mapping.extension)
+    if replay:
+        decisions = replay.decisions(decisions)
+    suffix = replay_suffix(ledger, file_row["id"], replay)
+    erp_name = handoff_name(name, file_row["sha256"], feed.mapping.target, feed.mapping.extension, suffix)
     sends = decisions.filter(pl.col("decision").is_in(SENDS)).select("id", pl.col("decision").alias("_decision"))
     transformed = transform(
         validated.frames,
@@ -90,6 +129,7 @@ def process_file(
     handoff = None
     if transformed.documents.height:
         manifest = manifest_for(feed, file_row, run_id, now, transformed.documents, decisions)
+        manifest["reprocessed"] = replay is not None
         handoff = publish(
             config.handoff_dir, erp_name, lambda s: render_to(s, feed.template, transformed.documents), manifest
         )
@@ -98,6 +138,8 @@ def process_file(
     errors = pl.concat(
         [validated.errors, transformed.problems.select(pl.lit(name).alias("file"), pl.all())], how="vertical_relaxed"
     )
+    if replay:  # a replay of one PO says nothing new about the file's other POs
+        versions, errors = replay.keeps(versions, "po_id"), replay.keeps(errors, "doc_id")
     report = write_error_report(config.state_dir, file_row["id"], name, errors)
     state = "empty" if parsed.is_empty else "processed"
     ledger.record_outcome(

@@ -572,3 +572,16 @@ def test_a_file_with_bare_cr_line_breaks_loses_no_record(tmp_path: Path) -> None
     except DataError:
         return  # rejecting the file whole is a fine answer
     assert _records(parsed) == {"header": ["4301", "4302"], "line": ["4301", "4302"]}
+
+
+@pytest.mark.xfail(
+    reason="BUG: when polars cannot read the file but Python's csv finds no fault (here two BOMs, then a stray "
+    "quote), parse._locate_csv_problem names the line after the last one ('line 5' of a 4-line file) with "
+    "polars' internal text ('CSV malformed: expected 0 rows, actual 4 rows, in chunk starting at row_offset 0')",
+    raises=AssertionError,
+    strict=True,
+)
+def test_a_file_polars_cannot_read_is_rejected_naming_a_line_of_the_file(tmp_path: Path) -> None:
+    with pytest.raises(DataError) as caught:
+        _parse(tmp_path, BOM + BOM + b'"' + TWO)
+    assert 1 <= (caught.value.line or 0) <= 4, caught.value.message

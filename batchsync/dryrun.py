@@ -1,0 +1,84 @@
+"""``--dry-run``: everything a run does, against scratch copies, touching nothing real.
+
+The ledger is copied (SQLite backup) into a scratch state folder; the
+hand-off goes to a scratch folder; the source lists and downloads for real
+but only records the archive, delete and upload it would have done. What
+the dry run produced is then described and the scratch folder removed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from batchsync.config import Config
+from batchsync.transfer import Fetched, RemoteFile, Source
+
+
+@dataclass
+class DryRunSource:
+    """Reads from the real source; records what it would change there instead of changing it."""
+
+    source: Source
+    would: list[str] = field(default_factory=list)
+
+    def list(self, remote_dir: str, pattern: str) -> list[RemoteFile]:
+        return self.source.list(remote_dir, pattern)
+
+    def fetch(self, entry: RemoteFile, staging_dir: Path) -> Fetched:
+        return self.source.fetch(entry, staging_dir)
+
+    def archive(self, entry: RemoteFile, archive_dir: str) -> None:
+        self.would.append(f"move {entry.path} to {archive_dir}/")
+
+    def delete(self, entry: RemoteFile) -> None:
+        self.would.append(f"delete {entry.path}")
+
+    def upload(self, local_path: Path, remote_dir: str, name: str) -> None:
+        self.would.append(f"upload {name} to {remote_dir}/")
+
+    def exists(self, remote_dir: str, name: str) -> bool:
+        return self.source.exists(remote_dir, name)
+
+    def check_dir(self, remote_dir: str, writable: bool) -> str | None:
+        return self.source.check_dir(remote_dir, writable=False)
+
+    def describe(self) -> str:
+        return f"{self.source.describe()} (dry run)"
+
+    def close(self) -> None:
+        self.source.close()
+
+
+@contextmanager
+def scratch_config(config: Config, ledger: Path) -> Iterator[Config]:
+    """The config pointed at a scratch state and hand-off folder holding a copy of the ledger."""
+    scratch = Path(tempfile.mkdtemp(prefix="batchsync-dry-run-"))
+    try:
+        state = scratch / "var"
+        state.mkdir(mode=0o700)
+        if ledger.exists():
+            _copy_ledger(ledger, state / ledger.name)
+        yield dataclasses.replace(config, state_dir=state, handoff_dir=scratch / "handoff")
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _copy_ledger(source: Path, target: Path) -> None:
+    """Copy the files, not through SQLite: even a read-only open would leave -shm and -wal files beside it.
+
+    The caller holds the run lock, so no run writes the ledger meanwhile.
+    """
+    for suffix in ("", "-wal"):
+        if Path(f"{source}{suffix}").exists():
+            shutil.copyfile(f"{source}{suffix}", f"{target}{suffix}")
+
+
+def would_hand_off(scratch: Config) -> list[str]:
+    folder = scratch.handoff_dir
+    return sorted(p.name for p in folder.iterdir() if not p.name.startswith(".")) if folder.is_dir() else []
