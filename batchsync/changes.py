@@ -12,32 +12,23 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 import polars as pl
 
 from batchsync.config import Config
 from batchsync.decide_changes import judge_changes
-from batchsync.errors import DataError
-from batchsync.faults import checkpoint
-from batchsync.handoff import handoff_name, publish
 from batchsync.layouts import PO_KEY
 from batchsync.ledger import FileOutcome, Ledger
-from batchsync.parse import parse_file
 from batchsync.process import (
+    FileContext,
     FileResult,
     PreparedFeed,
     Replay,
     handoff_row,
-    manifest_for,
-    reject_file,
     replay_suffix,
     write_error_report,
 )
-from batchsync.render import render_to
-from batchsync.transform import transform
-from batchsync.validate import validate
 
 log = logging.getLogger("batchsync.changes")
 STATUS = {"accept": "accepted", "reject": "rejected", "wait": "waiting"}
@@ -53,57 +44,26 @@ def process_change_file(
     replay: Replay | None = None,
 ) -> FileResult:
     """``replay``: changes already decided stay decided; a replay judges the undecided ones again."""
-    name = file_row["name"]
-    try:
-        parsed = parse_file(Path(file_row["archive_path"]), feed.layout, display_name=name)
-    except DataError as exc:
-        return reject_file(config, ledger, feed, file_row, run_id, now, exc)
-    validated = validate(parsed, feed.layout, feed.models, feed.rules)
-    all_ids = parsed.frames["header"]["id"].drop_nulls().to_list()
-    known = ledger.change_requests(all_ids)
-    headers = validated.frames["header"]
-    pos, po_lines = ledger.handed_off_pos(headers[PO_KEY].unique().to_list())
+    ctx = FileContext(config, feed, ledger, file_row, run_id, now, replay)
+    read = ctx.read()
+    if isinstance(read, FileResult):
+        return read
+    parsed, validated = read
+    known = ledger.change_requests(parsed.frames["header"]["id"].drop_nulls().to_list())
+    pos, po_lines = ledger.handed_off_pos(validated.frames["header"][PO_KEY].unique().to_list())
     judged = judge_changes(validated.frames, known, pos, po_lines, now=now, wait_days=feed.config.wait_days)
-    # a waiting file judged again may accept more changes: each pass hands off under its own name
-    earlier = ledger.handoff_count(file_row["id"])
-    suffix = replay_suffix(ledger, file_row["id"], replay) or (f"pass{earlier + 1}" if earlier else "")
-    erp_name = handoff_name(name, file_row["sha256"], feed.mapping.target, feed.mapping.extension, suffix)
-    sends = judged.filter(pl.col("decision") == "accept").select(
-        "id", "po_id", "version", pl.lit("change").alias("_decision")
-    )
-    transformed = transform(
-        validated.frames,
-        sends.select("id", "_decision"),
-        feed.mapping,
-        feed.layout,
-        now=now,
-        source_file=name,
-        erp_file=erp_name,
-        line_decision=feed.line_decision,
-    )
-    handoff = None
-    if transformed.documents.height:
-        described = sends.with_columns(pl.lit("change").alias("decision"))
-        manifest = manifest_for(feed, file_row, run_id, now, transformed.documents, described)
-        manifest["reprocessed"] = replay is not None
-        handoff = publish(
-            config.handoff_dir, erp_name, lambda s: render_to(s, feed.template, transformed.documents), manifest
-        )
-        checkpoint("after-handoff")
+    sends = judged.filter(pl.col("decision") == "accept").select("id", "po_id", "version")
+    to_map = sends.select("id", pl.lit("change").alias("_decision"))
+    described = sends.with_columns(pl.lit("change").alias("decision"))
+    transformed, handoff = ctx.hand_off(validated, to_map, described, ctx.erp_name(_suffix(ctx)))
     decided = set(known.filter(pl.col("known_status") != "waiting")["id"].to_list())
     changes = _outcomes(parsed.frames["header"], validated.rejected, judged, transformed.rejected, handoff, decided)
-    errors = pl.concat(
-        [validated.errors, transformed.problems.select(pl.lit(name).alias("file"), pl.all())], how="vertical_relaxed"
-    )
+    errors = ctx.errors(validated, transformed)
     if file_row["state"] == "waiting":  # judged before: record only what is new about changes not yet decided
         errors = errors.filter(pl.col("doc_id").is_in(changes["id"].implode()))
-    report = (
-        write_error_report(config.state_dir, file_row["id"], name, errors)
-        if errors.height
-        else file_row.get("error_report")
-    )
-    waiting = int((changes["status"] == "waiting").sum())
-    state = "waiting" if waiting else ("empty" if parsed.is_empty else "processed")
+    report = write_error_report(config.state_dir, file_row["id"], ctx.name, errors) or file_row.get("error_report")
+    counts = {s: int((changes["status"] == s).sum()) for s in ("accepted", "rejected", "waiting")}
+    state = "waiting" if counts["waiting"] else ("empty" if parsed.is_empty else "processed")
     ledger.record_outcome(
         FileOutcome(
             file_row["id"],
@@ -120,14 +80,15 @@ def process_change_file(
             change_requests=changes,
         )
     )
-    counts = {
-        "handed_off": int((changes["status"] == "accepted").sum()),
-        "rejected": int((changes["status"] == "rejected").sum()),
-        "waiting": waiting,
-        "errors": errors.height,
-    }
-    log.info("%s: %s", name, ", ".join(f"{v} {k}" for k, v in counts.items() if v))
-    return FileResult(name, state, counts, handoff.name if handoff else None)
+    counts = {"handed_off": counts.pop("accepted"), **counts, "errors": errors.height}
+    log.info("%s: %s", ctx.name, ", ".join(f"{v} {k}" for k, v in counts.items() if v))
+    return FileResult(ctx.name, state, counts, handoff.name if handoff else None)
+
+
+def _suffix(ctx: FileContext) -> str:
+    """A waiting file judged again may accept more changes: each pass hands off under its own name."""
+    earlier = ctx.ledger.handoff_count(ctx.file_row["id"])
+    return replay_suffix(ctx.ledger, ctx.file_row["id"], ctx.replay) or (f"pass{earlier + 1}" if earlier else "")
 
 
 def _outcomes(

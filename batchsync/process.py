@@ -28,7 +28,7 @@ from batchsync.ledger import FileOutcome, Ledger
 from batchsync.mapping import CompiledMapping
 from batchsync.parse import ParsedFile, parse_file
 from batchsync.render import render_to
-from batchsync.transform import LineDecision, same_as_document, transform
+from batchsync.transform import LineDecision, Transformed, same_as_document, transform
 from batchsync.validate import Rule, Validated, file_error_frame, validate
 from batchsync.writeback import rejected_text, sent_text
 
@@ -83,6 +83,63 @@ def replay_suffix(ledger: Ledger, file_id: int, replay: Replay | None) -> str:
     return f"reprocess{ledger.handoff_count(file_id, '%.reprocess%') + 1}" if replay else ""
 
 
+@dataclass(frozen=True)
+class FileContext:
+    """One archived file being processed in one run; the steps every feed kind shares."""
+
+    config: Config
+    feed: PreparedFeed
+    ledger: Ledger
+    file_row: dict[str, Any]
+    run_id: int
+    now: datetime
+    replay: Replay | None = None
+
+    @property
+    def name(self) -> str:
+        return str(self.file_row["name"])
+
+    def read(self) -> tuple[ParsedFile, Validated] | FileResult:
+        """Parse and validate; a file that cannot be read as the feed's format is rejected whole."""
+        try:
+            parsed = parse_file(Path(self.file_row["archive_path"]), self.feed.layout, display_name=self.name)
+        except DataError as exc:
+            return reject_file(self.config, self.ledger, self.feed, self.file_row, self.run_id, self.now, exc)
+        return parsed, validate(parsed, self.feed.layout, self.feed.models, self.feed.rules)
+
+    def erp_name(self, suffix: str) -> str:
+        mapping = self.feed.mapping
+        return handoff_name(self.name, self.file_row["sha256"], mapping.target, mapping.extension, suffix)
+
+    def hand_off(
+        self, validated: Validated, sends: pl.DataFrame, described: pl.DataFrame, erp_name: str
+    ) -> tuple[Transformed, Handoff | None]:
+        """Map the documents to send; render and publish them with their manifest, if any is left."""
+        feed = self.feed
+        transformed = transform(
+            validated.frames,
+            sends,
+            feed.mapping,
+            feed.layout,
+            now=self.now,
+            source_file=self.name,
+            erp_file=erp_name,
+            line_decision=feed.line_decision,
+        )
+        if not transformed.documents.height:
+            return transformed, None
+        manifest = manifest_for(feed, self.file_row, self.run_id, self.now, transformed.documents, described)
+        manifest["reprocessed"] = self.replay is not None
+        body = transformed.documents
+        handoff = publish(self.config.handoff_dir, erp_name, lambda s: render_to(s, feed.template, body), manifest)
+        checkpoint("after-handoff")
+        return transformed, handoff
+
+    def errors(self, validated: Validated, transformed: Transformed) -> pl.DataFrame:
+        mapped = transformed.problems.select(pl.lit(self.name).alias("file"), pl.all())
+        return pl.concat([validated.errors, mapped], how="vertical_relaxed")
+
+
 @dataclass
 class FileResult:
     name: str
@@ -101,46 +158,19 @@ def process_file(
     now: datetime,
     replay: Replay | None = None,
 ) -> FileResult:
-    name = file_row["name"]
-    try:
-        parsed = parse_file(Path(file_row["archive_path"]), feed.layout, display_name=name)
-    except DataError as exc:
-        return reject_file(config, ledger, feed, file_row, run_id, now, exc)
-    validated = validate(parsed, feed.layout, feed.models, feed.rules)
-    hashes = content_hashes(validated.frames, feed.layout)
-    headers = validated.frames["header"]
-    known = ledger.handed_off_versions(feed.name, headers["id"].to_list())
-    decisions = decide(headers.select("id", "version", "status").join(hashes, on="id", how="left"), known)
-    if replay:
-        decisions = replay.decisions(decisions)
-    suffix = replay_suffix(ledger, file_row["id"], replay)
-    erp_name = handoff_name(name, file_row["sha256"], feed.mapping.target, feed.mapping.extension, suffix)
+    ctx = FileContext(config, feed, ledger, file_row, run_id, now, replay)
+    read = ctx.read()
+    if isinstance(read, FileResult):
+        return read
+    parsed, validated = read
+    decisions = _decisions(ctx, validated)
     sends = decisions.filter(pl.col("decision").is_in(SENDS)).select("id", pl.col("decision").alias("_decision"))
-    transformed = transform(
-        validated.frames,
-        sends,
-        feed.mapping,
-        feed.layout,
-        now=now,
-        source_file=name,
-        erp_file=erp_name,
-        line_decision=feed.line_decision,
-    )
-    handoff = None
-    if transformed.documents.height:
-        manifest = manifest_for(feed, file_row, run_id, now, transformed.documents, decisions)
-        manifest["reprocessed"] = replay is not None
-        handoff = publish(
-            config.handoff_dir, erp_name, lambda s: render_to(s, feed.template, transformed.documents), manifest
-        )
-        checkpoint("after-handoff")
+    erp_name = ctx.erp_name(replay_suffix(ledger, file_row["id"], replay))
+    transformed, handoff = ctx.hand_off(validated, sends, decisions, erp_name)
     versions = _po_outcomes(parsed, validated, decisions, transformed.rejected, handoff)
-    errors = pl.concat(
-        [validated.errors, transformed.problems.select(pl.lit(name).alias("file"), pl.all())], how="vertical_relaxed"
-    )
+    errors = ctx.errors(validated, transformed)
     if replay:  # a replay of one PO says nothing new about the file's other POs
         versions, errors = replay.keeps(versions, "po_id"), replay.keeps(errors, "doc_id")
-    report = write_error_report(config.state_dir, file_row["id"], name, errors)
     state = "empty" if parsed.is_empty else "processed"
     ledger.record_outcome(
         FileOutcome(
@@ -153,14 +183,23 @@ def process_file(
             errors,
             _writeback_rows(versions, config, now),
             handoff_row(handoff, file_row, run_id, feed, now),
-            report,
+            write_error_report(config.state_dir, file_row["id"], ctx.name, errors),
             now.isoformat(),
             po_lines=_handed_off_lines(validated.frames["line"], versions),
         )
     )
     counts = {o: int((versions["outcome"] == o).sum()) for o in OUTCOMES} | {"errors": errors.height}
-    log.info("%s: %s", name, ", ".join(f"{v} {k}" for k, v in counts.items() if v))
-    return FileResult(name, state, counts, handoff.name if handoff else None)
+    log.info("%s: %s", ctx.name, ", ".join(f"{v} {k}" for k, v in counts.items() if v))
+    return FileResult(ctx.name, state, counts, handoff.name if handoff else None)
+
+
+def _decisions(ctx: FileContext, validated: Validated) -> pl.DataFrame:
+    """Each valid PO against what the ledger has handed off; narrowed or forced by a replay."""
+    headers = validated.frames["header"]
+    hashes = content_hashes(validated.frames, ctx.feed.layout)
+    known = ctx.ledger.handed_off_versions(ctx.feed.name, headers["id"].to_list())
+    decisions = decide(headers.select("id", "version", "status").join(hashes, on="id", how="left"), known)
+    return ctx.replay.decisions(decisions) if ctx.replay else decisions
 
 
 def reject_file(
