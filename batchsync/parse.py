@@ -28,6 +28,7 @@ TYPE = "type"
 _CHUNK = 16 * 1024 * 1024
 _BOM = b"\xef\xbb\xbf"
 _BARE_CR = re.compile(rb'"\r(?=")')  # a closing quote, CR, an opening quote: a record break without LF
+_BARE_CR_TEXT = re.compile("\r(?!\n)")  # a CR that does not start a CRLF
 
 
 @dataclass(frozen=True)
@@ -261,8 +262,10 @@ def _locate_csv_problem(path: Path, name: str, detail: str) -> DataError:
     """polars says only that the file is malformed; find the line for the person who has to fix it."""
     widths: list[tuple[int, int]] = []  # (line where the row starts, fields)
     line = 1
-    with path.open(encoding="utf-8-sig", newline="") as stream:
-        reader = csv.reader(stream, strict=True)
+    # only LF ends a line here, as it does for polars; a stray CR stays inside its line
+    with path.open(encoding="utf-8-sig", newline="\n") as stream:
+        rows = (_BARE_CR_TEXT.sub("\x1e", text) for text in stream)
+        reader = csv.reader(rows, strict=True)
         try:
             for row in reader:
                 if row:
@@ -275,7 +278,7 @@ def _locate_csv_problem(path: Path, name: str, detail: str) -> DataError:
     if odd:
         return _shape_error(name, odd[0], f"the row has {odd[1]} fields, the file's other rows {usual}")
     first = detail.splitlines()[0] if detail else "unreadable"
-    return _shape_error(name, line, f"not readable as CSV: {first}")
+    return _shape_error(name, max(1, line - 1), f"not readable as CSV ({first})")
 
 
 def _shape_error(name: str, line: int, what: str) -> DataError:
