@@ -64,7 +64,7 @@ def parse_file(path: Path, layout: Layout, display_name: str | None = None) -> P
     if raw is None:
         empty = {r.role: _empty_frame(r.columns) for r in layout.records}
         return ParsedFile(name, empty, _unknown_frame(None), warnings)
-    raw = _drop_blank_rows(raw)
+    raw = _drop_blank_rows(_canonical_types(raw, layout))
     if raw.width <= 2:  # the type column and _line: nothing was comma-separated
         raise DataError(
             f"{name}: line {raw[LINE][0] if raw.height else 1}: rows have a single field; "
@@ -174,6 +174,14 @@ def _line_numbers(raw: pl.DataFrame, scan: ByteScan) -> pl.Series:
     inner = pl.sum_horizontal(pl.col(c).str.count_matches("\n", literal=True).fill_null(0) for c in raw.columns)
     spans = raw.select((inner + 1).cast(pl.Int64).alias(LINE)).to_series()
     return (spans.cum_sum() - spans + first).alias(LINE)
+
+
+def _canonical_types(raw: pl.DataFrame, layout: Layout) -> pl.DataFrame:
+    """` Line`, `line`, `LINE` are Line records: a row lost to a stray space would leave its PO half sent."""
+    words = {r.word.casefold(): r.word for r in layout.records}
+    folded = pl.col(TYPE).str.strip_chars().str.to_lowercase()
+    known = folded.replace_strict(words, default=None, return_dtype=pl.String)
+    return raw.with_columns(pl.coalesce(known, pl.col(TYPE)).alias(TYPE))
 
 
 def _drop_blank_rows(raw: pl.DataFrame) -> pl.DataFrame:

@@ -4,6 +4,7 @@ Each mode prints one JSON object on stdout; the parent takes wall time and
 peak RSS of the whole process from ``os.wait4``.
 
     fetch CONFIG                 batchsync's download alone: open_source(...).fetch() of every listed file
+    paramiko-get CONFIG DIR      diagnostic: bare paramiko SFTPClient.get of the same files (no batchsync code)
     read PATH...                 the bare reference read: polars.read_csv(all columns as text)
     stages CONFIG [--profile F]  pipeline.run() with per-stage timers (and a pyinstrument profile to F)
     writeback CONFIG N OUT [--no-upload]
@@ -93,6 +94,37 @@ def mode_fetch(config_path: str) -> None:
     )
 
 
+def mode_paramiko_get(config_path: str, dest: str) -> None:
+    """Diagnostic: bare paramiko SFTPClient.get (its default prefetch) of every listed file, no batchsync code."""
+    import paramiko
+
+    from batchsync.config import load_config
+
+    config = load_config(Path(config_path))
+    feed = next(iter(config.feeds.values()))
+    c = config.source
+    started = time.perf_counter()
+    client = paramiko.SSHClient()
+    client.load_host_keys(str(c.known_hosts))
+    client.set_missing_host_key_policy(paramiko.RejectPolicy())
+    client.connect(c.host, port=c.port, username=c.username, key_filename=str(c.key_file),
+                   allow_agent=False, look_for_keys=False)  # fmt: skip
+    sftp = client.open_sftp()
+    connected = time.perf_counter()
+    names = sorted(n for n in sftp.listdir(feed.remote_dir) if n.endswith(".csv"))
+    fetched = 0
+    get_started = time.perf_counter()
+    for name in names:
+        target = Path(dest) / name
+        sftp.get(f"{feed.remote_dir}/{name}", str(target))
+        fetched += target.stat().st_size
+        target.unlink()
+    get_s = time.perf_counter() - get_started
+    cipher = client.get_transport().remote_cipher
+    client.close()
+    _emit({"connect_s": connected - started, "get_s": get_s, "bytes": fetched, "cipher": cipher})
+
+
 def mode_read(paths: list[str]) -> None:
     import polars as pl
 
@@ -110,12 +142,7 @@ RSS_AFTER: dict[str, int] = {}
 MISSING: list[str] = []
 
 
-def _wrap(owner: Any, name: str, label: str) -> None:
-    original = getattr(owner, name, None)
-    if original is None:
-        MISSING.append(f"{getattr(owner, '__name__', owner)}.{name}")
-        return
-
+def _timed(original: Any, label: str) -> Any:
     def timed(*args: Any, **kwargs: Any) -> Any:
         started = time.perf_counter()
         try:
@@ -124,36 +151,67 @@ def _wrap(owner: Any, name: str, label: str) -> None:
             STAGES[label] += time.perf_counter() - started
             RSS_AFTER[label] = _maxrss()
 
-    setattr(owner, name, timed)
+    return timed
+
+
+def _hook(module_name: str, name: str, label: str) -> None:
+    """Time a function wherever batchsync refers to it: its module, every ``from x import f`` copy, dict values.
+
+    Robust to code moving between modules (others edit batchsync while the benchmark is built).
+    """
+    import importlib
+
+    try:
+        owner = importlib.import_module(module_name)
+    except ImportError:
+        MISSING.append(f"{module_name}.{name}")
+        return
+    if "." in name:  # a method: Class.method
+        cls_name, method = name.split(".")
+        cls = getattr(owner, cls_name, None)
+        if cls is None or not hasattr(cls, method):
+            MISSING.append(f"{module_name}.{name}")
+            return
+        setattr(cls, method, _timed(getattr(cls, method), label))
+        return
+    original = getattr(owner, name, None)
+    if original is None:
+        MISSING.append(f"{module_name}.{name}")
+        return
+    wrapped = _timed(original, label)
+    for mod_name, module in list(sys.modules.items()):
+        if not (mod_name == "batchsync" or mod_name.startswith("batchsync.")) or module is None:
+            continue
+        for attr, value in list(vars(module).items()):
+            if value is original:
+                setattr(module, attr, wrapped)
+            elif isinstance(value, dict) and not attr.startswith("__"):
+                for key, item in list(value.items()):
+                    if item is original:
+                        value[key] = wrapped
 
 
 def mode_stages(config_path: str, profile_path: str | None) -> None:
+    import batchsync.cli  # noqa: F401  (load every module that may hold a reference)
     import batchsync.pipeline as pipeline
-    import batchsync.process as process
     from batchsync.config import load_config
-    from batchsync.ledger import Ledger
 
-    # names as process.py / pipeline.py look them up at call time (module globals)
-    for name, label in [
-        ("parse_file", "parse"),
-        ("validate", "validate"),
-        ("content_hashes", "decide: content hashes"),
-        ("decide", "decide"),
-        ("transform", "transform"),
-        ("publish", "hand-off (publish, incl. render)"),
-        ("render_to", "render (jinja2, inside publish)"),
-        ("_manifest", "manifest"),
-        ("_po_outcomes", "outcomes"),
-        ("_writeback_rows", "write-back rows"),
-        ("write_error_report", "error report"),
+    for module_name, name, label in [
+        ("batchsync.parse", "parse_file", "parse"),
+        ("batchsync.validate", "validate", "validate"),
+        ("batchsync.decide", "content_hashes", "decide: content hashes"),
+        ("batchsync.decide", "decide", "decide"),
+        ("batchsync.transform", "transform", "transform"),
+        ("batchsync.handoff", "publish", "hand-off (publish, incl. render)"),
+        ("batchsync.render", "render_to", "render (jinja2, inside publish)"),
+        ("batchsync.process", "write_error_report", "error report"),
+        ("batchsync.ledger", "Ledger.handed_off_versions", "ledger: known versions"),
+        ("batchsync.ledger", "Ledger.record_outcome", "ledger: record outcome"),
+        ("batchsync.discover", "discover", "discover + fetch"),
+        ("batchsync.process", "process_file", "process_file (total)"),
+        ("batchsync.pipeline", "upload_writeback", "write-back build + upload"),
     ]:
-        _wrap(process, name, label)
-    _wrap(Ledger, "handed_off_versions", "ledger: known versions")
-    _wrap(Ledger, "record_outcome", "ledger: record outcome")
-    _wrap(pipeline, "prepare_feeds", "prepare feeds")
-    _wrap(pipeline, "discover", "discover + fetch")
-    _wrap(pipeline, "process_file", "process_file (total)")
-    _wrap(pipeline, "upload_writeback", "write-back build + upload")
+        _hook(module_name, name, label)
 
     config = load_config(Path(config_path))
     profiler = None
@@ -319,6 +377,8 @@ def main(argv: list[str]) -> None:
     mode, rest = argv[0], argv[1:]
     if mode == "fetch":
         mode_fetch(rest[0])
+    elif mode == "paramiko-get":
+        mode_paramiko_get(rest[0], rest[1])
     elif mode == "read":
         mode_read(rest)
     elif mode == "stages":

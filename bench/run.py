@@ -41,7 +41,6 @@ REPO = BENCH.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(BENCH))
 
-import generate  # noqa: E402, I001  (bench/generate.py)
 from tests.sshd import SshdServer, SshdUnavailable, start_sshd  # noqa: E402
 
 VENV_BIN = REPO / ".venv" / "bin"
@@ -99,7 +98,14 @@ class Run:
 
 
 def measure(label: str, cmd: list[str], *, cwd: Path | None = None, check: bool = True) -> Run:
-    """Run cmd as a child; wall time by the parent's clock, peak RSS by wait4 (the child's own rusage)."""
+    """Run cmd as a child; wall time by the parent's clock, peak RSS by wait4 (the child's own rusage).
+
+    Linux carries the RSS high-water mark of the process image an exec replaces
+    into the new program's ru_maxrss, and subprocess spawns by vfork + exec: a
+    child's peak RSS is never reported below this parent's own peak. So this
+    process stays small: it never imports polars or paramiko and generates data
+    in a child too (its peak is printed and saved as parent_maxrss).
+    """
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         started = time.time()
         t0 = time.perf_counter()
@@ -140,23 +146,47 @@ def alternate(round_no: int, *steps: Callable[[], None]) -> None:
         step()
 
 
-_LOG_TIME = re.compile(r"^(\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2},\d{3}) (\w+) ([\w.]+): (.*)$")
+_LOG_TEXT = re.compile(r"^(\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2},\d{3}) (\w+) ([\w.]+): (.*)$")
+
+
+def _log_records(stderr: str) -> Iterator[tuple[float, str, str]]:
+    """(epoch, stage, message) per log line, from JSON logs or the text format (batchsync's is evolving)."""
+    for line in stderr.splitlines():
+        if line.startswith("{"):
+            try:
+                record = json.loads(line)
+                when = datetime.fromisoformat(record["time"]).timestamp()
+            except (ValueError, KeyError, TypeError):
+                continue
+            yield when, str(record.get("stage", "")), str(record.get("message", ""))
+            continue
+        match = _LOG_TEXT.match(line)
+        if match:
+            when = datetime.strptime(match.group(1), "%Y-%m-%d %H:%M:%S,%f").timestamp()
+            yield when, match.group(3), match.group(4)
 
 
 def log_times(stderr: str) -> dict[str, float]:
     """Epoch times of the stage boundaries batchsync logs at --log-level info (last occurrence)."""
     found: dict[str, float] = {}
-    for line in stderr.splitlines():
-        match = _LOG_TIME.match(line)
-        if not match:
-            continue
-        stamp = datetime.strptime(match.group(1), "%Y-%m-%d %H:%M:%S,%f").timestamp()
-        logger, message = match.group(3), match.group(4)
-        if logger == "batchsync.discover" and message.startswith("fetched "):
-            found["fetched"] = stamp
-        elif logger == "batchsync.process" and re.match(r"\S+: .*\d+ (handed_off|rejected|duplicate)", message):
-            found["processed"] = stamp
+    for when, stage, message in _log_records(stderr):
+        if stage.endswith("discover") and message.startswith("fetched "):
+            found["fetched"] = when
+        elif stage.endswith("process") and re.match(r"\S+: .*\d+ (handed_off|rejected|duplicate)", message):
+            found["processed"] = when
     return found
+
+
+_LOG_ARGS: list[str] | None = None
+
+
+def log_args() -> list[str]:
+    """``--log-level info`` and, where this batchsync has it, ``--log-format json`` (exact times, any layout)."""
+    global _LOG_ARGS
+    if _LOG_ARGS is None:
+        usage = subprocess.run([BATCHSYNC, "--help"], capture_output=True, text=True, check=False).stdout
+        _LOG_ARGS = ["--log-level", "info"] + (["--log-format", "json"] if "--log-format" in usage else [])
+    return _LOG_ARGS
 
 
 # --------------------------------------------------------------------------- environment
@@ -213,6 +243,12 @@ class Env:
         return config
 
 
+# run in a child: this process must stay small (see measure())
+VERSIONS = (
+    "import platform, polars, paramiko; print(platform.python_version(), polars.__version__, paramiko.__version__)"
+)
+
+
 def code_version() -> str:
     """git HEAD plus a digest of the working-tree code batchsync runs (others may be editing it meanwhile)."""
     import hashlib
@@ -227,9 +263,6 @@ def code_version() -> str:
 
 
 def machine_info() -> dict[str, str]:
-    import paramiko
-    import polars
-
     def sh(cmd: list[str]) -> str:
         try:
             done = subprocess.run(cmd, capture_output=True, text=True, check=False)
@@ -248,9 +281,7 @@ def machine_info() -> dict[str, str]:
         "cpu": cpu,
         "memory": sh(["free", "-h"]).splitlines()[1] if "Mem:" in sh(["free", "-h"]) else "?",
         "kernel": platform.release(),
-        "python": platform.python_version(),
-        "polars": polars.__version__,
-        "paramiko": paramiko.__version__,
+        **dict(zip(("python", "polars", "paramiko"), sh([PYTHON, "-c", VERSIONS]).split(), strict=False)),
         "openssh": sh(["ssh", "-V"]),
         "date": datetime.now().astimezone().isoformat(timespec="seconds"),
     }
@@ -269,6 +300,15 @@ def fmt_mb(v: float | None) -> str:
 
 def fmt_x(v: float | None) -> str:
     return "n/a" if v is None else f"{v:.2f}×"
+
+
+def round_ratios(num: list[float], den: list[float]) -> list[float]:
+    return [n / d for n, d in zip(num, den, strict=False) if n and d]
+
+
+def fmt_rr(ratios: list[float]) -> str:
+    """The spread of the per-round ratios (each round's pair measured side by side)."""
+    return f" (rounds {min(ratios):.2f}-{max(ratios):.2f})" if len(ratios) > 1 else ""
 
 
 def verdict(ratio: float | None, goal: float, higher_is_better: bool = False) -> str:
@@ -295,17 +335,25 @@ def say(text: str) -> None:
 
 
 def ensure_data(folder: Path, params: dict[str, Any]) -> list[Path]:
-    """Generate the files unless this folder already holds exactly these (kept by an earlier --keep run)."""
+    """Generate the files (bench/generate.py, in a child) unless an earlier --keep run left exactly these."""
     marker = folder.parent / (folder.name + ".params.json")
     if marker.exists() and json.loads(marker.read_text()) == params and folder.is_dir():
         return sorted(folder.glob("*.csv"))
     shutil.rmtree(folder, ignore_errors=True)
-    started = time.perf_counter()
-    paths = generate.generate(folder, **params)
-    size = sum(p.stat().st_size for p in paths)
-    say(f"generated {len(paths)} file(s), {size / MB:,.1f} MB in {time.perf_counter() - started:.1f}s: {params}")
+    cmd = [PYTHON, str(BENCH / "generate.py"), str(folder), "--files", str(params["files"]),
+           "--pos-per-file", str(params["pos_per_file"]), "--lines-per-po", str(params["lines_per_po"])]  # fmt: skip
+    if params.get("exact_lines"):
+        cmd.append("--exact-lines")
+    run = measure("generate", cmd)
+    say(f"generated {run.out.strip()} ({params}; peak RSS {fmt_mb(run.maxrss)})")
     marker.write_text(json.dumps(params))
-    return paths
+    return sorted(folder.glob("*.csv"))
+
+
+def parent_maxrss() -> int:
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
 # --------------------------------------------------------------------------- S1
@@ -324,6 +372,7 @@ def s1(env: Env) -> dict[str, Any]:
         "bs_fetch_s", "bs_fetch_fsync_s", "bs_fetch_rss", "sftp_get_s", "sftp_noop_s", "sftp_get_rss",
         "local_process_s", "local_fetch_s", "local_wall_s", "local_rss", "read_s", "read_wall_s", "read_rss",
         "sftp_run_wall_s", "sftp_run_rss", "sftp_run_fetch_s", "sftp_run_process_s", "sftp_run_tail_s",
+        "paramiko_get_s",
     )}  # fmt: skip
     info: dict[str, Any] = {"file_bytes": size, "pos": pos, "file": src.name}
     fetch_cfg = env.project(base / "p-fetch", str(remote))
@@ -341,6 +390,13 @@ def s1(env: Env) -> dict[str, Any]:
         res["bs_fetch_fsync_s"].append(data["fsync_s"])
         res["bs_fetch_rss"].append(run.maxrss)
         info["paramiko_cipher"] = data.get("cipher")
+
+    def paramiko_get() -> None:
+        shutil.rmtree(dl, ignore_errors=True)
+        dl.mkdir(parents=True)
+        run = measure("S1 paramiko get (diagnostic)", [PYTHON, CHILD, "paramiko-get", str(fetch_cfg), str(dl)])
+        res["paramiko_get_s"].append(run.json()["get_s"])
+        shutil.rmtree(dl, ignore_errors=True)
 
     def sftp_get() -> None:
         shutil.rmtree(dl, ignore_errors=True)
@@ -363,7 +419,7 @@ def s1(env: Env) -> dict[str, Any]:
         )
         run = measure(
             "S1 batchsync run (local source)",
-            [BATCHSYNC, "--log-level", "info", "--config", str(cfg), "run"],
+            [BATCHSYNC, *log_args(), "--config", str(cfg), "run"],
             cwd=cfg.parent,
         )
         check_summary(run, pos)
@@ -384,9 +440,7 @@ def s1(env: Env) -> dict[str, Any]:
 
     def sftp_run() -> None:
         cfg = env.project(base / "p-sftp", str(remote), writeback_dir=str(base / "incoming"))
-        run = measure(
-            "S1 batchsync run (SFTP)", [BATCHSYNC, "--log-level", "info", "--config", str(cfg), "run"], cwd=cfg.parent
-        )
+        run = measure("S1 batchsync run (SFTP)", [BATCHSYNC, *log_args(), "--config", str(cfg), "run"], cwd=cfg.parent)
         check_summary(run, pos)
         t = log_times(run.err)
         res["sftp_run_wall_s"].append(run.wall)
@@ -398,16 +452,20 @@ def s1(env: Env) -> dict[str, Any]:
         shutil.rmtree(cfg.parent, ignore_errors=True)
         shutil.rmtree(base / "incoming", ignore_errors=True)
 
+    parts = set(a.s1_parts.split(","))
     for r in range(a.rounds):
-        say(f"S1 round {r + 1}/{a.rounds}: download")
-        alternate(r, bs_fetch, sftp_get)
-        say(f"S1 round {r + 1}/{a.rounds}: processing")
-        alternate(r, local_run, bare_read)
-        say(f"S1 round {r + 1}/{a.rounds}: whole run over SFTP")
-        sftp_run()
+        if "download" in parts:
+            say(f"S1 round {r + 1}/{a.rounds}: download")
+            alternate(r, bs_fetch, sftp_get, paramiko_get)
+        if "processing" in parts:
+            say(f"S1 round {r + 1}/{a.rounds}: processing")
+            alternate(r, local_run, bare_read)
+        if "run" in parts:
+            say(f"S1 round {r + 1}/{a.rounds}: whole run over SFTP")
+            sftp_run()
 
     stages = None
-    if not a.no_stages:
+    if not a.no_stages and "stages" in parts:
         cfg = env.project(
             base / "p-stages",
             "/Outgoing/PurchaseOrders",
@@ -422,17 +480,24 @@ def s1(env: Env) -> dict[str, Any]:
     sftp_transfer = (m["sftp_get_s"] - m["sftp_noop_s"]) if m["sftp_get_s"] else None
     sftp_rate = size / sftp_transfer if sftp_transfer else None
     bs_rate_nosync = size / (m["bs_fetch_s"] - m["bs_fetch_fsync_s"]) if m["bs_fetch_s"] else None
+    paramiko_rate = size / m["paramiko_get_s"] if m["paramiko_get_s"] else None
     out = {
         "info": info,
         "raw": res,
         "median": m,
         "stages": stages,
         "download_ratio": bs_rate / sftp_rate if bs_rate and sftp_rate else None,
+        "download_rounds": round_ratios(
+            [g - n for g, n in zip(res["sftp_get_s"], res["sftp_noop_s"], strict=True)], res["bs_fetch_s"]
+        ),
+        "processing_rounds": round_ratios(res["local_process_s"], res["read_s"]),
         "download_ratio_excl_fsync": bs_rate_nosync / sftp_rate if bs_rate_nosync and sftp_rate else None,
         "bs_rate": bs_rate,
         "sftp_rate": sftp_rate,
+        "paramiko_rate": paramiko_rate,
+        "paramiko_ratio": paramiko_rate / sftp_rate if paramiko_rate and sftp_rate else None,
         "processing_ratio": m["local_process_s"] / m["read_s"] if m["local_process_s"] and m["read_s"] else None,
-        "whole_local_ratio": m["local_wall_s"] / m["read_wall_s"] if m["local_wall_s"] else None,
+        "whole_local_ratio": m["local_wall_s"] / m["read_wall_s"] if m["local_wall_s"] and m["read_wall_s"] else None,
         "rss_ratio": m["sftp_run_rss"] / size if m["sftp_run_rss"] else None,
         "rss_ratio_local": m["local_rss"] / size if m["local_rss"] else None,
     }
@@ -489,15 +554,23 @@ def report_s1(o: dict[str, Any], rounds: int) -> None:
             f"of it fsync {fmt_s(m['bs_fetch_fsync_s'])})",
             f"{(o['sftp_rate'] or 0) / MB:,.0f} MB/s "
             f"(get {fmt_s(m['sftp_get_s'])} - connect {fmt_s(m['sftp_noop_s'])})",
-            fmt_x(o["download_ratio"]),
+            fmt_x(o["download_ratio"]) + fmt_rr(o["download_rounds"]),
             "≥ 0.6×",
             verdict(o["download_ratio"], 0.6, True),
+        ],
+        [
+            "(diagnostic: bare paramiko get)",
+            f"{(o['paramiko_rate'] or 0) / MB:,.0f} MB/s (get {fmt_s(m['paramiko_get_s'])})",
+            "same sftp get",
+            fmt_x(o["paramiko_ratio"]),
+            "",
+            "",
         ],
         [
             "processing (parse → hand-off)",
             fmt_s(m["local_process_s"]),
             f"read_csv {fmt_s(m['read_s'])}",
-            fmt_x(o["processing_ratio"]),
+            fmt_x(o["processing_ratio"]) + fmt_rr(o["processing_rounds"]),
             "≤ 3×",
             verdict(o["processing_ratio"], 3),
         ],
@@ -592,7 +665,8 @@ def s2(env: Env) -> dict[str, Any]:
             env, "S2", env.project(base / "p-stages", str(remote), writeback_dir=str(base / "incoming"))
         )
     m = {k: median(v) for k, v in res.items()}
-    out = {"files": files, "bytes": total, "raw": res, "median": m, "ratio": m["bs_s"] / m["ref_s"], "stages": stages}
+    out = {"files": files, "bytes": total, "raw": res, "median": m, "ratio": m["bs_s"] / m["ref_s"], "stages": stages,
+           "rounds": round_ratios(res["bs_s"], res["ref_s"])}  # fmt: skip
     print_table(
         f"S2 many files: {files} files × 40 POs × ~5 lines ({total / MB:,.0f} MB); medians of {a.rounds} round(s)",
         [
@@ -600,7 +674,7 @@ def s2(env: Env) -> dict[str, Any]:
                 "whole batchsync run (SFTP, archive)",
                 f"{fmt_s(m['bs_s'])}, {fmt_mb(m['bs_rss'])}",
                 f"sftp get {fmt_s(m['get_s'])} + read_csv {fmt_s(m['read_s'])} = {fmt_s(m['ref_s'])}",
-                fmt_x(out["ratio"]),
+                fmt_x(out["ratio"]) + fmt_rr(out["rounds"]),
                 "≤ 2×",
                 verdict(out["ratio"], 2),
             ]
@@ -677,6 +751,10 @@ def s3(env: Env) -> dict[str, Any]:
         say(f"S3 round {r + 1}/{a.rounds}")
         alternate(r, nothing("empty"), *[nothing(k) for k in setups])
     floor = median(floor_walls)
+    profile = None
+    if a.profile:
+        largest = list(setups.values())[-1]
+        profile = stages_run(env, "S3", largest["config"])
     rows, out = [], {"sizes": {}, "empty_folder_s": floor}
     first = setups[next(iter(setups))]
     t_first = median(first["walls"])
@@ -725,6 +803,8 @@ def s3(env: Env) -> dict[str, Any]:
             "fill time",
         ],
     )
+    out["stages"] = profile
+    report_stages(f"S3 ({list(setups)[-1]})", profile)
     return out
 
 
@@ -784,6 +864,7 @@ def s4(env: Env) -> dict[str, Any]:
         "raw": res,
         "median": m,
         "ratio": m["bs_s"] / m["put_s"],
+        "rounds": round_ratios(res["bs_s"], res["put_s"]),
     }
     print_table(
         f"S4 write-back: {count:,} PO outcomes -> {d.get('files')} files, {d.get('bytes', 0) / MB:.1f} MB; "
@@ -794,7 +875,7 @@ def s4(env: Env) -> dict[str, Any]:
                 f"{fmt_s(m['bs_s'])} (build {fmt_s(m['bs_build_s'])}, "
                 f"connect+upload {fmt_s(m['bs_upload_s'])}; process {fmt_s(m['bs_wall_s'])}, {fmt_mb(m['bs_rss'])})",
                 f"sftp -b put {fmt_s(m['put_s'])}",
-                fmt_x(out["ratio"]),
+                fmt_x(out["ratio"]) + fmt_rr(out["rounds"]),
                 "≤ 1.5×",
                 verdict(out["ratio"], 1.5),
             ]
@@ -835,6 +916,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profile", action="store_true", help="S1: pyinstrument profile of the instrumented run")
     parser.add_argument("--no-stages", action="store_true", help="S1/S2: skip the extra instrumented run")
     parser.add_argument(
+        "--s1-parts",
+        default="download,processing,run,stages",
+        help="S1: which measurements (comma list of download, processing, run, stages)",
+    )
+    parser.add_argument(
         "--s3-run-max",
         type=int,
         default=None,
@@ -865,6 +951,8 @@ def main(argv: list[str] | None = None) -> int:
                 results["code"][name] = now
                 if now != results["code"]["start"]:
                     print(f"WARNING: batchsync's code changed during the run ({now}); compare with care", flush=True)
+    results["parent_maxrss"] = parent_maxrss()
+    print(f"\nrun.py's own peak RSS: {fmt_mb(results['parent_maxrss'])} (no child's peak RSS reads below it)")
     out = DATA / "results" / f"results-{stamp()}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=2, default=str))

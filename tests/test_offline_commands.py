@@ -6,6 +6,7 @@ import csv
 import io
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
@@ -216,7 +217,7 @@ def test_errors_and_status_before_any_run_say_so(tmp_path: Path) -> None:
 # --- batchsync errors and status after real runs over sshd ------------------------------------------------------------
 
 
-def _json(result: Result) -> object:
+def _json(result: Result) -> Any:
     assert result.exit_code == 0, result.output
     return json.loads(result.stdout)
 
@@ -247,12 +248,12 @@ def test_errors_after_a_run_of_the_samples_newest_first_with_filters(sftp_worksp
     assert "OrderHeader_20261123_030000Z.csv:16  PO 4206  price  price is not a number" in text.stdout
 
     po = _json(ws.cli("errors", "--po", "4206", "--json"))
-    assert [(r["po_id"], r["line"], r["value"]) for r in po] == [("4206", 16, "12,50")]  # type: ignore[index]
+    assert [(r["po_id"], r["line"], r["value"]) for r in po] == [("4206", 16, "12,50")]
 
     [file_c] = ws.rows("SELECT id FROM files WHERE name = 'OrderHeader_20261123_040000Z.csv'")
     by_file = _json(ws.cli("errors", "--file", str(file_c["id"]), "--json"))
-    assert {(r["po_id"], r["file"]) for r in by_file} == {("4207", "OrderHeader_20261123_040000Z.csv")}  # type: ignore[index]
-    assert len(by_file) == 2  # type: ignore[arg-type]
+    assert {(r["po_id"], r["file"]) for r in by_file} == {("4207", "OrderHeader_20261123_040000Z.csv")}
+    assert len(by_file) == 2
 
     assert _json(ws.cli("errors", "--unresolved", "--json")) == rows
     assert _json(ws.cli("errors", "--po", "9999", "--json")) == []
@@ -280,7 +281,7 @@ def test_a_later_version_handed_off_resolves_the_earlier_errors(sftp_workspace: 
     ws.put("OrderHeader_20261124_020000Z.csv", v2_still_bad)
     assert ws.cli("run").exit_code == 1
     unresolved = _json(ws.cli("errors", "--po", "4301", "--unresolved", "--json"))
-    assert [(r["file"], r["line"], r["value"]) for r in unresolved] == [  # type: ignore[index]
+    assert [(r["file"], r["line"], r["value"]) for r in unresolved] == [
         ("OrderHeader_20261124_020000Z.csv", 2, "abc"),
         ("OrderHeader_20261124_010000Z.csv", 2, "12,50"),
     ]
@@ -291,9 +292,9 @@ def test_a_later_version_handed_off_resolves_the_earlier_errors(sftp_workspace: 
     assert ws.cli("errors", "--po", "4301", "--unresolved").stdout == ""
     assert _json(ws.cli("errors", "--po", "4301", "--unresolved", "--json")) == []
     both = _json(ws.cli("errors", "--po", "4301", "--json"))
-    assert [r["file"] for r in both] == ["OrderHeader_20261124_020000Z.csv", "OrderHeader_20261124_010000Z.csv"]  # type: ignore[index]
+    assert [r["file"] for r in both] == ["OrderHeader_20261124_020000Z.csv", "OrderHeader_20261124_010000Z.csv"]
     [last_run] = ws.rows("SELECT max(id) AS id FROM runs")
-    assert all(r["resolved_at"] for r in both)  # type: ignore[index]
+    assert all(r["resolved_at"] for r in both)
     assert {r["resolved_run_id"] for r in ws.rows("SELECT resolved_run_id FROM integration_errors")} == {last_run["id"]}
     text = ws.cli("errors", "--po", "4301").stdout.splitlines()
     assert len(text) == 2 and all(line.endswith("[resolved]") for line in text)
@@ -324,7 +325,7 @@ def test_a_file_rejected_whole_is_listed_by_status_with_its_reason(sftp_workspac
     assert rejected["error_report"] and Path(rejected["error_report"]).name.endswith(f"{name}.errors.csv")
     assert view["unresolved_errors"] == 1
 
-    [error] = _json(ws.cli("errors", "--file", str(file["id"]), "--json"))  # type: ignore[misc]
+    [error] = _json(ws.cli("errors", "--file", str(file["id"]), "--json"))
     assert (error["line"], error["check"], error["value"], error["po_id"]) == (2, "file", f"byte offset {offset}", None)
 
 

@@ -389,3 +389,14 @@ def test_sample_b_reordered_header_and_extra_line_column() -> None:
     bad = lines.filter((lines["order-header-id"] == "4206") & (lines["line-number"] == "1"))
     assert bad.select("_line", "price").rows() == [(16, "12,50")]
     assert lines.filter(lines["order-header-id"] == "4205")["price"].to_list()[0] == "87.425000"
+
+
+def test_record_type_words_match_whatever_their_case_and_spaces(tmp_path: Path) -> None:
+    """A Line row whose type word lost its case or gained a space is still the PO's line, not an unknown row."""
+    data = po_file([{"id": "4301"}], [{"line-number": "1"}, {"line-number": "2"}])
+    lines = data.split(b"\n")
+    lines[1] = lines[1].replace(b'"Line"', b'" line"', 1)
+    lines[2] = lines[2].replace(b'"Line"', b'"LINE"', 1)
+    parsed = parse_file(write(tmp_path, "po.csv", b"\n".join(lines)), LAYOUT)
+    assert parsed.frames["line"]["line-number"].to_list() == ["1", "2"]
+    assert parsed.unknown.height == 0
