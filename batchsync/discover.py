@@ -34,6 +34,15 @@ class Discovery:
     refused: list[str] = field(default_factory=list)  # unsafe remote names, with the reason
 
 
+def remove_stale_staging(state_dir: Path) -> list[str]:
+    """Partial downloads of an interrupted run: never recorded, safe to delete under the run lock."""
+    staging = state_dir / "staging"
+    stale = [p for p in staging.iterdir() if p.is_file()] if staging.is_dir() else []
+    for path in stale:
+        path.unlink(missing_ok=True)
+    return [p.name for p in stale]
+
+
 def archive_path(state_dir: Path, sha256: str) -> Path:
     return state_dir / "archive" / sha256[:2] / sha256
 

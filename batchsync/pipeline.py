@@ -18,7 +18,7 @@ from typing import Any
 
 from batchsync.changes import process_change_file
 from batchsync.config import Config, FeedConfig
-from batchsync.discover import discover
+from batchsync.discover import discover, remove_stale_staging
 from batchsync.dryrun import DryRunSource, scratch_config, would_hand_off
 from batchsync.errors import BatchsyncError, ConfigError, ExitCode, StateError
 from batchsync.faults import checkpoint
@@ -260,7 +260,7 @@ def _locked(
     with RunLock(config.state_dir, started.isoformat()):
         ledger = Ledger(ledger_path(config))
         try:
-            for name in remove_stale_temporaries(config.handoff_dir):
+            for name in remove_stale_temporaries(config.handoff_dir) + remove_stale_staging(config.state_dir):
                 log.warning("removed %s, left by an interrupted run (it was never complete)", name)
             for interrupted in ledger.close_interrupted_runs(started.isoformat()):
                 log.warning("run %s was interrupted (the process ended mid-run); marked failed", interrupted)

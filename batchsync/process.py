@@ -28,7 +28,7 @@ from batchsync.ledger import FileOutcome, Ledger
 from batchsync.mapping import CompiledMapping
 from batchsync.parse import ParsedFile, parse_file
 from batchsync.render import render_to
-from batchsync.transform import LineDecision, Transformed, same_as_document, transform
+from batchsync.transform import LineDecision, Transformed, guard_formula, same_as_document, transform
 from batchsync.validate import Rule, Validated, file_error_frame, validate
 from batchsync.writeback import rejected_text, sent_text
 
@@ -362,6 +362,10 @@ def write_error_report(state_dir: Path, file_id: int, name: str, errors: pl.Data
     folder = state_dir / "reports"
     folder.mkdir(parents=True, exist_ok=True, mode=0o700)
     path = folder / f"{file_id:06d}_{name}.errors.csv"
-    errors.rename({"doc_id": "po_id"}).write_csv(path, quote_style="non_numeric")
+    # people open these in a spreadsheet: a value like =1+1 must not run there
+    shown = errors.rename({"doc_id": "po_id"}).with_columns(
+        guard_formula(pl.col(c)).alias(c) for c in ("value", "message")
+    )
+    shown.write_csv(path, quote_style="non_numeric")
     path.chmod(0o600)
     return str(path)

@@ -39,7 +39,7 @@ def _documents(frame: pl.DataFrame) -> Iterator[dict[str, Any]]:
         yield from frame.slice(offset, _CHUNK_ROWS).iter_rows(named=True)
 
 
-def render_to(stream: BinaryIO, template: jinja2.Template, documents: pl.DataFrame) -> str:
+def render_to(stream: BinaryIO, template: jinja2.Template, documents: pl.DataFrame, *, handoff: bool = True) -> str:
     """Write the rendered file to ``stream``; return its SHA-256."""
     digest = hashlib.sha256()
     try:
@@ -47,7 +47,8 @@ def render_to(stream: BinaryIO, template: jinja2.Template, documents: pl.DataFra
             data = piece.encode("utf-8")
             digest.update(data)
             stream.write(data)
-            checkpoint("mid-render")
+            if handoff:
+                checkpoint("mid-render")
     except jinja2.UndefinedError as exc:
         raise ConfigError(
             f"template {template.name}: {exc.message}", hint="the template names a record the mapping does not build"
@@ -59,7 +60,7 @@ def check_template(template: jinja2.Template, record_names: list[str]) -> None:
     """Render one empty document so a misspelt record name fails at load time."""
     sample = pl.DataFrame({name: [""] for name in ["id", "version", "_decision", *record_names]})
     sink = _NullSink()
-    render_to(sink, template, sample)  # type: ignore[arg-type]
+    render_to(sink, template, sample, handoff=False)  # type: ignore[arg-type]
 
 
 class _NullSink:

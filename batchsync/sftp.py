@@ -11,6 +11,7 @@ import base64
 import hashlib
 import logging
 import os
+import threading
 import time
 from collections.abc import Callable
 from contextlib import suppress
@@ -37,6 +38,27 @@ def fingerprint(key: paramiko.PKey) -> str:
     """OpenSSH-style ``SHA256:...`` fingerprint, as ``ssh-keygen -l`` shows it."""
     digest = hashlib.sha256(key.asbytes()).digest()
     return "SHA256:" + base64.b64encode(digest).decode("ascii").rstrip("=")
+
+
+def _host_label(host: str, port: int) -> str:
+    """How known_hosts names a host: ``[host]:port`` unless the port is 22."""
+    return host if port == 22 else f"[{host}]:{port}"
+
+
+def _quiet_prefetch_thread(args: threading.ExceptHookArgs) -> None:
+    """paramiko's prefetch thread dies with the connection; the download then fails and is retried.
+
+    Without this, Python would print that thread's traceback on stderr: noise for the person on call.
+    """
+    name = getattr(args.thread, "name", "") or ""
+    if "_prefetch_thread" in name and isinstance(args.exc_value, (EOFError, OSError, paramiko.SSHException)):
+        log.debug("SFTP prefetch thread ended with the connection: %s", args.exc_value)
+        return
+    _previous_excepthook(args)
+
+
+_previous_excepthook = threading.excepthook
+threading.excepthook = _quiet_prefetch_thread
 
 
 class _RefuseUnknownHost(paramiko.MissingHostKeyPolicy):
@@ -139,7 +161,9 @@ class SftpSource(_TreeSource):
             raise HostKeyError(
                 f"host key of {c.host}:{c.port} CHANGED: the server offered {exc.key.get_name()} "
                 f"{fingerprint(exc.key)}, but {c.known_hosts} expects {exc.expected_key.get_name()} "
-                f"{fingerprint(exc.expected_key)}; this may be an attack or a reinstalled server"
+                f"{fingerprint(exc.expected_key)}; this may be an attack or a reinstalled server; once verified, "
+                f"replace its line in {c.known_hosts} with: {_host_label(c.host, c.port)} {exc.key.get_name()} "
+                f"{exc.key.get_base64()}"
             ) from exc
         except paramiko.AuthenticationException as exc:
             self.close()

@@ -66,6 +66,9 @@ class Source(Protocol):
     def close(self) -> None: ...
 
 
+MAX_NAME = 180
+
+
 def unsafe_name_reason(name: str) -> str | None:
     """Why a remote file name must not be used as a local or remote path part."""
     if not name:
@@ -78,8 +81,8 @@ def unsafe_name_reason(name: str) -> str | None:
         return "the name starts with '-'"
     if any(ord(ch) < 32 or ord(ch) == 127 for ch in name):
         return "the name contains control characters"
-    if len(name) > 255:
-        return f"the name is {len(name)} characters long (at most 255)"
+    if len(name) > MAX_NAME:  # hand-off names add about 70 characters; file systems stop at 255
+        return f"the name is {len(name)} characters long (at most {MAX_NAME})"
     return None
 
 
@@ -232,8 +235,9 @@ class _TreeSource(ABC):
                 self._put(local_path, part)
                 checkpoint("mid-upload")
                 self._rename_over(part, final)
-            except OSError:
-                # Only a refusal over a live session; a dead link would just retry again.
+            except Exception:
+                # Best effort (a reconnected session can still remove it): Coupa must not find a
+                # half file; if this fails too, the next upload replaces the .part and renames it.
                 self._discard(part)
                 raise
 

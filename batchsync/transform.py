@@ -158,10 +158,14 @@ def _record_text(record: CompiledRecord) -> pl.Expr:
 
 def csv_cell(value: pl.Expr) -> pl.Expr:
     """Quoted CSV cell; a leading = + - @ (other than a plain number) gets a ' so a spreadsheet shows text."""
-    text = value.fill_null("")
-    formula = text.str.contains(r"^[=+\-@\t\r]") & ~text.str.contains(r"^[+-]?\d+(\.\d+)?$")  # -5.00 stays a number
-    guarded = pl.when(formula).then(pl.lit("'") + text).otherwise(text)
+    guarded = guard_formula(value.fill_null(""))
     return pl.lit('"') + guarded.str.replace_all('"', '""', literal=True) + pl.lit('"')
+
+
+def guard_formula(text: pl.Expr) -> pl.Expr:
+    """A leading = + - @ (other than a plain number such as -5.00) gets a ' so a spreadsheet shows text."""
+    formula = text.str.contains(r"^[=+\-@\t\r]") & ~text.str.contains(r"^[+-]?\d+(\.\d+)?$")
+    return pl.when(formula).then(pl.lit("'") + text).otherwise(text)
 
 
 def _joined_level_text(frame: pl.DataFrame, records: list[CompiledRecord], level: str, bad: pl.Series) -> pl.DataFrame:

@@ -16,6 +16,7 @@ every one). Loopback only, daemon threads, and bounded: the proxy stops itself
 
 from __future__ import annotations
 
+import contextlib
 import select
 import socket
 import threading
@@ -49,7 +50,7 @@ class TcpProxy:
         self._fault = _Fault("pass")
         self._remaining: int | None = None
         self._threads: list[threading.Thread] = []
-        self.connections = 0  # accepted so far
+        self.connections = 0  # accepted so far (only the accepting thread writes it)
         self.faults = 0  # connections cut or stalled so far
         self.bytes = {"down": 0, "up": 0}  # forwarded so far, every connection
         self._acceptor = threading.Thread(target=self._accept_loop, name="tcp-proxy-accept", daemon=True)
@@ -137,7 +138,8 @@ class TcpProxy:
                             if allowed > 0:
                                 target.sendall(data[:allowed])
                                 self._count(counted, direction, allowed)
-                            self.faults += 1
+                            with self._lock:
+                                self.faults += 1
                             if fault.mode == "drop":
                                 return
                             stalled = True
@@ -148,10 +150,8 @@ class TcpProxy:
             pass
         finally:
             for sock in (client, server):
-                try:
+                with contextlib.suppress(OSError):
                     sock.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
                 sock.close()
 
     def _count(self, counted: dict[str, int], direction: str, n: int) -> None:
