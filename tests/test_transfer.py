@@ -23,6 +23,7 @@ from batchsync.config import SourceConfig
 from batchsync.errors import AuthError, HostKeyError, TransportError
 from batchsync.sftp import SftpSource
 from batchsync.transfer import (
+    MAX_NAME,
     LocalSource,
     RemoteFile,
     Source,
@@ -411,7 +412,7 @@ def test_local_source_refuses_paths_outside_its_root(tmp_path: Path) -> None:
         ("a\nb.csv", "control"),
         ("a\x7fb.csv", "control"),
         ("a\tb.csv", "control"),
-        ("x" * 256, "255"),
+        ("x" * (MAX_NAME + 1), str(MAX_NAME)),
     ],
 )
 def test_unsafe_name_reason(name: str, fragment: str) -> None:
@@ -419,6 +420,6 @@ def test_unsafe_name_reason(name: str, fragment: str) -> None:
     assert reason is not None and fragment in reason
 
 
-@pytest.mark.parametrize("name", ["PurchaseOrders_20240101.csv", "a.b-c_d e.csv", "x" * 255, "é.csv"])
+@pytest.mark.parametrize("name", ["PurchaseOrders_20240101.csv", "a.b-c_d e.csv", "x" * MAX_NAME, "é.csv"])
 def test_safe_names_pass(name: str) -> None:
     assert unsafe_name_reason(name) is None
