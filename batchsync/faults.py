@@ -31,10 +31,13 @@ POINTS = (
     "after-upload",
 )
 _seen: dict[str, int] = {}
+# read once: the point is fixed for the life of a test's subprocess, and checking the
+# environment on every rendered record would cost seconds on a large file
+_WANTED = os.environ.get(ENV)
 
 
 def checkpoint(point: str) -> None:
-    wanted = os.environ.get(ENV)
+    wanted = _WANTED
     if not wanted:
         return
     name, _, nth = wanted.partition(":")

@@ -18,6 +18,7 @@ from batchsync.errors import ConfigError
 from batchsync.faults import checkpoint
 
 _CHUNK_ROWS = 2000
+_WRITE_CHARS = 1 << 20
 
 
 def load_template(templates_dir: Path, name: str) -> jinja2.Template:
@@ -40,20 +41,31 @@ def _documents(frame: pl.DataFrame) -> Iterator[dict[str, Any]]:
 
 
 def render_to(stream: BinaryIO, template: jinja2.Template, documents: pl.DataFrame, *, handoff: bool = True) -> str:
-    """Write the rendered file to ``stream``; return its SHA-256."""
+    """Write the rendered file to ``stream`` in large pieces; return its SHA-256."""
     digest = hashlib.sha256()
+    pending: list[str] = []
+    size = 0
     try:
         for piece in template.generate(documents=_documents(documents)):
-            data = piece.encode("utf-8")
-            digest.update(data)
-            stream.write(data)
-            if handoff:
-                checkpoint("mid-render")
+            pending.append(piece)
+            size += len(piece)
+            if size >= _WRITE_CHARS:
+                _write(stream, digest, pending, handoff)
+                pending, size = [], 0
+        _write(stream, digest, pending, handoff)
     except jinja2.UndefinedError as exc:
         raise ConfigError(
             f"template {template.name}: {exc.message}", hint="the template names a record the mapping does not build"
         ) from exc
     return digest.hexdigest()
+
+
+def _write(stream: BinaryIO, digest: Any, pieces: list[str], handoff: bool) -> None:
+    data = "".join(pieces).encode("utf-8")
+    digest.update(data)
+    stream.write(data)
+    if handoff and data:
+        checkpoint("mid-render")
 
 
 def check_template(template: jinja2.Template, record_names: list[str]) -> None:

@@ -61,7 +61,7 @@ SCENARIOS = [
     ("after-download:1",),
     ("after-fetch-record:2",),
     ("mid-render:+1",),
-    ("mid-render:+45",),
+    ("mid-render:+2",),  # the second ERP file (renders are written in 1 MB pieces)
     ("after-handoff:2",),
     ("after-handoff:4",),  # the change file
     ("mid-upload:2",),  # one write-back file uploaded, the second cut short
