@@ -337,9 +337,10 @@ def status(ctx: click.Context, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(view, indent=2, ensure_ascii=False))
         return
-    last = view["last_completed_run"]
-    age = f"{last['age_seconds'] // 3600} h {last['age_seconds'] % 3600 // 60} min ago" if last else "never"
-    click.echo(f"last completed run: {last['id'] if last else '-'} ({age})")
+    for label, key in (("last completed run", "last_completed_run"), ("last successful run", "last_successful_run")):
+        last = view[key]
+        age = f"{last['age_seconds'] // 3600} h {last['age_seconds'] % 3600 // 60} min ago" if last else "never"
+        click.echo(f"{label}: {last['id'] if last else '-'} ({age})")
     for r in view["last_runs"]:
         counts = f"{r['files']} file(s), {r['handed_off']} handed off, {r['rejected']} rejected, {r['skipped']} skipped"
         click.echo(f"run {r['id']:>5}  {r['started_at']}  {r['trigger']:<9} {r['status']:<10} {counts}")

@@ -895,7 +895,7 @@ def stamp() -> str:
 
 
 @contextlib.contextmanager
-def sshd() -> Iterator[SshdServer]:
+def sshd(keep: bool) -> Iterator[SshdServer]:
     try:
         server = start_sshd(DATA / "sshd")
     except SshdUnavailable as exc:
@@ -904,6 +904,10 @@ def sshd() -> Iterator[SshdServer]:
         yield server
     finally:
         server.stop()
+        if not keep:
+            shutil.rmtree(DATA / "sshd", ignore_errors=True)
+            for batch in DATA.glob("sftp-*.batch"):
+                batch.unlink(missing_ok=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -934,7 +938,7 @@ def main(argv: list[str] | None = None) -> int:
     results: dict[str, Any] = {"machine": info, "args": vars(args), "code": {"start": code_version()}}
     print(f"code: {results['code']['start']} (git HEAD + digest of batchsync/, mappings/, templates/)", flush=True)
     failed = []
-    with sshd() as server:
+    with sshd(args.keep) as server:
         env = Env(server, args)
         say(f"sshd on {server.host}:{server.port} (pid {server.process.pid})")
         for name in names:
