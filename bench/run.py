@@ -913,11 +913,15 @@ def sshd(keep: bool) -> Iterator[SshdServer]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="batchsync benchmarks (issue 7)")
     parser.add_argument("scenario", choices=[*SCENARIOS, "all"], type=lambda s: s.upper() if s != "all" else s)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=3, help="rounds per scenario (default 3)")
     parser.add_argument("--quick", action="store_true", help="sizes shrunk 10-20x, for a smoke run")
     parser.add_argument("--full", action="store_true", help="S3 also with 50,000 files")
     parser.add_argument("--keep", action="store_true", help="keep generated data in bench/data for the next run")
-    parser.add_argument("--profile", action="store_true", help="S1: pyinstrument profile of the instrumented run")
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="pyinstrument profiles of the S1/S2 instrumented runs and the largest S3 run",
+    )
     parser.add_argument("--no-stages", action="store_true", help="S1/S2: skip the extra instrumented run")
     parser.add_argument(
         "--s1-parts",
