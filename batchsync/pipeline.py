@@ -352,8 +352,9 @@ def upload_writeback(config: Config, source: Source, ledger: Ledger, run_id: int
     ledger.assign_writeback(records, [wb.row_ids for wb in files])
     uploaded = []
     for pending in ledger.writebacks_to_upload():
-        # present already: an earlier run uploaded it and stopped before recording that
-        if not source.exists(config.writeback.remote_dir, pending["name"]):
+        # only a file an earlier run named can be there already (uploaded, then the run stopped)
+        earlier = pending["run_id"] != run_id
+        if not (earlier and source.exists(config.writeback.remote_dir, pending["name"])):
             source.upload(Path(pending["local_path"]), config.writeback.remote_dir, pending["name"])
             checkpoint("after-upload")
         ledger.mark_uploaded(pending["name"], clock().isoformat())
