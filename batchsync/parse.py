@@ -29,6 +29,7 @@ _CHUNK = 16 * 1024 * 1024
 _BOM = b"\xef\xbb\xbf"
 _BARE_CR = re.compile(rb'"\r(?=")')  # a closing quote, CR, an opening quote: a record break without LF
 _BARE_CR_TEXT = re.compile("\r(?!\n)")  # a CR that does not start a CRLF
+_STRAY_BOM = re.compile(rb"\n\xef\xbb\xbf")  # a BOM starting a line
 
 
 @dataclass(frozen=True)
@@ -122,6 +123,10 @@ def _check_chunk(data: bytes, base: int, newlines: int, name: str) -> bytes:
         carry = data[exc.start :]
     if nul >= 0:
         raise _encoding_error(name, base + nul, newlines + data[:nul].count(b"\n") + 1, "a NUL byte")
+    stray_bom = _stray_bom(data, base)
+    if stray_bom is not None:  # files glued together, or a BOM written twice: that row cannot be read
+        line = newlines + data[:stray_bom].count(b"\n") + 1
+        raise _encoding_error(name, base + stray_bom, line, "a byte order mark in the middle of the file")
     bare_cr = _BARE_CR.search(data)
     if bare_cr:  # polars would read the whole file as one row: records would vanish into extra columns
         line = newlines + data[: bare_cr.start()].count(b"\n") + 1
@@ -133,6 +138,14 @@ def _check_chunk(data: bytes, base: int, newlines: int, name: str) -> bytes:
             hint="re-export the file with CRLF or LF line endings",
         )
     return carry
+
+
+def _stray_bom(data: bytes, base: int) -> int | None:
+    """Offset of a BOM that starts a line, other than the one a file may begin with."""
+    if base == 0 and data.startswith(_BOM + _BOM):
+        return len(_BOM)
+    found = _STRAY_BOM.search(data)
+    return found.start() + 1 if found else None
 
 
 def _encoding_error(name: str, offset: int, line: int, what: str) -> DataError:

@@ -582,19 +582,8 @@ def test_a_file_with_bare_cr_line_breaks_loses_no_record(tmp_path: Path) -> None
         pytest.param(TWO.replace(b"\n", b"\r\r\n"), 1, id="CR CR LF"),
         # was 'line 3': the CSV reader that locates the fault counted the CR as a line break
         pytest.param(b"\n".join([TWO_LINES[0], TWO_LINES[1] + b"\rx", *TWO_LINES[2:]]), 2, id="CR then text"),
-        pytest.param(
-            BOM + BOM + b'"' + TWO,
-            1,
-            id="two BOMs and a quote",
-            marks=pytest.mark.xfail(
-                reason="BUG: when polars cannot read the file but Python's csv finds no fault (two BOMs, then a "
-                "stray quote), parse._locate_csv_problem names the last line ('line 4'; the fault is on line 1) "
-                "with polars' internal text ('CSV malformed: expected 0 rows, actual 4 rows, in chunk starting at "
-                "row_offset 0, length 1256')",
-                raises=AssertionError,
-                strict=True,
-            ),
-        ),
+        # was 'line 4' with polars' internal text: a second BOM is now an encoding fault at its byte offset
+        pytest.param(BOM + BOM + b'"' + TWO, 1, id="two BOMs and a quote"),
     ],
 )
 def test_a_file_rejected_whole_names_the_line_at_fault(tmp_path: Path, data: bytes, line: int) -> None:
