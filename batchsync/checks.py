@@ -97,7 +97,3 @@ def message_for(check: str) -> str:
 def as_decimal(column: str) -> pl.Expr:
     """A validated decimal text as Float64 (null stays null)."""
     return pl.col(column).cast(pl.Float64, strict=False)
-
-
-def as_integer(column: str) -> pl.Expr:
-    return pl.col(column).cast(pl.Int64, strict=False)

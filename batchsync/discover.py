@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import os
-import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -156,11 +155,3 @@ def _sync_dir(folder: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
-
-
-def copy_to_archive(path: Path, state_dir: Path, sha256: str) -> Path:
-    """For tests and demo set-up: place a local file in the archive as fetch would."""
-    target = archive_path(state_dir, sha256)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(path, target)
-    return target

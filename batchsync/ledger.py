@@ -216,10 +216,6 @@ class Ledger:
         rows = self.query("SELECT count(*) AS n FROM handoffs WHERE file_id = ? AND name LIKE ?", [file_id, like])
         return int(rows[0]["n"])
 
-    def get_file(self, file_id: int) -> dict[str, Any]:
-        return dict(self._table("files").get(file_id))
-
-    # PO versions -------------------------------------------------------
     def handed_off_versions(self, feed: str, po_ids: list[str]) -> pl.DataFrame:
         """Per PO the highest version handed off, with its content hash."""
         schema = {"id": pl.String, "known_version": pl.Int64, "known_hash": pl.String}
