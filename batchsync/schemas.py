@@ -12,7 +12,9 @@ import pandera.polars as pa
 import polars as pl
 
 from batchsync import checks
+from batchsync.layouts import PO_KEY
 from batchsync.parse import LINE
+from batchsync.validate import rule_errors
 
 TOTAL_TOLERANCE = 0.01
 PERCENT_TOLERANCE = 0.0001
@@ -112,18 +114,7 @@ PO_MODELS: dict[str, type[pa.DataFrameModel]] = {"header": POHeader, "line": POL
 def _error_rows(
     frame: pl.DataFrame, role: str, column: str, check: str, value: pl.Expr, message: pl.Expr | str
 ) -> pl.DataFrame:
-    """Rule failures in the error-frame shape (see validate.ERROR_SCHEMA)."""
-    doc_key = "id" if role == "header" else "order-header-id"
-    text = message if isinstance(message, pl.Expr) else pl.lit(message)
-    return frame.select(
-        pl.col(LINE).alias("line"),
-        pl.lit(role).alias("record_type"),
-        pl.col(doc_key).alias("doc_id"),
-        pl.lit(column).alias("column"),
-        pl.lit(check).alias("check"),
-        value.cast(pl.String).alias("value"),
-        text.alias("message"),
-    )
+    return rule_errors(frame, role, "id" if role == "header" else PO_KEY, column, check, message, value)
 
 
 def rule_orphans(frames: dict[str, pl.DataFrame]) -> list[pl.DataFrame]:

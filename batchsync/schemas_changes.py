@@ -14,7 +14,7 @@ import polars as pl
 
 from batchsync import checks
 from batchsync.layouts import CHANGE_KEY, PO_KEY
-from batchsync.parse import LINE
+from batchsync.validate import rule_errors
 
 CHANGE_STATUSES = ["draft", "pending_approval", "pending approval", "approved", "rejected", "updated", "withdrawn"]
 APPROVAL_STATUSES = ["approved", "pending", "rejected", "escalated", "pending_approval", "skipped"]
@@ -109,16 +109,7 @@ CHANGE_MODELS: dict[str, type[pa.DataFrameModel]] = {
 
 
 def _error_rows(frame: pl.DataFrame, role: str, column: str, check: str, message: str) -> pl.DataFrame:
-    key = "id" if role == "header" else CHANGE_KEY
-    return frame.select(
-        pl.col(LINE).alias("line"),
-        pl.lit(role).alias("record_type"),
-        pl.col(key).alias("doc_id"),
-        pl.lit(column).alias("column"),
-        pl.lit(check).alias("check"),
-        pl.col(column).cast(pl.String).alias("value"),
-        pl.lit(message).alias("message"),
-    )
+    return rule_errors(frame, role, "id" if role == "header" else CHANGE_KEY, column, check, message)
 
 
 def rule_orphans(frames: dict[str, pl.DataFrame]) -> list[pl.DataFrame]:

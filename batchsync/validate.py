@@ -59,6 +59,27 @@ def validate(
     return split(parsed.frames, errors, doc_keys)
 
 
+def rule_errors(
+    frame: pl.DataFrame,
+    role: str,
+    doc_key: str,
+    column: str,
+    check: str,
+    message: pl.Expr | str,
+    value: pl.Expr | None = None,
+) -> pl.DataFrame:
+    """A cross-record rule's failures in the error-frame shape (ERROR_SCHEMA without file)."""
+    return frame.select(
+        pl.col(LINE).alias("line"),
+        pl.lit(role).alias("record_type"),
+        pl.col(doc_key).alias("doc_id"),
+        pl.lit(column).alias("column"),
+        pl.lit(check).alias("check"),
+        (pl.col(column) if value is None else value).cast(pl.String).alias("value"),
+        (message if isinstance(message, pl.Expr) else pl.lit(message)).alias("message"),
+    )
+
+
 def split(frames: dict[str, pl.DataFrame], errors: pl.DataFrame, doc_keys: dict[str, str]) -> Validated:
     """Keep only documents without errors; say why each other one was rejected."""
     header_ids = frames["header"]["id"]
