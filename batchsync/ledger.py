@@ -22,6 +22,13 @@ import sqlite_utils
 
 from batchsync.errors import StateError
 
+# per wanted PO, its highest handed-off version and that version's currency
+# (SQLite returns a bare column from the row that holds the max())
+_LATEST_HANDED_OFF = """WITH latest AS (
+    SELECT v.po_id, max(v.version) AS po_version, v.currency AS po_currency
+    FROM po_versions v JOIN wanted w ON w.id = v.po_id
+    WHERE v.outcome = 'handed_off' GROUP BY v.po_id)"""
+
 MIGRATIONS: list[tuple[str, str]] = [
     (
         "initial",
@@ -219,13 +226,9 @@ class Ledger:
     def handed_off_versions(self, feed: str, po_ids: list[str]) -> pl.DataFrame:
         """Per PO the highest version handed off, with its content hash."""
         schema = {"id": pl.String, "known_version": pl.Int64, "known_hash": pl.String}
-        if not po_ids:
-            return pl.DataFrame(schema=schema)
-        self.db.execute("CREATE TEMP TABLE IF NOT EXISTS wanted (po_id TEXT PRIMARY KEY)")
-        self.db.execute("DELETE FROM wanted")
-        self.db.conn.executemany("INSERT OR IGNORE INTO wanted VALUES (?)", [(p,) for p in po_ids])
+        self._want(po_ids)
         rows = self.db.execute(
-            """SELECT v.po_id, v.version, v.content_hash FROM po_versions v JOIN wanted w ON w.po_id = v.po_id
+            """SELECT v.po_id, v.version, v.content_hash FROM po_versions v JOIN wanted w ON w.id = v.po_id
                WHERE v.feed = ? AND v.outcome = 'handed_off' ORDER BY v.po_id, v.version, v.id""",
             [feed],
         ).fetchall()
@@ -315,41 +318,31 @@ class Ledger:
 
     def change_requests(self, ids: list[str]) -> pl.DataFrame:
         schema = {"id": pl.String, "known_status": pl.String, "first_seen": pl.String}
-        rows = [
-            r
-            for chunk in _chunks(ids)
-            for r in self.db.execute(
-                f"SELECT id, status, first_seen FROM change_requests WHERE id IN ({','.join('?' * len(chunk))})", chunk
-            ).fetchall()
-        ]
+        self._want(ids)
+        rows = self.db.execute(
+            "SELECT c.id, c.status, c.first_seen FROM change_requests c JOIN wanted w ON w.id = c.id"
+        ).fetchall()
         return pl.DataFrame(rows, schema=schema, orient="row")
 
     def handed_off_pos(self, po_ids: list[str]) -> tuple[pl.DataFrame, pl.DataFrame]:
         """The latest handed-off version of each PO (po_id, po_version, po_currency) and that version's lines."""
-        versions = (
-            self.query(
-                # SQLite returns the bare column (currency) from the row that holds the max()
-                "SELECT po_id, max(version) AS po_version, currency AS po_currency FROM po_versions "
-                "WHERE outcome = 'handed_off' "
-                f"AND po_id IN ({','.join('?' * len(po_ids))}) GROUP BY po_id",
-                po_ids,
-            )
-            if po_ids
-            else []
-        )
+        self._want(po_ids)
+        heads = self.db.execute(f"{_LATEST_HANDED_OFF} SELECT po_id, po_version, po_currency FROM latest").fetchall()
+        lines = self.db.execute(
+            f"""{_LATEST_HANDED_OFF} SELECT l.po_id, l.line_number, l.line_id, l.quantity, l.received, l.currency
+                FROM po_lines l JOIN latest h ON h.po_id = l.po_id AND h.po_version = l.version"""
+        ).fetchall()
         head_schema = {"po_id": pl.String, "po_version": pl.Int64, "po_currency": pl.String}
-        heads = pl.DataFrame(versions, schema=head_schema, orient="row")
-        lines = [
-            r
-            for v in versions
-            for r in self.db.execute(
-                "SELECT po_id, line_number, line_id, quantity, received, currency FROM po_lines "
-                "WHERE po_id = ? AND version = ?",
-                [v["po_id"], v["po_version"]],
-            ).fetchall()
-        ]
         line_schema = {c: pl.String for c in ("po_id", "line_number", "line_id", "quantity", "received", "currency")}
-        return heads, pl.DataFrame(lines, schema=line_schema, orient="row")
+        return pl.DataFrame(heads, schema=head_schema, orient="row"), pl.DataFrame(
+            lines, schema=line_schema, orient="row"
+        )
+
+    def _want(self, ids: list[str]) -> None:
+        """Put the ids a query is about in a temporary table: one join, whatever their number."""
+        self.db.execute("CREATE TEMP TABLE IF NOT EXISTS wanted (id TEXT PRIMARY KEY)")
+        self.db.execute("DELETE FROM wanted")
+        self.db.conn.executemany("INSERT OR IGNORE INTO wanted VALUES (?)", [(i,) for i in ids])
 
     def waiting_changes(self) -> list[dict[str, Any]]:
         return self.query("SELECT * FROM change_requests WHERE status = 'waiting' ORDER BY first_seen, id")
@@ -373,7 +366,3 @@ class Ledger:
     def mark_uploaded(self, name: str, now: str) -> None:
         with self.transaction():
             self._table("writebacks").update(name, {"uploaded_at": now})
-
-
-def _chunks(values: list[str], size: int = 500) -> list[list[str]]:
-    return [values[i : i + size] for i in range(0, len(values), size)]
