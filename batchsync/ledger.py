@@ -279,13 +279,22 @@ class Ledger:
             update["handoff_name"] = o.handoff["name"]
         self._table("files").update(o.file_id, update)
 
-    def _insert_frame(self, table: str, frame: pl.DataFrame, verb: str = "INSERT") -> None:
-        """Rows straight from the frame: building a dict per row cost seconds for a large file."""
+    def _insert_frame(self, table: str, frame: pl.DataFrame, verb: str = "INSERT", upsert_on: str = "") -> None:
+        """Rows straight from the frame: building a dict per row cost seconds for a large file.
+
+        ``upsert_on``: the key column; on a conflict every other column is updated, ``first_seen`` excepted.
+        """
         if frame.height == 0:
             return
         columns = ", ".join(f'"{c}"' for c in frame.columns)
         marks = ", ".join("?" * frame.width)
-        self.db.conn.executemany(f'{verb} INTO "{table}" ({columns}) VALUES ({marks})', frame.iter_rows())
+        conflict = ""
+        if upsert_on:
+            kept = {upsert_on, "first_seen"}
+            updates = ", ".join(f'"{c}" = excluded."{c}"' for c in frame.columns if c not in kept)
+            conflict = f' ON CONFLICT("{upsert_on}") DO UPDATE SET {updates}'
+        sql = f'{verb} INTO "{table}" ({columns}) VALUES ({marks}){conflict}'
+        self.db.conn.executemany(sql, frame.iter_rows())
 
     def _resolve_errors(self, po_ids: list[str], run_id: int, now: str) -> None:
         """A later version handed off resolves the PO's earlier integration errors (seed 002)."""
@@ -297,24 +306,20 @@ class Ledger:
 
     # change requests ---------------------------------------------------
     def _record_changes(self, changes: pl.DataFrame, file_id: int, run_id: int, now: str) -> None:
-        """Upsert each change request; keep when it was first seen; a newer one supersedes a waiting older one."""
-        for change in changes.to_dicts():
-            first = self.query("SELECT first_seen FROM change_requests WHERE id = ?", [change["id"]])
-            final = change["status"] != "waiting"
-            row = {
-                **change,
-                "file_id": file_id,
-                "run_id": run_id,
-                "last_seen": now,
-                "first_seen": first[0]["first_seen"] if first else now,
-                "decided_at": now if final else None,
-            }
-            self._table("change_requests").upsert(row, pk="id")
-            self.db.execute(
-                "UPDATE change_requests SET status = 'superseded', decided_at = ?, reason = ? "
-                "WHERE po_id = ? AND status = 'waiting' AND CAST(id AS INTEGER) < CAST(? AS INTEGER)",
-                [now, f"superseded by change request {change['id']}", change["po_id"], change["id"]],
-            )
+        """Upsert the change requests, keeping when each was first seen; a newer one supersedes a waiting older one."""
+        rows = changes.with_columns(
+            pl.lit(file_id).alias("file_id"),
+            pl.lit(run_id).alias("run_id"),
+            pl.lit(now).alias("first_seen"),
+            pl.lit(now).alias("last_seen"),
+            pl.when(pl.col("status") != "waiting").then(pl.lit(now)).alias("decided_at"),
+        )
+        self._insert_frame("change_requests", rows, upsert_on="id")
+        self.db.conn.executemany(
+            "UPDATE change_requests SET status = 'superseded', decided_at = ?, reason = ? "
+            "WHERE po_id = ? AND status = 'waiting' AND CAST(id AS INTEGER) < CAST(? AS INTEGER)",
+            [(now, f"superseded by change request {c}", po, c) for c, po in rows.select("id", "po_id").iter_rows()],
+        )
 
     def change_requests(self, ids: list[str]) -> pl.DataFrame:
         schema = {"id": pl.String, "known_status": pl.String, "first_seen": pl.String}
