@@ -21,8 +21,16 @@ PASSPHRASE_ENV = "BATCHSYNC_SFTP_KEY_PASSPHRASE"
 CONFIG_ENV = "BATCHSYNC_CONFIG"
 FEED_KINDS = ("purchase_orders", "order_header_changes")
 AFTER_DOWNLOAD = ("archive", "delete", "keep")
-SOURCE_KEYS = {"url", "key_file", "known_hosts", "settle_seconds", "min_age_seconds", "timeout_seconds", "retries"}
-SOURCE_KEYS |= {"backoff_seconds"}
+SOURCE_KEYS = {
+    "url",
+    "key_file",
+    "known_hosts",
+    "settle_seconds",
+    "min_age_seconds",
+    "timeout_seconds",
+    "retries",
+    "backoff_seconds",
+}
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ from typing import Any
 from batchsync.config import FeedConfig, SourceConfig
 from batchsync.errors import StateError
 from batchsync.faults import checkpoint
+from batchsync.handoff import sync_dir
 from batchsync.ledger import Ledger
 from batchsync.transfer import RemoteFile, Source, unsafe_name_reason, wait_until_stable
 
@@ -105,7 +106,7 @@ def _fetch_one(
     try:
         target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         os.replace(fetched.path, target) if not target.exists() else fetched.path.unlink()
-        _sync_dir(target.parent)
+        sync_dir(target.parent)
     except OSError as exc:
         raise StateError(f"cannot move {entry.name} into the local archive {target.parent}: {exc.strerror}") from exc
     checkpoint("after-download")
@@ -147,11 +148,3 @@ def _after_action(
     elif feed.after_download == "delete":
         source.delete(entry)
     ledger.mark_remote_done(file_id, clock().isoformat())
-
-
-def _sync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

@@ -57,7 +57,7 @@ def publish(handoff_dir: Path, name: str, write_body: Callable[[BinaryIO], str],
             _sync(stream)
         os.replace(body_tmp, final)
         os.replace(manifest_tmp, manifest_path)
-        _sync_dir(handoff_dir)
+        sync_dir(handoff_dir)
     except OSError as exc:
         _remove_quietly(handoff_dir / f".{name}.tmp", handoff_dir / f".{name}{MANIFEST_SUFFIX}.tmp")
         raise StateError(
@@ -81,7 +81,7 @@ def _sync(stream: BinaryIO) -> None:
     os.fsync(stream.fileno())
 
 
-def _sync_dir(folder: Path) -> None:
+def sync_dir(folder: Path) -> None:
     fd = os.open(folder, os.O_RDONLY)
     try:
         os.fsync(fd)
