@@ -284,26 +284,24 @@ def _session(
     dry: bool,
 ) -> RunSummary:
     summaries = {f.name: FeedSummary(f.name, f.config.kind) for f in prepared}
+    feeds = list(summaries.values())
     would: list[str] = []
     try:
         with open_source(config.source) as real:
             source: Source = DryRunSource(real, would) if dry else real
-            session = _Session(config, prepared, ledger, source, run_id, clock, summaries, progress)
-            work(session)
+            work(_Session(config, prepared, ledger, source, run_id, clock, summaries, progress))
             uploaded = upload_writeback(config, source, ledger, run_id, clock)
-    except BatchsyncError as exc:
-        ledger.finish_run(run_id, "failed", _totals(list(summaries.values())), exc.message, clock().isoformat())
-        raise
-    except OSError as exc:
-        ledger.finish_run(run_id, "failed", _totals(list(summaries.values())), str(exc), clock().isoformat())
+    except (BatchsyncError, OSError) as exc:
+        message = exc.message if isinstance(exc, BatchsyncError) else str(exc)
+        ledger.finish_run(run_id, "failed", _totals(feeds), message, clock().isoformat())
+        if isinstance(exc, BatchsyncError):
+            raise
         raise StateError(f"run {run_id} failed: {exc}") from exc
-    totals = _totals(list(summaries.values()))
-    attention = any(s.files_rejected or s.refused_names for s in summaries.values())
+    totals = _totals(feeds)
+    attention = any(s.files_rejected or s.refused_names for s in feeds)
     status = "errored" if totals["rejected"] or totals["errors"] or totals["waiting"] or attention else "successful"
     ledger.finish_run(run_id, status, totals, None, clock().isoformat())
-    summary = RunSummary(run_id, status, list(summaries.values()), uploaded, str(ledger.path), str(config.handoff_dir))
-    summary.would_do = would
-    return summary
+    return RunSummary(run_id, status, feeds, uploaded, str(ledger.path), str(config.handoff_dir), would_do=would)
 
 
 def _run_feed(session: _Session, feed: PreparedFeed, sleep: Callable[[float], None]) -> None:
