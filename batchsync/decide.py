@@ -36,6 +36,7 @@ def content_hashes(frames: dict[str, pl.DataFrame], layout: Layout) -> pl.DataFr
         .group_by("id", maintain_order=True)
         .agg(pl.concat_str("role", "text", separator=":").str.join("\x1e").alias("text"))
     )
+    # SHA-256 in Python, not polars' hash: the ledger keeps these across upgrades, and polars' hash may change
     digests = [hashlib.sha256(text.encode("utf-8")).hexdigest() for text in per_doc["text"]]
     return per_doc.select("id", pl.Series("content_hash", digests, dtype=pl.String))
 
