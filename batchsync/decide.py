@@ -6,10 +6,11 @@ versions in, one decision per PO out.
 
 from __future__ import annotations
 
-import hashlib
+from hashlib import sha256
 
 import polars as pl
 
+from batchsync.batches import document_batches, read_ahead
 from batchsync.layouts import Layout
 
 CANCELLED = ["cancelled", "canceled"]
@@ -21,24 +22,37 @@ VOLATILE = {"type", "exported", "_line"}
 
 def content_hashes(frames: dict[str, pl.DataFrame], layout: Layout) -> pl.DataFrame:
     """SHA-256 per document over its records' known columns, independent of column and row order."""
+    documents = frames["header"].select("id").unique(maintain_order=True)
+    texts = read_ahead(_batch_texts(batch, layout) for _, batch in document_batches(frames, layout, documents))
+    # SHA-256 in Python, not polars' hash: the ledger keeps these across upgrades, and polars' hash may change
+    hashed = [
+        per_doc.select("id", pl.Series("content_hash", [sha256(t).hexdigest() for t in per_doc["text"].to_list()]))
+        for per_doc in texts
+    ]
+    return pl.concat(hashed) if hashed else pl.DataFrame(schema={"id": pl.String, "content_hash": pl.String})
+
+
+def _batch_texts(frames: dict[str, pl.DataFrame], layout: Layout) -> pl.DataFrame:
+    """The hashed text: per record ``role:col=value\x1fcol=value...``, sorted, joined with ``\x1e``."""
     parts = []
     for record in layout.records:
         columns = sorted(c for c in record.columns if c not in VOLATILE)
-        row_text = pl.concat_str([pl.lit(c + "=") + pl.col(c).fill_null("") for c in columns], separator="\x1f")
+        pieces: list[pl.Expr] = [pl.lit(f"{record.role}:")]
+        for i, column in enumerate(columns):
+            pieces += [pl.lit(("\x1f" if i else "") + column + "="), pl.col(column).fill_null("")]
         parts.append(
             frames[record.role].select(
-                pl.col(record.doc_key).alias("id"), pl.lit(record.role).alias("role"), row_text.alias("text")
+                pl.col(record.doc_key).alias("id"),
+                pl.lit(record.role).alias("role"),
+                pl.concat_str(pieces).alias("text"),
             )
         )
-    per_doc = (
+    return (
         pl.concat(parts)
-        .sort("role", "text")
+        .sort("id", "role", "text")
         .group_by("id", maintain_order=True)
-        .agg(pl.concat_str("role", "text", separator=":").str.join("\x1e").alias("text"))
+        .agg(pl.col("text").str.join("\x1e").cast(pl.Binary))
     )
-    # SHA-256 in Python, not polars' hash: the ledger keeps these across upgrades, and polars' hash may change
-    digests = [hashlib.sha256(text.encode("utf-8")).hexdigest() for text in per_doc["text"]]
-    return per_doc.select("id", pl.Series("content_hash", digests, dtype=pl.String))
 
 
 def decide(headers: pl.DataFrame, known: pl.DataFrame) -> pl.DataFrame:

@@ -9,8 +9,11 @@ and adopts the file instead of writing a second one.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import queue
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,34 +40,114 @@ def handoff_name(source_name: str, source_sha256: str, target: str, extension: s
     return f"{stem}.{source_sha256[:12]}.{target}{again}.{extension}"
 
 
-def publish(handoff_dir: Path, name: str, write_body: Callable[[BinaryIO], str], manifest: dict[str, Any]) -> Handoff:
-    """Write the ERP file with ``write_body`` (returns its SHA-256), then its manifest; rename both into place."""
+def publish(
+    handoff_dir: Path, name: str, write_body: Callable[[BinaryIO], bool], manifest: Callable[[], dict[str, Any]]
+) -> Handoff | None:
+    """Write the ERP file with ``write_body``, then its manifest; rename both into place.
+
+    ``write_body`` returns False when it wrote no document (the mapping rejected every one): nothing
+    is published then. ``manifest`` is asked for once the body is written, so it can list what was.
+    """
     final = handoff_dir / name
     manifest_path = handoff_dir / (name + MANIFEST_SUFFIX)
     if manifest_path.exists():
         return Handoff(name, final, manifest_path, json.loads(manifest_path.read_text(encoding="utf-8")), adopted=True)
+    body_tmp = handoff_dir / f".{name}.tmp"
+    manifest_tmp = handoff_dir / f".{name}{MANIFEST_SUFFIX}.tmp"
     try:
         handoff_dir.mkdir(parents=True, exist_ok=True)
-        body_tmp = handoff_dir / f".{name}.tmp"
         with body_tmp.open("wb") as stream:
-            sha256 = write_body(stream)
+            writer = DigestingWriter(stream)
+            try:
+                wrote = write_body(writer)  # type: ignore[arg-type]
+            finally:
+                sha256 = writer.close()
             _sync(stream)
-        size = body_tmp.stat().st_size
-        full_manifest = {**manifest, "file": name, "sha256": sha256, "bytes": size}
-        manifest_tmp = handoff_dir / f".{name}{MANIFEST_SUFFIX}.tmp"
+        if not wrote:
+            body_tmp.unlink()
+            return None
+        full_manifest = {**manifest(), "file": name, "sha256": sha256, "bytes": body_tmp.stat().st_size}
         with manifest_tmp.open("wb") as stream:
-            stream.write(json.dumps(full_manifest, indent=2, ensure_ascii=False).encode("utf-8") + b"\n")
+            stream.write(manifest_json(full_manifest))
             _sync(stream)
         os.replace(body_tmp, final)
         os.replace(manifest_tmp, manifest_path)
         sync_dir(handoff_dir)
     except OSError as exc:
-        _remove_quietly(handoff_dir / f".{name}.tmp", handoff_dir / f".{name}{MANIFEST_SUFFIX}.tmp")
+        _remove_quietly(body_tmp, manifest_tmp)
         raise StateError(
             f"hand-off folder {handoff_dir}: cannot write {name}: {exc.strerror or exc}",
             hint="free space or fix permissions on the hand-off folder, then run again",
         ) from exc
+    except BaseException:
+        _remove_quietly(body_tmp, manifest_tmp)
+        raise
     return Handoff(name, final, manifest_path, full_manifest, adopted=False)
+
+
+class DigestingWriter:
+    """Hash and write in a second thread while the caller renders the next piece.
+
+    hashlib and file writes release the GIL, so on a large file they cost almost
+    nothing on top of rendering. Written ranges are handed to the kernel's
+    write-back as they go, so the final fsync has little left to wait for.
+    """
+
+    _WRITEBACK_EVERY = 64 << 20
+
+    def __init__(self, stream: BinaryIO) -> None:
+        self._stream = stream
+        self._digest = hashlib.sha256()
+        self._pieces: queue.Queue[bytes | None] = queue.Queue(maxsize=4)
+        self._error: BaseException | None = None
+        self._synced = self._written = 0
+        self._thread = threading.Thread(target=self._drain, name="batchsync-handoff-writer", daemon=True)
+        self._thread.start()
+
+    def write(self, data: bytes) -> int:
+        if self._error is not None:
+            raise self._error
+        self._pieces.put(bytes(data))
+        return len(data)
+
+    def close(self) -> str:
+        """Wait for every piece to be written; raise what writing raised; return the SHA-256."""
+        self._pieces.put(None)
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self._digest.hexdigest()
+
+    def _drain(self) -> None:
+        while (data := self._pieces.get()) is not None:
+            if self._error is not None:
+                continue  # keep taking pieces, so the renderer is never left blocked
+            try:
+                self._digest.update(data)
+                self._stream.write(data)
+                self._written += len(data)
+                if self._written - self._synced >= self._WRITEBACK_EVERY:
+                    self._start_writeback()
+            except BaseException as exc:  # handed to the renderer's thread by write() and close()
+                self._error = exc
+
+    def _start_writeback(self) -> None:
+        self._stream.flush()
+        # DONTNEED starts write-back of the dirty range without waiting for it (Linux)
+        os.posix_fadvise(self._stream.fileno(), self._synced, self._written - self._synced, os.POSIX_FADV_DONTNEED)
+        self._synced = self._written
+
+
+def manifest_json(manifest: dict[str, Any]) -> bytes:
+    """Indented JSON, a list's items one per line. (``indent=`` would use json's slow pure-Python encoder.)"""
+    encode = json.JSONEncoder(ensure_ascii=False).encode
+    fields = []
+    for key, value in manifest.items():
+        text = encode(value)
+        if isinstance(value, list) and value:
+            text = "[\n" + ",\n".join(f"    {encode(item)}" for item in value) + "\n  ]"
+        fields.append(f"  {encode(key)}: {text}")
+    return ("{\n" + ",\n".join(fields) + "\n}\n").encode("utf-8")
 
 
 def remove_stale_temporaries(handoff_dir: Path) -> list[str]:

@@ -76,6 +76,13 @@ class CompiledField:
     align: str
     fill: str
     problems: list[Problem]
+    constant: str | None = None  # the value when it is the same on every row: laid out once, not per row
+
+    def padded_constant(self) -> str | None:
+        if self.constant is None:
+            return None
+        width = self.width or 0
+        return self.constant.rjust(width, self.fill) if self.align == "right" else self.constant.ljust(width, self.fill)
 
 
 @dataclass(frozen=True)
@@ -241,7 +248,10 @@ class _Compiler:
             self.problems.append(f"{where}.width: fixed-width records need an integer width")
         label = f"{record}.{spec['name']}"
         value, problems = self._value(spec, producers[0], where, level, label)
-        if isinstance(width, int):
+        constant = _constant(spec, producers[0])
+        if constant is not None and isinstance(width, int) and len(constant) > width:
+            self.problems.append(f"{where}.const: {constant!r} is {len(constant)} characters, the field holds {width}")
+        elif constant is None and isinstance(width, int):
             problems.append(_too_long(value, width, label))
         align = spec.get("align", "left")
         fill = str(spec.get("fill", " "))
@@ -249,7 +259,7 @@ class _Compiler:
             self.problems.append(f"{where}: align is left or right, fill one character")
         pad = width if layout == "fixed" and isinstance(width, int) else None
         labelled = [Problem(p.when, p.reason, label, p.check) for p in problems]
-        return CompiledField(str(spec["name"]), value, pad, align, fill, labelled)
+        return CompiledField(str(spec["name"]), value, pad, align, fill, labelled, constant)
 
     def _value(
         self, spec: dict[str, Any], producer: str, where: str, level: str, label: str
@@ -353,6 +363,14 @@ class _Compiler:
         message = pl.format(f"{label}: '{{}}' is not a number with at most {decimals} decimals", value)
         problems.append(Problem(lossy, message, check="decimals"))
         return rounded.cast(pl.String)
+
+
+def _constant(spec: dict[str, Any], producer: str) -> str | None:
+    """A ``const`` that no transform can change per row (upper and default keep it constant)."""
+    if producer != "const" or any(k in spec for k in ("map", "xref", "date", "number", "oneline", "required")):
+        return None
+    text = str(spec["const"])
+    return text.upper() if spec.get("upper") else text
 
 
 def _too_long(value: pl.Expr, width: int, label: str) -> Problem:

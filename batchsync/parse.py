@@ -14,6 +14,7 @@ import logging
 import re
 from collections import Counter
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 import polars as pl
@@ -112,7 +113,7 @@ def _check_chunk(data: bytes, base: int, newlines: int, name: str) -> bytes:
     """Return the bytes of an incomplete character at the chunk's end, to carry over."""
     nul = data.find(b"\x00")
     try:
-        data.decode("utf-8")
+        _require_utf8(data)
         carry = b""
     except UnicodeDecodeError as exc:
         at_end = exc.end == len(data) and len(data) - exc.start < 4
@@ -123,11 +124,12 @@ def _check_chunk(data: bytes, base: int, newlines: int, name: str) -> bytes:
         carry = data[exc.start :]
     if nul >= 0:
         raise _encoding_error(name, base + nul, newlines + data[:nul].count(b"\n") + 1, "a NUL byte")
-    stray_bom = _stray_bom(data, base)
+    # single-byte finds run at memory speed; the patterns are looked for only where those bytes occur
+    stray_bom = _stray_bom(data, base) if _BOM[:1] in data else None
     if stray_bom is not None:  # files glued together, or a BOM written twice: that row cannot be read
         line = newlines + data[:stray_bom].count(b"\n") + 1
         raise _encoding_error(name, base + stray_bom, line, "a byte order mark in the middle of the file")
-    bare_cr = _BARE_CR.search(data)
+    bare_cr = _BARE_CR.search(data) if b"\r" in data else None
     if bare_cr:  # polars would read the whole file as one row: records would vanish into extra columns
         line = newlines + data[: bare_cr.start()].count(b"\n") + 1
         raise DataError(
@@ -138,6 +140,14 @@ def _check_chunk(data: bytes, base: int, newlines: int, name: str) -> bytes:
             hint="re-export the file with CRLF or LF line endings",
         )
     return carry
+
+
+def _require_utf8(data: bytes) -> None:
+    """Raise UnicodeDecodeError at the first bad byte; polars checks a valid chunk far faster than ``decode``."""
+    try:
+        pl.Series([data], dtype=pl.Binary).cast(pl.String)
+    except pl.exceptions.PolarsError:
+        data.decode("utf-8")  # says where
 
 
 def _stray_bom(data: bytes, base: int) -> int | None:
@@ -238,8 +248,14 @@ def _record_frame(raw: pl.DataFrame, record: RecordType, name: str) -> pl.DataFr
 
 def _is_name_row(columns: list[str], record: RecordType) -> pl.Expr:
     """A column-name row repeats several of the record type's known column names."""
-    known = [c for c in record.columns if c != TYPE]
-    hits = pl.sum_horizontal(pl.col(c).is_in(known).cast(pl.Int32) for c in columns)
+    return _name_row_expr(tuple(columns), tuple(c for c in record.columns if c != TYPE))
+
+
+@lru_cache(maxsize=64)
+def _name_row_expr(columns: tuple[str, ...], known: tuple[str, ...]) -> pl.Expr:
+    # built once per file shape: building it (77 columns, a list each) cost more than running it on a small file
+    names = pl.Series(known, dtype=pl.String).implode()
+    hits = pl.sum_horizontal(pl.col(c).is_in(names).cast(pl.Int32) for c in columns)
     return hits >= min(3, len(known))
 
 

@@ -9,6 +9,7 @@ under the same deterministic name and adopts it, so nothing is sent twice.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -18,6 +19,7 @@ import jinja2
 import pandera.polars as pa
 import polars as pl
 
+from batchsync.batches import document_batches, read_ahead
 from batchsync.config import Config, FeedConfig
 from batchsync.decide import SENDS, content_hashes, decide
 from batchsync.errors import DataError
@@ -114,26 +116,40 @@ class FileContext:
     def hand_off(
         self, validated: Validated, sends: pl.DataFrame, described: pl.DataFrame, erp_name: str
     ) -> tuple[Transformed, Handoff | None]:
-        """Map the documents to send; render and publish them with their manifest, if any is left."""
+        """Map the documents to send, batch by batch; render and publish them with their manifest, if any is left."""
         feed = self.feed
-        transformed = transform(
-            validated.frames,
-            sends,
-            feed.mapping,
-            feed.layout,
-            now=self.now,
-            source_file=self.name,
-            erp_file=erp_name,
-            line_decision=feed.line_decision,
-        )
-        if not transformed.documents.height:
-            return transformed, None
-        manifest = manifest_for(feed, self.file_row, self.run_id, self.now, transformed.documents, described)
-        manifest["reprocessed"] = self.replay is not None
-        body = transformed.documents
-        handoff = publish(self.config.handoff_dir, erp_name, lambda s: render_to(s, feed.template, body), manifest)
-        checkpoint("after-handoff")
-        return transformed, handoff
+        mapped: list[Transformed] = []  # per batch: the documents' ids and record counts, rejections, problems
+
+        def batches() -> Iterator[pl.DataFrame]:
+            for part, frames in document_batches(validated.frames, feed.layout, sends):
+                batch = transform(
+                    frames,
+                    part,
+                    feed.mapping,
+                    feed.layout,
+                    now=self.now,
+                    source_file=self.name,
+                    erp_file=erp_name,
+                    line_decision=feed.line_decision,
+                )
+                mapped.append(Transformed(_document_counts(batch.documents), batch.rejected, batch.problems))
+                yield batch.documents
+
+        def manifest() -> dict[str, Any]:
+            documents = pl.concat([m.documents for m in mapped])
+            manifest = manifest_for(feed, self.file_row, self.run_id, self.now, documents, described)
+            return manifest | {"reprocessed": self.replay is not None}
+
+        rendered = read_ahead(batches())
+        handoff = None
+        if sends.height:
+            write = lambda stream: render_to(stream, feed.template, rendered) > 0  # noqa: E731
+            handoff = publish(self.config.handoff_dir, erp_name, write, manifest)
+        for _ in rendered:  # an adopted hand-off is not rendered again; its rejections still count
+            pass
+        if handoff is not None:
+            checkpoint("after-handoff")
+        return Transformed.concat(mapped), handoff
 
     def errors(self, validated: Validated, transformed: Transformed) -> pl.DataFrame:
         mapped = transformed.problems.select(pl.lit(self.name).alias("file"), pl.all())
@@ -244,7 +260,6 @@ def manifest_for(
 ) -> dict[str, Any]:
     described = [c for c in ("po_id", "version", "decision") if c in decisions.columns]
     sent = documents.select("id").join(decisions.select("id", *described), on="id", how="left")
-    lines = documents["line_records"].str.count_matches("\n").sum() + int((documents["line_records"] != "").sum())
     return {
         "target": feed.mapping.target,
         "feed": feed.name,
@@ -255,8 +270,14 @@ def manifest_for(
             {"name": file_row["name"], "sha256": file_row["sha256"], "remote_path": file_row["remote_path"]}
         ],
         "documents": sent.to_dicts(),
-        "record_counts": {"documents": documents.height, "line_records": int(lines)},
+        "record_counts": {"documents": documents.height, "line_records": int(documents["line_records"].sum())},
     }
+
+
+def _document_counts(documents: pl.DataFrame) -> pl.DataFrame:
+    """What the manifest needs of a batch's documents, without their text."""
+    text = pl.col("line_records")
+    return documents.select("id", (text.str.count_matches("\n") + (text != "").cast(pl.UInt32)).alias("line_records"))
 
 
 def _po_outcomes(

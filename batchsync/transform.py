@@ -32,6 +32,12 @@ class Transformed:
     rejected: pl.DataFrame  # doc_id, reason (the first problem)
     problems: pl.DataFrame  # every problem, validate.ERROR_SCHEMA without file
 
+    @staticmethod
+    def concat(parts: list[Transformed]) -> Transformed:
+        """One file's batches as one result, problems in line order."""
+        documents, rejected, problems = ([getattr(p, name) for p in parts] for name in Transformed.__annotations__)
+        return Transformed(pl.concat(documents), pl.concat(rejected), pl.concat(problems).sort("line"))
+
 
 def transform(
     frames: dict[str, pl.DataFrame],
@@ -124,6 +130,10 @@ def _problems(frame: pl.DataFrame, records: list[CompiledRecord], level: str) ->
         for f in record.fields
         for p in f.problems
     ]
+    if found and frame.height:
+        # most rows fit: find them with plain booleans, and build the error rows only for the others
+        any_problem = pl.any_horizontal(p.when.fill_null(False) for r in records for f in r.fields for p in f.problems)
+        frame = frame.filter(any_problem)
     if not found or frame.height == 0:
         return pl.DataFrame(schema={k: v for k, v in ERROR_SCHEMA.items() if k != "file"})
     return (
@@ -144,16 +154,39 @@ def _problems(frame: pl.DataFrame, records: list[CompiledRecord], level: str) ->
 
 
 def _record_text(record: CompiledRecord) -> pl.Expr:
+    return _text(_record_pieces(record)).alias(record.name)
+
+
+def _record_pieces(record: CompiledRecord) -> list[pl.Expr | str]:
+    """A record's text as expressions and literal strings, to be concatenated."""
     if record.layout == "csv":
         cells = [csv_cell(f.value) for f in record.fields]
-        return pl.concat_str(cells, separator=record.delimiter).alias(record.name)
-    padded = []
+        return [pl.concat_str(cells, separator=record.delimiter)]
+    pieces: list[pl.Expr | str] = []
     for f in record.fields:
-        text = f.value.fill_null("")
+        constant = f.padded_constant()
         width = f.width or 0
-        padded.append(text.str.pad_start(width, f.fill) if f.align == "right" else text.str.pad_end(width, f.fill))
-    line = pl.concat_str(padded)
-    return (line.str.pad_end(record.length) if record.length else line).alias(record.name)
+        if constant is not None:
+            pieces.append(constant)
+        elif f.align == "right":
+            pieces.append(f.value.fill_null("").str.pad_start(width, f.fill))
+        else:
+            pieces.append(f.value.fill_null("").str.pad_end(width, f.fill))
+    # every field is padded to its width, so the record's padding is a constant too; a value
+    # too long for its field makes a longer text, but that row's document is rejected anyway
+    pieces.append(" " * max(0, (record.length or 0) - sum(f.width or 0 for f in record.fields)))
+    return pieces
+
+
+def _text(pieces: list[pl.Expr | str]) -> pl.Expr:
+    """Concatenate, with runs of literal strings joined first: they are laid out once, not per row."""
+    merged: list[pl.Expr | str] = []
+    for piece in pieces:
+        if isinstance(piece, str) and merged and isinstance(merged[-1], str):
+            merged[-1] += piece
+        elif not isinstance(piece, str) or piece:
+            merged.append(piece)
+    return pl.concat_str([pl.lit(p) if isinstance(p, str) else p for p in merged])
 
 
 def csv_cell(value: pl.Expr) -> pl.Expr:
@@ -173,10 +206,12 @@ def _joined_level_text(frame: pl.DataFrame, records: list[CompiledRecord], level
     name = f"{level}_records"
     if not records:
         return pl.DataFrame(schema={"id": pl.String, name: pl.String})
-    per_row = pl.concat_str([_record_text(r) for r in records], separator="\n")
+    texts = [_record_text(r).alias(f"_record{i}") for i, r in enumerate(records)]
+    # each record as its own column first: one concat_str over every piece of them all is slower
     return (
-        frame.filter(~pl.col("doc_id").is_in(bad))
-        .select(pl.col("doc_id").alias("id"), per_row.alias(name))
+        frame.select(pl.col("doc_id").alias("id"), *texts)
+        .filter(~pl.col("id").is_in(bad))
+        .select("id", pl.concat_str([pl.col(f"_record{i}") for i in range(len(records))], separator="\n").alias(name))
         .group_by("id", maintain_order=True)
         .agg(pl.col(name).str.join("\n"))
     )

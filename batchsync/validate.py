@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 import pandera.polars as pa
 import polars as pl
+from pandera.api.function_dispatch import Dispatcher
+from pandera.api.polars.types import PolarsData
 from pandera.errors import SchemaErrors
 
 from batchsync.checks import message_for
@@ -97,6 +99,8 @@ def split(frames: dict[str, pl.DataFrame], errors: pl.DataFrame, doc_keys: dict[
 
 
 def _model_failures(frame: pl.DataFrame, role: str, doc_key: str, model: type[pa.DataFrameModel]) -> pl.DataFrame:
+    if passes_every_check(frame, model.to_schema()):
+        return pl.DataFrame(schema=ERROR_SCHEMA).drop("file")
     try:
         model.validate(frame, lazy=True)
         return pl.DataFrame(schema=ERROR_SCHEMA).drop("file")
@@ -114,6 +118,51 @@ def _model_failures(frame: pl.DataFrame, role: str, doc_key: str, model: type[pa
         pl.col("failure_case").cast(pl.String).alias("value"),
         pl.Series("message", messages, dtype=pl.String),
     )
+
+
+def passes_every_check(frame: pl.DataFrame, schema: pa.DataFrameSchema) -> bool:
+    """Whether every row passes every column check of ``schema``, asked of polars in one query.
+
+    pandera runs each check as its own query: on a small file that costs more than
+    reading it. Only a frame that fails here goes through pandera, whose failure
+    cases say which rows and why. A check this cannot evaluate (a built-in other
+    than ``str_length``, frame-level checks, unique) sends the frame to pandera.
+    """
+    if frame.height == 0 or schema.checks or schema.unique:
+        return False
+    lazy = frame.lazy()
+    outputs: list[pl.LazyFrame] = []
+    for name, column in schema.columns.items():
+        if name not in frame.schema or column.unique or column.regex or frame.schema[name] != column.dtype.type:
+            return False
+        if not column.nullable:
+            outputs.append(lazy.select(pl.col(name).is_not_null()))
+        for check in column.checks:
+            out = _check_output(check, lazy, name)
+            if out is None:
+                return False
+            first = pl.first()  # null output: what pandera makes of it (ignore_na)
+            outputs.append(out.select(first | first.is_null() if check.ignore_na else first.fill_null(False)))
+    if not outputs:
+        return True
+    named = [o.select(pl.first().alias(f"_{i}")) for i, o in enumerate(outputs)]
+    every_row = pl.concat(named, how="horizontal").select(pl.all_horizontal(pl.all()).all())
+    return bool(every_row.collect().item())
+
+
+def _check_output(check: pa.Check, lazy: pl.LazyFrame, name: str) -> pl.LazyFrame | None:
+    """One check's pass or fail per row, as a one-column frame; None when only pandera can tell."""
+    if check.element_wise:
+        return None
+    if isinstance(check._check_fn, Dispatcher):  # a pandera built-in
+        if check.name != "str_length":
+            return None
+        length = pl.col(name).str.len_chars()
+        limits = check.statistics or {}
+        low, high = limits.get("min_value"), limits.get("max_value")
+        return lazy.select((length >= (low or 0)) & (length <= high if high is not None else pl.lit(True)))
+    out = check._check_fn(PolarsData(lazy, name), **check._check_kwargs)  # a model's own @pa.check
+    return out if isinstance(out, pl.LazyFrame) and len(out.collect_schema()) == 1 else None
 
 
 def _unknown_record_rows(unknown: pl.DataFrame, layout: Layout) -> pl.DataFrame:
