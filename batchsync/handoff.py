@@ -9,17 +9,15 @@ and adopts the file instead of writing a second one.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
-import queue
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
 from batchsync.errors import StateError
+from batchsync.streams import DigestingWriter
 
 MANIFEST_SUFFIX = ".manifest.json"
 
@@ -83,59 +81,6 @@ def publish(
         _remove_quietly(body_tmp, manifest_tmp)
         raise
     return Handoff(name, final, manifest_path, full_manifest, adopted=False)
-
-
-class DigestingWriter:
-    """Hash and write in a second thread while the caller renders the next piece.
-
-    hashlib and file writes release the GIL, so on a large file they cost almost
-    nothing on top of rendering. Written ranges are handed to the kernel's
-    write-back as they go, so the final fsync has little left to wait for.
-    """
-
-    _WRITEBACK_EVERY = 64 << 20
-
-    def __init__(self, stream: BinaryIO) -> None:
-        self._stream = stream
-        self._digest = hashlib.sha256()
-        self._pieces: queue.Queue[bytes | None] = queue.Queue(maxsize=4)
-        self._error: BaseException | None = None
-        self._synced = self._written = 0
-        self._thread = threading.Thread(target=self._drain, name="batchsync-handoff-writer", daemon=True)
-        self._thread.start()
-
-    def write(self, data: bytes) -> int:
-        if self._error is not None:
-            raise self._error
-        self._pieces.put(bytes(data))
-        return len(data)
-
-    def close(self) -> str:
-        """Wait for every piece to be written; raise what writing raised; return the SHA-256."""
-        self._pieces.put(None)
-        self._thread.join()
-        if self._error is not None:
-            raise self._error
-        return self._digest.hexdigest()
-
-    def _drain(self) -> None:
-        while (data := self._pieces.get()) is not None:
-            if self._error is not None:
-                continue  # keep taking pieces, so the renderer is never left blocked
-            try:
-                self._digest.update(data)
-                self._stream.write(data)
-                self._written += len(data)
-                if self._written - self._synced >= self._WRITEBACK_EVERY:
-                    self._start_writeback()
-            except BaseException as exc:  # handed to the renderer's thread by write() and close()
-                self._error = exc
-
-    def _start_writeback(self) -> None:
-        self._stream.flush()
-        # DONTNEED starts write-back of the dirty range without waiting for it (Linux)
-        os.posix_fadvise(self._stream.fileno(), self._synced, self._written - self._synced, os.POSIX_FADV_DONTNEED)
-        self._synced = self._written
 
 
 def manifest_json(manifest: dict[str, Any]) -> bytes:

@@ -28,10 +28,12 @@ from batchsync.transfer import Fetched, _fetch_once, _reason, _Stat, _TreeSource
 log = logging.getLogger("batchsync.transfer")
 
 T = TypeVar("T")
-# paramiko's default is unbounded: a large file would queue every read request
-# at once. Its cap is a 10 ms busy-wait, and at <= 64 requests (one 2 MiB SSH
-# window) downloads crawl at ~5 MB/s even on localhost; 256 x 32 KiB is full speed.
-_PREFETCH_REQUESTS = 256
+# paramiko's default is unbounded: a large file would queue every read request at
+# once, and the answers wait in memory. Its cap is a 10 ms busy-wait: at <= 64
+# requests (one 2 MiB SSH window) downloads crawl at ~5 MB/s even on localhost, and
+# 256 still cost a third of the speed (bench/README.md). 8192 x 32 KiB bounds what
+# can wait in memory to 256 MiB.
+_PREFETCH_REQUESTS = 8192
 
 
 def fingerprint(key: paramiko.PKey) -> str:

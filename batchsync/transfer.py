@@ -10,7 +10,6 @@ reach a message.
 from __future__ import annotations
 
 import fnmatch
-import hashlib
 import logging
 import os
 import posixpath
@@ -24,11 +23,12 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, NamedTuple, Protocol
+from typing import TYPE_CHECKING, NamedTuple, Protocol
 
 from batchsync.config import SourceConfig
 from batchsync.errors import TransportError
 from batchsync.faults import checkpoint
+from batchsync.streams import DigestingWriter
 
 if TYPE_CHECKING:
     from batchsync.sftp import SftpSource
@@ -92,40 +92,36 @@ class _Stat(NamedTuple):
     mtime: int
 
 
-class _HashingSink:
-    """A write-only file object that hashes and counts what passes through."""
+class _DownloadSink:
+    """What a download writes to: hashed and written in a second thread while the next bytes arrive."""
 
-    def __init__(self, raw: IO[bytes]) -> None:
-        self._raw = raw
-        self._hash = hashlib.sha256()
-        self.size = 0
+    def __init__(self, writer: DigestingWriter) -> None:
+        self._writer = writer
 
     def write(self, data: bytes) -> int:
-        self._hash.update(data)
-        self.size += len(data)
-        written = self._raw.write(data)
+        written = self._writer.write(data)
         checkpoint("mid-download")
         return written
 
-    def hexdigest(self) -> str:
-        return self._hash.hexdigest()
 
-
-def _fetch_once(staging_dir: Path, copy: Callable[[_HashingSink], object]) -> Fetched:
+def _fetch_once(staging_dir: Path, copy: Callable[[_DownloadSink], object]) -> Fetched:
     """Stream into a fresh temp file; the hash is computed as the bytes arrive."""
     staging_dir.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".fetch-", suffix=".part", dir=staging_dir)
     path = Path(tmp)
     try:
         with os.fdopen(fd, "wb") as raw:
-            sink = _HashingSink(raw)
-            copy(sink)
+            writer = DigestingWriter(raw)
+            try:
+                copy(_DownloadSink(writer))
+            finally:
+                sha256 = writer.close()
             raw.flush()
             os.fsync(raw.fileno())
     except BaseException:
         path.unlink(missing_ok=True)
         raise
-    return Fetched(path=path, sha256=sink.hexdigest(), size=sink.size)
+    return Fetched(path=path, sha256=sha256, size=writer.size)
 
 
 def _reason(exc: BaseException) -> str:
