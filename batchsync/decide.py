@@ -18,12 +18,14 @@ CLOSED = ["closed", "soft_closed"]
 SENDS = ("new", "change", "close", "cancel")  # decisions that produce an ERP document
 # columns that change without the order changing (Coupa's export bookkeeping)
 VOLATILE = {"type", "exported", "_line"}
+HASH_BATCH = 10_000  # documents whose hashed text is built at once: about 10 MB per 1,000 POs
 
 
 def content_hashes(frames: dict[str, pl.DataFrame], layout: Layout) -> pl.DataFrame:
     """SHA-256 per document over its records' known columns, independent of column and row order."""
     documents = frames["header"].select("id").unique(maintain_order=True)
-    texts = read_ahead(_batch_texts(batch, layout) for _, batch in document_batches(frames, layout, documents))
+    batches = document_batches(frames, layout, documents, HASH_BATCH)
+    texts = read_ahead(_batch_texts(batch, layout) for _, batch in batches)
     # SHA-256 in Python, not polars' hash: the ledger keeps these across upgrades, and polars' hash may change
     hashed = [
         per_doc.select("id", pl.Series("content_hash", [sha256(t).hexdigest() for t in per_doc["text"].to_list()]))
