@@ -76,7 +76,8 @@ def parse_file(path: Path, layout: Layout, display_name: str | None = None) -> P
             hint="check that this is a Coupa export (comma-delimited, every field quoted)",
         )
     _reject_short_rows(raw, name)
-    frames = {r.role: _record_frame(raw, r, name) for r in layout.records}
+    candidates = _name_row_candidates(raw, layout)
+    frames = {r.role: _record_frame(raw, r, name, candidates) for r in layout.records}
     unknown = raw.filter(~pl.col(TYPE).is_in([r.word for r in layout.records])).select(LINE, TYPE)
     return ParsedFile(name, frames, unknown, warnings)
 
@@ -194,9 +195,14 @@ def _line_numbers(raw: pl.DataFrame, scan: ByteScan) -> pl.Series:
     simple = scan.newlines - scan.leading_blank_lines == raw.height - (0 if scan.ends_with_newline else 1)
     if simple:
         return pl.int_range(first, raw.height + first, eager=True, dtype=pl.Int64).alias(LINE)
-    inner = pl.sum_horizontal(pl.col(c).str.count_matches("\n", literal=True).fill_null(0) for c in raw.columns)
-    spans = raw.select((inner + 1).cast(pl.Int64).alias(LINE)).to_series()
+    spans = raw.select(_line_span(tuple(raw.columns))).to_series()
     return (spans.cum_sum() - spans + first).alias(LINE)
+
+
+@lru_cache(maxsize=16)
+def _line_span(columns: tuple[str, ...]) -> pl.Expr:
+    inner = pl.sum_horizontal(pl.col(c).str.count_matches("\n", literal=True).fill_null(0) for c in columns)
+    return (inner + 1).cast(pl.Int64).alias(LINE)
 
 
 def _canonical_types(raw: pl.DataFrame, layout: Layout) -> pl.DataFrame:
@@ -208,8 +214,18 @@ def _canonical_types(raw: pl.DataFrame, layout: Layout) -> pl.DataFrame:
 
 
 def _drop_blank_rows(raw: pl.DataFrame) -> pl.DataFrame:
-    data = [c for c in raw.columns if c != LINE]
-    return raw.filter(~pl.all_horizontal(pl.col(c).is_null() for c in data))
+    return keep_rows(raw, _not_blank(tuple(c for c in raw.columns if c != LINE)))
+
+
+@lru_cache(maxsize=16)
+def _not_blank(columns: tuple[str, ...]) -> pl.Expr:
+    return ~pl.all_horizontal(pl.col(c).is_null() for c in columns)
+
+
+def keep_rows(frame: pl.DataFrame, condition: pl.Expr) -> pl.DataFrame:
+    """``frame.filter(condition)``, without copying the frame when every row is kept (the usual case)."""
+    keep = frame.select(condition.fill_null(False)).to_series()
+    return frame if keep.all() else frame.filter(keep)
 
 
 def _reject_short_rows(raw: pl.DataFrame, name: str) -> None:
@@ -226,37 +242,58 @@ def _reject_short_rows(raw: pl.DataFrame, name: str) -> None:
         )
 
 
-def _record_frame(raw: pl.DataFrame, record: RecordType, name: str) -> pl.DataFrame:
-    rows = raw.filter(pl.col(TYPE) == record.word)
-    data_columns = [c for c in raw.columns if c not in (LINE, TYPE)]
-    is_names = _is_name_row(data_columns, record)
-    names_rows = rows.filter(is_names)
+def _name_row_candidates(raw: pl.DataFrame, layout: Layout) -> pl.DataFrame:
+    """Rows that could be column-name rows of some record type: one pass over the file, usually none."""
+    known = [tuple(c for c in r.columns if c != TYPE) for r in layout.records]
+    every_known = tuple(sorted({c for names in known for c in names}))
+    fewest = min(min(3, len(names)) for names in known)
+    return raw.filter(_name_row_expr(tuple(_data_columns(raw)), every_known, fewest))
+
+
+def _data_columns(raw: pl.DataFrame) -> list[str]:
+    return [c for c in raw.columns if c not in (LINE, TYPE)]
+
+
+def _record_frame(raw: pl.DataFrame, record: RecordType, name: str, candidates: pl.DataFrame) -> pl.DataFrame:
+    data_columns = _data_columns(raw)
+    of_type = pl.col(TYPE) == record.word
+    names_rows = candidates.filter(of_type & _is_name_row(data_columns, record))
     if names_rows.height:
         positions = _positions_from_name_row(names_rows.row(0, named=True), data_columns, record, name)
-        rows = rows.filter(~is_names)
+        of_type = of_type & ~pl.col(LINE).is_in(names_rows[LINE].implode())
     else:
         positions = _default_positions(data_columns, record)
     _require_columns(positions, record, name)
-    renamed = rows.select(pl.col(LINE), pl.col(TYPE), *[pl.col(src).alias(dst) for dst, src in positions.items()])
     absent = [c for c in record.columns if c not in positions and c != TYPE]
-    # absent optional columns become empty ones, so later stages see one shape per record type
-    return renamed.with_columns(
-        *[pl.col(c).replace("", None) for c in positions],
+    # the record type's own columns picked first (no copy), so the filter copies only those; absent
+    # optional columns become empty ones, so later stages see one shape per record type
+    picked = raw.select(LINE, TYPE, *positions.values()).filter(of_type)
+    return picked.select(_record_columns(tuple(positions.items()), tuple(absent)))
+
+
+@lru_cache(maxsize=64)
+def _record_columns(positions: tuple[tuple[str, str], ...], absent: tuple[str, ...]) -> list[pl.Expr]:
+    """Renamed, ``""`` read as null; built once per file shape (building it cost more than running it)."""
+    return [
+        pl.col(LINE),
+        pl.col(TYPE),
+        *[pl.when(pl.col(src) != "").then(pl.col(src)).alias(dst) for dst, src in positions],
         *[pl.lit(None, pl.String).alias(c) for c in absent],
-    )
+    ]
 
 
 def _is_name_row(columns: list[str], record: RecordType) -> pl.Expr:
     """A column-name row repeats several of the record type's known column names."""
-    return _name_row_expr(tuple(columns), tuple(c for c in record.columns if c != TYPE))
+    known = tuple(c for c in record.columns if c != TYPE)
+    return _name_row_expr(tuple(columns), known, min(3, len(known)))
 
 
 @lru_cache(maxsize=64)
-def _name_row_expr(columns: tuple[str, ...], known: tuple[str, ...]) -> pl.Expr:
+def _name_row_expr(columns: tuple[str, ...], known: tuple[str, ...], threshold: int) -> pl.Expr:
     # built once per file shape: building it (77 columns, a list each) cost more than running it on a small file
     names = pl.Series(known, dtype=pl.String).implode()
     hits = pl.sum_horizontal(pl.col(c).is_in(names).cast(pl.Int32) for c in columns)
-    return hits >= min(3, len(known))
+    return hits >= threshold
 
 
 def _positions_from_name_row(

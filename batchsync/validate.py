@@ -20,7 +20,7 @@ from pandera.errors import SchemaErrors
 from batchsync.checks import message_for
 from batchsync.errors import DataError
 from batchsync.layouts import Layout
-from batchsync.parse import LINE, TYPE, ParsedFile
+from batchsync.parse import LINE, TYPE, ParsedFile, keep_rows
 
 Rule = Callable[[dict[str, pl.DataFrame]], list[pl.DataFrame]]
 
@@ -92,7 +92,7 @@ def split(frames: dict[str, pl.DataFrame], errors: pl.DataFrame, doc_keys: dict[
     )
     bad = rejected["doc_id"].implode()
     accepted = {
-        role: frame.filter(~pl.col(doc_keys[role]).is_in(bad) & pl.col(doc_keys[role]).is_in(header_ids.implode()))
+        role: keep_rows(frame, ~pl.col(doc_keys[role]).is_in(bad) & pl.col(doc_keys[role]).is_in(header_ids.implode()))
         for role, frame in frames.items()
     }
     return Validated(accepted, errors, rejected)
@@ -130,10 +130,10 @@ def passes_every_check(frame: pl.DataFrame, schema: pa.DataFrameSchema) -> bool:
     """
     if frame.height == 0 or schema.checks or schema.unique:
         return False
-    lazy = frame.lazy()
+    lazy, types = frame.lazy(), frame.schema
     outputs: list[pl.LazyFrame] = []
     for name, column in schema.columns.items():
-        if name not in frame.schema or column.unique or column.regex or frame.schema[name] != column.dtype.type:
+        if name not in types or column.unique or column.regex or types[name] != column.dtype.type:
             return False
         if not column.nullable:
             outputs.append(lazy.select(pl.col(name).is_not_null()))
