@@ -154,7 +154,7 @@ def _problems(frame: pl.DataFrame, records: list[CompiledRecord], level: str) ->
 
 
 def _record_text(record: CompiledRecord) -> pl.Expr:
-    return _text(_record_pieces(record)).alias(record.name)
+    return concat_text(_record_pieces(record)).alias(record.name)
 
 
 def _record_pieces(record: CompiledRecord) -> list[pl.Expr | str]:
@@ -178,7 +178,7 @@ def _record_pieces(record: CompiledRecord) -> list[pl.Expr | str]:
     return pieces
 
 
-def _text(pieces: list[pl.Expr | str]) -> pl.Expr:
+def concat_text(pieces: list[pl.Expr | str]) -> pl.Expr:
     """Concatenate, with runs of literal strings joined first: they are laid out once, not per row."""
     merged: list[pl.Expr | str] = []
     for piece in pieces:

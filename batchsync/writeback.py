@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import polars as pl
 
 from batchsync.config import WritebackConfig
-from batchsync.transform import csv_cell
+from batchsync.transform import concat_text, csv_cell
 
 HEADER_COLUMNS = [
     "Header",
@@ -77,41 +77,45 @@ def build_files(rows: pl.DataFrame, config: WritebackConfig, stamp: str) -> list
         return []
     names = columns(config)
     title = ",".join(f'"{n}"' for n in names) + "\n"
-    lines = rows.select("id", _row_text(names, config).alias("line"))
+    fields = set(rows["field"].unique().to_list())
+    lines = rows.select("id", _row_text(names, config, fields).alias("line"))
     files: list[WritebackFile] = []
     for number, (ids, text) in enumerate(_chunks(lines, len(title.encode()), config), start=1):
         files.append(WritebackFile(f"{config.prefix}_{stamp}_{number:03d}.csv", (title + text).encode("utf-8"), ids))
     return files
 
 
-def _row_text(names: list[str], config: WritebackConfig) -> pl.Expr:
+def _row_text(names: list[str], config: WritebackConfig, fields: set[str]) -> pl.Expr:
+    """One CSV row per outcome; a column no row's field names is the same empty cell on every row."""
     fixed = {
         "Header": pl.lit("Header"),
         "Action": pl.lit(config.action),
         "Order Header ID": pl.col("po_id"),
         "Transmission Method Override": pl.lit(DO_NOT_TRANSMIT),
     }
-    cells = []
+    cells: list[pl.Expr | str] = []
     for name in names:
         value = fixed.get(name)
+        if value is None and name not in fields:
+            cells.append('""')
+            continue
         if value is None:
             value = pl.when(pl.col("field") == name).then(pl.col("text")).otherwise(pl.lit(""))
         cells.append(csv_cell(value))
-    return pl.concat_str(cells, separator=",") + pl.lit("\n")
+    return concat_text([piece for i, cell in enumerate(cells) for piece in ([","] if i else []) + [cell]] + ["\n"])
 
 
 def _chunks(lines: pl.DataFrame, title_bytes: int, config: WritebackConfig) -> list[tuple[list[int], str]]:
     """Greedy split under both limits (row count and bytes, the column-name row included)."""
-    sizes = lines["line"].str.len_bytes().to_list()
-    ids = lines["id"].to_list()
-    texts = lines["line"].to_list()
+    ends = lines["line"].str.len_bytes().cast(pl.Int64).cum_sum()  # bytes up to and including each row
+    room = config.max_bytes - title_bytes
     chunks: list[tuple[list[int], str]] = []
-    start, used = 0, title_bytes
-    for index, size in enumerate(sizes):
-        full = index - start >= config.max_rows or used + size > config.max_bytes
-        if full and index > start:
-            chunks.append((ids[start:index], "".join(texts[start:index])))
-            start, used = index, title_bytes
-        used += size
-    chunks.append((ids[start:], "".join(texts[start:])))
+    start = 0
+    while start < lines.height:
+        before = int(ends[start - 1]) if start else 0
+        fitting = int(ends.search_sorted(before + room, side="right"))  # rows that fit the byte limit
+        end = max(start + 1, min(fitting, start + config.max_rows))  # a row too large alone still goes
+        part = lines.slice(start, end - start)
+        chunks.append((part["id"].to_list(), part["line"].str.join("").item()))
+        start = end
     return chunks

@@ -245,6 +245,7 @@ def mode_stages(config_path: str, profile_path: str | None) -> None:
 def mode_writeback(config_path: str, count: int, out_dir: str, upload: bool) -> None:
     import polars as pl
 
+    import batchsync.sftp  # noqa: F401  (paramiko loaded before the clock starts, as in a run by its write-back)
     from batchsync.config import load_config
     from batchsync.transfer import open_source
     from batchsync.writeback import build_files
@@ -287,9 +288,8 @@ def mode_writeback(config_path: str, count: int, out_dir: str, upload: bool) -> 
         with open_source(config.source) as source:
             connected = time.perf_counter()
             connect_s = connected - written
-            for path in paths:
-                if not source.exists(config.writeback.remote_dir, path.name):
-                    source.upload(path, config.writeback.remote_dir, path.name)
+            for path in paths:  # as pipeline.upload_writeback: files built in this run need no exists check
+                source.upload(path, config.writeback.remote_dir, path.name)
             upload_s = time.perf_counter() - connected
     _emit(
         {
