@@ -11,6 +11,7 @@ import base64
 import hashlib
 import logging
 import os
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -156,7 +157,7 @@ class SftpSource(_TreeSource):
                 allow_agent=bool(os.environ.get("SSH_AUTH_SOCK")), look_for_keys=False,
                 timeout=c.timeout_seconds, banner_timeout=c.timeout_seconds,
                 auth_timeout=c.timeout_seconds, channel_timeout=c.timeout_seconds,
-                transport_factory=_gcm_first,
+                transport_factory=_new_transport,
             )  # fmt: skip
             sftp = client.open_sftp()
         except paramiko.BadHostKeyException as exc:
@@ -274,11 +275,17 @@ def _pipelined_put(sftp: paramiko.SFTPClient, local_path: Path, path: str) -> No
 _GCM = ("aes128-gcm@openssh.com", "aes256-gcm@openssh.com")
 
 
-def _gcm_first(sock: Any, **kwargs: Any) -> paramiko.Transport:
-    """Offer AES-GCM first: an AEAD cipher needs no separate MAC, and uploads ran ~25 % faster with it.
+def _new_transport(sock: Any, **kwargs: Any) -> paramiko.Transport:
+    """A transport tuned for SFTP's request/response traffic.
 
-    The server still decides among what both sides support; nothing weaker is added.
+    TCP_NODELAY: with Nagle's algorithm, each small SFTP request waited for the
+    peer's delayed ACK; a 190 KB file took 30 ms to fetch instead of 3 ms.
+    AES-GCM offered first: an AEAD cipher needs no separate MAC, and uploads ran
+    ~25 % faster with it. The server still decides among what both sides
+    support; nothing weaker is added.
     """
+    if isinstance(sock, socket.socket) and sock.family in (socket.AF_INET, socket.AF_INET6):
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     transport = paramiko.Transport(sock, **kwargs)
     options = transport.get_security_options()
     offered = tuple(options.ciphers)
