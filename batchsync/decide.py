@@ -18,7 +18,7 @@ CLOSED = ["closed", "soft_closed"]
 SENDS = ("new", "change", "close", "cancel")  # decisions that produce an ERP document
 # columns that change without the order changing (Coupa's export bookkeeping)
 VOLATILE = {"type", "exported", "_line"}
-HASH_BATCH = 10_000  # documents whose hashed text is built at once: about 10 MB per 1,000 POs
+HASH_BATCH = 5_000  # documents whose hashed text is built at once: about 30 MB of polars memory per 1,000 POs
 
 
 def content_hashes(frames: dict[str, pl.DataFrame], layout: Layout) -> pl.DataFrame:
