@@ -22,12 +22,20 @@ T = TypeVar("T")
 
 
 def document_batches(
-    frames: dict[str, pl.DataFrame], layout: Layout, documents: pl.DataFrame, size: int = BATCH_DOCUMENTS
+    frames: dict[str, pl.DataFrame], layout: Layout, documents: pl.DataFrame, size: int | None = None
 ) -> Iterator[tuple[pl.DataFrame, dict[str, pl.DataFrame]]]:
-    """``documents`` has an ``id`` column; yields each slice of it with the frames' rows of those documents."""
+    """``documents`` has an ``id`` column; yields each slice of it with the frames' rows of those documents.
+
+    Batched documents come in the file's order, numbered across the file (``_doc_seq``),
+    so a mapping sees the same numbers as for the file in one piece.
+    """
+    size = size or BATCH_DOCUMENTS
     if documents.height <= size:
         yield documents, frames
         return
+    in_file_order = frames["header"].select("id").unique(maintain_order=True)
+    documents = in_file_order.join(documents, on="id", how="inner", maintain_order="left")
+    documents = documents.with_row_index("_doc_seq", offset=1)
     batch_of = documents.select("id", (pl.int_range(pl.len(), dtype=pl.UInt32) // size).alias("_batch"))
     # each row's batch number, found once: comparing integers per batch is far cheaper than looking up ids
     numbers = {

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import jinja2
 import pandera.polars as pa
@@ -140,11 +140,11 @@ class FileContext:
             manifest = manifest_for(feed, self.file_row, self.run_id, self.now, documents, described)
             return manifest | {"reprocessed": self.replay is not None}
 
+        def write(stream: BinaryIO) -> bool:
+            return render_to(stream, feed.template, rendered) > 0
+
         rendered = read_ahead(batches())
-        handoff = None
-        if sends.height:
-            write = lambda stream: render_to(stream, feed.template, rendered) > 0  # noqa: E731
-            handoff = publish(self.config.handoff_dir, erp_name, write, manifest)
+        handoff = publish(self.config.handoff_dir, erp_name, write, manifest) if sends.height else None
         for _ in rendered:  # an adopted hand-off is not rendered again; its rejections still count
             pass
         if handoff is not None:

@@ -85,14 +85,12 @@ def _level_frames(
         pl.lit(source_file).alias("_source_file"),
         pl.lit(erp_file).alias("_erp_file"),
     ]
-    extra = [c for c in decisions.columns if c not in ("id", "_decision")]  # e.g. the PO's own id for a change
-    header = (
-        frames["header"]
-        .drop(extra, strict=False)
-        .join(decisions, on="id", how="inner", maintain_order="left")
-        .with_row_index("_doc_seq", offset=1)
-        .with_columns(*context, pl.lit(1).alias("_row"), pl.col("id").alias("doc_id"))
-    )
+    # e.g. the PO's own id for a change
+    extra = [c for c in decisions.columns if c not in ("id", "_decision", "_doc_seq")]
+    header = frames["header"].drop(extra, strict=False).join(decisions, on="id", how="inner", maintain_order="left")
+    if "_doc_seq" not in header.columns:  # a batch of a large file comes numbered across the file
+        header = header.with_row_index("_doc_seq", offset=1)
+    header = header.with_columns(*context, pl.lit(1).alias("_row"), pl.col("id").alias("doc_id"))
     parent = header.select(
         pl.col("id").alias("_parent"),
         "_decision",

@@ -1,0 +1,66 @@
+"""Large files go through transform and render in batches of whole documents (batches.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import polars as pl
+
+from batchsync.batches import document_batches, read_ahead
+from batchsync.layouts import LAYOUTS
+from batchsync.parse import parse_file
+
+SAMPLE = (
+    Path(__file__).resolve().parent.parent
+    / "samples"
+    / "remote"
+    / "Outgoing"
+    / "PurchaseOrders"
+    / "OrderHeader_20261123_020000Z.csv"
+)
+LAYOUT = LAYOUTS["purchase_orders"]
+
+
+def test_each_batch_holds_whole_documents_numbered_across_the_file() -> None:
+    frames = parse_file(SAMPLE, LAYOUT).frames
+    ids = frames["header"]["id"].to_list()
+    wanted = pl.DataFrame({"id": list(reversed(ids)), "_decision": ["new"] * len(ids)})  # any order in
+
+    parts = list(document_batches(frames, LAYOUT, wanted, size=1))
+
+    assert [p["id"].to_list() for p, _ in parts] == [[i] for i in ids]  # the file's order out
+    assert [p["_doc_seq"].to_list() for p, _ in parts] == [[n] for n in range(1, len(ids) + 1)]
+    for part, batch in parts:
+        (doc,) = part["id"].to_list()
+        for record in LAYOUT.records:
+            expected = frames[record.role].filter(pl.col(record.doc_key) == doc)
+            assert batch[record.role].equals(expected), (doc, record.role)
+    total = {r.role: sum(b[r.role].height for _, b in parts) for r in LAYOUT.records}
+    assert total == {r.role: frames[r.role].height for r in LAYOUT.records}
+
+
+def test_a_file_of_one_batch_passes_through_untouched() -> None:
+    frames = parse_file(SAMPLE, LAYOUT).frames
+    wanted = frames["header"].select("id")
+
+    [(part, batch)] = list(document_batches(frames, LAYOUT, wanted, size=1000))
+
+    assert part is wanted
+    assert all(batch[role] is frames[role] for role in frames)
+
+
+def test_read_ahead_yields_every_item_in_order_and_passes_errors_on() -> None:
+    assert list(read_ahead(iter(range(5)))) == [0, 1, 2, 3, 4]
+
+    def failing() -> object:
+        yield 1
+        raise ValueError("batch 2 failed")
+
+    items = read_ahead(failing())
+    assert next(items) == 1
+    try:
+        next(items)
+    except ValueError as exc:
+        assert str(exc) == "batch 2 failed"
+    else:
+        raise AssertionError("the error was swallowed")
