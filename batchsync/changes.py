@@ -24,6 +24,7 @@ from batchsync.process import (
     FileContext,
     FileResult,
     PreparedFeed,
+    Read,
     Replay,
     handoff_row,
     replay_suffix,
@@ -42,9 +43,10 @@ def process_change_file(
     run_id: int,
     now: datetime,
     replay: Replay | None = None,
+    ahead: Read | None = None,
 ) -> FileResult:
     """``replay``: changes already decided stay decided; a replay judges the undecided ones again."""
-    ctx = FileContext(config, feed, ledger, file_row, run_id, now, replay)
+    ctx = FileContext(config, feed, ledger, file_row, run_id, now, replay, ahead)
     read = ctx.read()
     if isinstance(read, FileResult):
         return read

@@ -6,16 +6,18 @@ templates) is compiled first; then one source connection serves the run.
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import os
 import socket
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from batchsync.batches import read_ahead
 from batchsync.changes import process_change_file
 from batchsync.config import Config, FeedConfig
 from batchsync.discover import discover, remove_stale_staging
@@ -28,7 +30,7 @@ from batchsync.ledger import Ledger
 from batchsync.lock import RunLock
 from batchsync.logs import log_context
 from batchsync.mapping import load_mapping
-from batchsync.process import OUTCOMES, PreparedFeed, Replay, process_file
+from batchsync.process import OUTCOMES, PreparedFeed, Read, Replay, process_file, read_file
 from batchsync.render import check_template, load_template
 from batchsync.schemas import PO_MODELS, PO_RULES, po_line_decision
 from batchsync.schemas_changes import CHANGE_MODELS, CHANGE_RULES, change_line_decision
@@ -42,6 +44,8 @@ SCHEMAS = {
     "order_header_changes": (CHANGE_MODELS, CHANGE_RULES, change_line_decision),
 }
 PROCESSORS = {"purchase_orders": process_file, "order_header_changes": process_change_file}
+READ_AHEAD_MAX_BYTES = 32 << 20  # larger files are parsed when their turn comes (memory)
+_Ahead = tuple[dict[str, Any], Read | None]
 PACKAGED = Path(__file__).resolve().parent.parent
 Clock = Callable[[], datetime]
 Progress = Callable[[list[dict[str, Any]], str], Iterable[dict[str, Any]]]
@@ -161,11 +165,13 @@ class _Session:
     summaries: dict[str, FeedSummary]
     progress: Progress
 
-    def process(self, feed: PreparedFeed, file_row: dict[str, Any], replay: Replay | None = None) -> None:
+    def process(
+        self, feed: PreparedFeed, file_row: dict[str, Any], replay: Replay | None = None, ahead: Read | None = None
+    ) -> None:
         summary = self.summaries[feed.name]
         with log_context(file=file_row["name"]):
             result = PROCESSORS[feed.config.kind](
-                self.config, feed, self.ledger, file_row, self.run_id, self.clock(), replay
+                self.config, feed, self.ledger, file_row, self.run_id, self.clock(), replay, ahead
             )
         summary.files_processed += 1
         summary.files_rejected += int(result.state == "rejected")
@@ -321,8 +327,27 @@ def _run_feed(session: _Session, feed: PreparedFeed, sleep: Callable[[float], No
     summary.files_not_yet_stable = found.not_yet_stable
     summary.refused_names = found.refused
     files = session.ledger.files_to_process(feed.name)
-    for file_row in session.progress(files, f"{feed.name}: processing"):
-        session.process(feed, file_row)
+    reads = read_ahead(_reads(feed, files, contextvars.copy_context()))
+    for _, (file_row, ahead) in zip(session.progress(files, f"{feed.name}: processing"), reads, strict=True):
+        session.process(feed, file_row, ahead=ahead)
+
+
+def _reads(feed: PreparedFeed, files: list[dict[str, Any]], context: contextvars.Context) -> Iterator[_Ahead]:
+    """Each small file parsed and validated (read_ahead: one file ahead, in a second thread).
+
+    While one file is mapped, rendered and recorded, the next one is read: on two
+    cores that hides most of a small file's parse and validation. A large file is
+    read when its turn comes, so two large files never sit in memory together.
+    The run's log context (run, feed) goes along to the second thread.
+    """
+    for row in files:
+        small = int(row.get("size") or 0) <= READ_AHEAD_MAX_BYTES
+        yield row, (context.run(_read_logged, feed, row) if small else None)
+
+
+def _read_logged(feed: PreparedFeed, row: dict[str, Any]) -> Read:
+    with log_context(file=row["name"]):
+        return read_file(feed, row)
 
 
 def upload_writeback(config: Config, source: Source, ledger: Ledger, run_id: int, clock: Clock) -> list[str]:

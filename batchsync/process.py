@@ -85,6 +85,18 @@ def replay_suffix(ledger: Ledger, file_id: int, replay: Replay | None) -> str:
     return f"reprocess{ledger.handoff_count(file_id, '%.reprocess%') + 1}" if replay else ""
 
 
+Read = tuple[ParsedFile, Validated] | DataError
+
+
+def read_file(feed: PreparedFeed, file_row: dict[str, Any]) -> Read:
+    """Parse and validate one archived file. Pure: it may run ahead, in another thread."""
+    try:
+        parsed = parse_file(Path(file_row["archive_path"]), feed.layout, display_name=str(file_row["name"]))
+    except DataError as exc:
+        return exc
+    return parsed, validate(parsed, feed.layout, feed.models, feed.rules)
+
+
 @dataclass(frozen=True)
 class FileContext:
     """One archived file being processed in one run; the steps every feed kind shares."""
@@ -96,6 +108,7 @@ class FileContext:
     run_id: int
     now: datetime
     replay: Replay | None = None
+    ahead: Read | None = None  # parsed and validated already (pipeline reads small files one ahead)
 
     @property
     def name(self) -> str:
@@ -103,11 +116,10 @@ class FileContext:
 
     def read(self) -> tuple[ParsedFile, Validated] | FileResult:
         """Parse and validate; a file that cannot be read as the feed's format is rejected whole."""
-        try:
-            parsed = parse_file(Path(self.file_row["archive_path"]), self.feed.layout, display_name=self.name)
-        except DataError as exc:
-            return reject_file(self.config, self.ledger, self.feed, self.file_row, self.run_id, self.now, exc)
-        return parsed, validate(parsed, self.feed.layout, self.feed.models, self.feed.rules)
+        read = self.ahead if self.ahead is not None else read_file(self.feed, self.file_row)
+        if isinstance(read, DataError):
+            return reject_file(self.config, self.ledger, self.feed, self.file_row, self.run_id, self.now, read)
+        return read
 
     def erp_name(self, suffix: str) -> str:
         mapping = self.feed.mapping
@@ -173,8 +185,9 @@ def process_file(
     run_id: int,
     now: datetime,
     replay: Replay | None = None,
+    ahead: Read | None = None,
 ) -> FileResult:
-    ctx = FileContext(config, feed, ledger, file_row, run_id, now, replay)
+    ctx = FileContext(config, feed, ledger, file_row, run_id, now, replay, ahead)
     read = ctx.read()
     if isinstance(read, FileResult):
         return read

@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import json
+import sqlite3
 from pathlib import Path
 
 import polars as pl
+from click.testing import CliRunner
 
+from batchsync import pipeline
 from batchsync.batches import document_batches, read_ahead
+from batchsync.cli import cli
+from batchsync.config import load_config
+from batchsync.demo import build_workspace
 from batchsync.layouts import LAYOUTS
 from batchsync.parse import parse_file
 
@@ -64,3 +71,28 @@ def test_read_ahead_yields_every_item_in_order_and_passes_errors_on() -> None:
         assert str(exc) == "batch 2 failed"
     else:
         raise AssertionError("the error was swallowed")
+
+
+def test_files_read_ahead_keep_their_own_outcomes_and_log_context(tmp_path: Path) -> None:
+    """The next file is parsed in a second thread: a file rejected there, or one that warns, still says which."""
+    config_path = build_workspace(tmp_path / "ws")
+    folder = tmp_path / "ws" / "remote" / "Outgoing" / "PurchaseOrders"
+    good = (folder / "OrderHeader_20261123_040000Z.csv").read_bytes()
+    (folder / "OrderHeader_20261123_050000Z.csv").write_bytes(b"\xef\xbb\xbf" + good.replace(b"4207", b"4307"))
+    (folder / "OrderHeader_20261123_060000Z.csv").write_bytes(b'"Header","43\xff08"\n')
+
+    result = CliRunner().invoke(cli, ["--config", str(config_path), "--log-format", "json", "run"])
+
+    assert result.exit_code == 1, result.output
+    ledger = sqlite3.connect(pipeline.ledger_path(load_config(config_path)))
+    states = dict(ledger.execute("SELECT name, state FROM files WHERE feed = 'purchase_orders'").fetchall())
+    assert states["OrderHeader_20261123_060000Z.csv"] == "rejected"
+    assert states["OrderHeader_20261123_050000Z.csv"] == "processed"
+    assert sum(1 for s in states.values() if s == "processed") == 4
+    reason = ledger.execute("SELECT reason FROM files WHERE name = 'OrderHeader_20261123_060000Z.csv'").fetchone()[0]
+    assert "line 1, byte offset 12" in reason
+    logged = [json.loads(line) for line in result.stderr.splitlines() if line.startswith("{")]
+    bom = [line for line in logged if "byte order mark" in line["message"]]
+    assert [(line["file"], line["feed"], line["stage"]) for line in bom] == [
+        ("OrderHeader_20261123_050000Z.csv", "purchase_orders", "parse")
+    ]
