@@ -7,7 +7,7 @@ passed through untouched, so small files pay nothing for this.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
@@ -44,8 +44,25 @@ def document_batches(
         .join(batch_of, on="id", how="left", maintain_order="left")["_batch"]
         for r in layout.records
     }
+    count = -(-documents.height // size)
+    pieces = {role: _pieces(frames[role], numbers[role], count) for role in numbers}
     for number, start in enumerate(range(0, documents.height, size)):
-        yield documents.slice(start, size), {role: frames[role].filter(numbers[role] == number) for role in numbers}
+        yield documents.slice(start, size), {role: piece(number) for role, piece in pieces.items()}
+
+
+def _pieces(frame: pl.DataFrame, numbers: pl.Series, count: int) -> Callable[[int], pl.DataFrame]:
+    """A function giving the rows of batch N.
+
+    A file lists each document's records together, in document order, so the batch
+    numbers usually ascend: then a batch is a zero-copy slice. Otherwise each batch
+    is filtered out (every column scanned once per batch).
+    """
+    if numbers.null_count():  # rows of documents not asked for (not sent, rejected): set aside once
+        frame, numbers = frame.filter(numbers.is_not_null()), numbers.drop_nulls()
+    if not numbers.is_sorted():
+        return lambda number: frame.filter(numbers == number)
+    starts = numbers.search_sorted(pl.Series(range(count + 1), dtype=numbers.dtype), side="left").to_list()
+    return lambda number: frame.slice(starts[number], starts[number + 1] - starts[number])
 
 
 _END = object()
