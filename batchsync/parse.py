@@ -195,14 +195,18 @@ def _line_numbers(raw: pl.DataFrame, scan: ByteScan) -> pl.Series:
     simple = scan.newlines - scan.leading_blank_lines == raw.height - (0 if scan.ends_with_newline else 1)
     if simple:
         return pl.int_range(first, raw.height + first, eager=True, dtype=pl.Int64).alias(LINE)
-    spans = raw.select(_line_span(tuple(raw.columns))).to_series()
+    # only the few columns holding a line break are counted: a count per cell of every
+    # column would hold one integer column per field of a large file at once
+    has_break = raw.select(pl.col(c).str.contains("\n", literal=True).any() for c in raw.columns).row(0)
+    columns = tuple(c for c, found in zip(raw.columns, has_break, strict=True) if found)
+    spans = raw.select(_line_span(columns)).to_series()
     return (spans.cum_sum() - spans + first).alias(LINE)
 
 
 @lru_cache(maxsize=16)
 def _line_span(columns: tuple[str, ...]) -> pl.Expr:
-    inner = pl.sum_horizontal(pl.col(c).str.count_matches("\n", literal=True).fill_null(0) for c in columns)
-    return (inner + 1).cast(pl.Int64).alias(LINE)
+    inner = [pl.col(c).str.count_matches("\n", literal=True).fill_null(0).cast(pl.Int64) for c in columns]
+    return (pl.sum_horizontal(*inner, pl.lit(1, pl.Int64)) if inner else pl.lit(1, pl.Int64)).alias(LINE)
 
 
 def _canonical_types(raw: pl.DataFrame, layout: Layout) -> pl.DataFrame:
@@ -247,7 +251,14 @@ def _name_row_candidates(raw: pl.DataFrame, layout: Layout) -> pl.DataFrame:
     known = [tuple(c for c in r.columns if c != TYPE) for r in layout.records]
     every_known = tuple(sorted({c for names in known for c in names}))
     fewest = min(min(3, len(names)) for names in known)
-    return raw.filter(_name_row_expr(tuple(_data_columns(raw)), every_known, fewest))
+    # only columns that hold a known name somewhere can make a row a name row (usually none)
+    names = pl.Series(every_known, dtype=pl.String).implode()
+    data = _data_columns(raw)
+    found = raw.select(pl.col(c).is_in(names).any() for c in data).row(0)
+    columns = tuple(c for c, hit in zip(data, found, strict=True) if hit)
+    if len(columns) < fewest:
+        return raw.clear()
+    return raw.filter(_name_row_expr(columns, every_known, fewest))
 
 
 def _data_columns(raw: pl.DataFrame) -> list[str]:
