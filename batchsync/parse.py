@@ -1,7 +1,7 @@
 """Parse a record-typed Coupa CSV file into one DataFrame per record type.
 
-The bytes are checked first (UTF-8, no NUL), streamed in chunks so a large
-file is never held twice. polars then reads every field as text; a column
+The bytes are checked first (``bytescan``: UTF-8, no NUL, no bare CR).
+polars then reads every field as text; a column
 ``_line`` keeps each record's physical line number for error reports. A file
 that cannot be read as the feed's format raises ``DataError`` naming the
 line (and byte offset for encoding faults).
@@ -19,6 +19,7 @@ from pathlib import Path
 
 import polars as pl
 
+from batchsync.bytescan import BOM, ByteScan, scan_bytes
 from batchsync.errors import DataError
 from batchsync.layouts import Layout, RecordType
 
@@ -26,20 +27,7 @@ log = logging.getLogger("batchsync.parse")
 
 LINE = "_line"
 TYPE = "type"
-_CHUNK = 16 * 1024 * 1024
-_BOM = b"\xef\xbb\xbf"
-_BARE_CR = re.compile(rb'"\r(?=")')  # a closing quote, CR, an opening quote: a record break without LF
 _BARE_CR_TEXT = re.compile("\r(?!\n)")  # a CR that does not start a CRLF
-_STRAY_BOM = re.compile(rb"\n\xef\xbb\xbf")  # a BOM starting a line
-
-
-@dataclass(frozen=True)
-class ByteScan:
-    size: int
-    newlines: int
-    ends_with_newline: bool
-    has_bom: bool
-    leading_blank_lines: int = 0  # skipped before reading: polars takes the table's width from the first line
 
 
 @dataclass
@@ -76,101 +64,13 @@ def parse_file(path: Path, layout: Layout, display_name: str | None = None) -> P
             hint="check that this is a Coupa export (comma-delimited, every field quoted)",
         )
     _reject_short_rows(raw, name)
-    candidates = _name_row_candidates(raw, layout)
-    frames = {r.role: _record_frame(raw, r, name, candidates) for r in layout.records}
+    frames = _record_frames(raw, layout, name)
     unknown = raw.filter(~pl.col(TYPE).is_in([r.word for r in layout.records])).select(LINE, TYPE)
     return ParsedFile(name, frames, unknown, warnings)
 
 
-def scan_bytes(path: Path, name: str) -> ByteScan:
-    """Check UTF-8 and NUL bytes chunk by chunk; count line breaks on the way."""
-    offset = newlines = 0
-    carry = b""
-    has_bom = False
-    last = b""
-    with path.open("rb") as stream:
-        while chunk := stream.read(_CHUNK):
-            if offset == 0:
-                has_bom = chunk.startswith(_BOM)
-            data = carry + chunk
-            base = offset - len(carry)
-            carry = _check_chunk(data, base, newlines, name)
-            newlines += data[: len(data) - len(carry)].count(b"\n")
-            offset += len(chunk)
-            last = chunk[-1:]
-    if carry:
-        raise _encoding_error(name, offset - len(carry), newlines + 1, "the file ends inside a UTF-8 character")
-    return ByteScan(offset, newlines, last == b"\n", has_bom, _leading_blank_lines(path))
-
-
-def _leading_blank_lines(path: Path) -> int:
-    with path.open("rb") as stream:
-        head = stream.read(64 * 1024).removeprefix(_BOM)
-    body = head.lstrip(b"\r\n")
-    return head[: len(head) - len(body)].count(b"\n")
-
-
-def _check_chunk(data: bytes, base: int, newlines: int, name: str) -> bytes:
-    """Return the bytes of an incomplete character at the chunk's end, to carry over."""
-    nul = data.find(b"\x00")
-    try:
-        _require_utf8(data)
-        carry = b""
-    except UnicodeDecodeError as exc:
-        at_end = exc.end == len(data) and len(data) - exc.start < 4
-        if not at_end or (0 <= nul < exc.start):
-            bad = nul if 0 <= nul < exc.start else exc.start
-            what = "a NUL byte" if bad == nul else f"byte 0x{data[bad]:02x} is not valid UTF-8"
-            raise _encoding_error(name, base + bad, newlines + data[:bad].count(b"\n") + 1, what) from None
-        carry = data[exc.start :]
-    if nul >= 0:
-        raise _encoding_error(name, base + nul, newlines + data[:nul].count(b"\n") + 1, "a NUL byte")
-    # single-byte finds run at memory speed; the patterns are looked for only where those bytes occur
-    stray_bom = _stray_bom(data, base) if _BOM[:1] in data else None
-    if stray_bom is not None:  # files glued together, or a BOM written twice: that row cannot be read
-        line = newlines + data[:stray_bom].count(b"\n") + 1
-        raise _encoding_error(name, base + stray_bom, line, "a byte order mark in the middle of the file")
-    bare_cr = _BARE_CR.search(data) if b"\r" in data else None
-    if bare_cr:  # polars would read the whole file as one row: records would vanish into extra columns
-        line = newlines + data[: bare_cr.start()].count(b"\n") + 1
-        raise DataError(
-            f"{name}: line {line}, byte offset {base + bare_cr.start()}: records end with a bare CR (old Mac style)",
-            file=name,
-            line=line,
-            offset=base + bare_cr.start(),
-            hint="re-export the file with CRLF or LF line endings",
-        )
-    return carry
-
-
-def _require_utf8(data: bytes) -> None:
-    """Raise UnicodeDecodeError at the first bad byte; polars checks a valid chunk far faster than ``decode``."""
-    try:
-        pl.Series([data], dtype=pl.Binary).cast(pl.String)
-    except pl.exceptions.PolarsError:
-        data.decode("utf-8")  # says where
-
-
-def _stray_bom(data: bytes, base: int) -> int | None:
-    """Offset of a BOM that starts a line, other than the one a file may begin with."""
-    if base == 0 and data.startswith(_BOM + _BOM):
-        return len(_BOM)
-    found = _STRAY_BOM.search(data)
-    return found.start() + 1 if found else None
-
-
-def _encoding_error(name: str, offset: int, line: int, what: str) -> DataError:
-    return DataError(
-        f"{name}: line {line}, byte offset {offset}: {what}; Coupa files are UTF-8",
-        file=name,
-        line=line,
-        offset=offset,
-        hint="re-export the file as UTF-8 (without BOM); the raw copy is kept in the local archive",
-    )
-
-
 def _read_text_table(path: Path, name: str, scan: ByteScan) -> pl.DataFrame | None:
-    if scan.size - (len(_BOM) if scan.has_bom else 0) == 0:
+    if scan.size - (len(BOM) if scan.has_bom else 0) == 0:
         return None
     try:
         raw = pl.read_csv(
@@ -246,6 +146,19 @@ def _reject_short_rows(raw: pl.DataFrame, name: str) -> None:
         )
 
 
+def _record_frames(raw: pl.DataFrame, layout: Layout, name: str) -> dict[str, pl.DataFrame]:
+    """One frame per record type, in the layout's order."""
+    candidates = _name_row_candidates(raw, layout)
+    plans = [_plan(raw, r, name, candidates) for r in layout.records]  # problems reported in layout order
+    # the most numerous record type first: while it is built (two copies for a moment), the
+    # file's other record frames do not exist yet, so a large file peaks lower
+    counts = raw[TYPE].value_counts()
+    rows = dict(zip(counts[TYPE].to_list(), counts["count"].to_list(), strict=True))
+    largest_first = sorted(plans, key=lambda p: -rows.get(p.record.word, 0))
+    built = {p.record.role: _record_frame(raw, p) for p in largest_first}
+    return {r.role: built[r.role] for r in layout.records}
+
+
 def _name_row_candidates(raw: pl.DataFrame, layout: Layout) -> pl.DataFrame:
     """Rows that could be column-name rows of some record type: one pass over the file, usually none."""
     known = [tuple(c for c in r.columns if c != TYPE) for r in layout.records]
@@ -265,7 +178,15 @@ def _data_columns(raw: pl.DataFrame) -> list[str]:
     return [c for c in raw.columns if c not in (LINE, TYPE)]
 
 
-def _record_frame(raw: pl.DataFrame, record: RecordType, name: str, candidates: pl.DataFrame) -> pl.DataFrame:
+@dataclass(frozen=True)
+class _RecordPlan:
+    record: RecordType
+    rows: pl.Expr  # which rows of the file are this type's records (its column-name row excluded)
+    positions: dict[str, str]  # column name -> the file's column
+
+
+def _plan(raw: pl.DataFrame, record: RecordType, name: str, candidates: pl.DataFrame) -> _RecordPlan:
+    """Where the record type's columns are; raises DataError for a missing required column."""
     data_columns = _data_columns(raw)
     of_type = pl.col(TYPE) == record.word
     names_rows = candidates.filter(of_type & _is_name_row(data_columns, record))
@@ -275,11 +196,15 @@ def _record_frame(raw: pl.DataFrame, record: RecordType, name: str, candidates: 
     else:
         positions = _default_positions(data_columns, record)
     _require_columns(positions, record, name)
-    absent = [c for c in record.columns if c not in positions and c != TYPE]
+    return _RecordPlan(record, of_type, positions)
+
+
+def _record_frame(raw: pl.DataFrame, plan: _RecordPlan) -> pl.DataFrame:
+    absent = [c for c in plan.record.columns if c not in plan.positions and c != TYPE]
     # the record type's own columns picked first (no copy), so the filter copies only those; absent
     # optional columns become empty ones, so later stages see one shape per record type
-    picked = raw.select(LINE, TYPE, *positions.values()).filter(of_type)
-    return picked.select(_record_columns(tuple(positions.items()), tuple(absent)))
+    picked = raw.select(LINE, TYPE, *plan.positions.values()).filter(plan.rows)
+    return picked.select(_record_columns(tuple(plan.positions.items()), tuple(absent)))
 
 
 @lru_cache(maxsize=64)

@@ -17,7 +17,8 @@ from batchsync.errors import ConfigError
 from batchsync.faults import checkpoint
 
 _CHUNK_ROWS = 2000
-_WRITE_CHARS = 4 << 20
+# pieces this size come from the heap; multi-MB ones fault in fresh pages every time (~0.7 GB/s)
+_WRITE_CHARS = 256 << 10
 
 
 def load_template(templates_dir: Path, name: str) -> jinja2.Template:
@@ -76,10 +77,31 @@ def render_to(
 
 
 def _write(stream: BinaryIO, pieces: list[str], handoff: bool) -> None:
-    data = "".join(pieces).encode("utf-8")
-    stream.write(data)
-    if handoff and data:
+    wrote = False
+    for data in _encoded(pieces):
+        stream.write(data)
+        wrote = wrote or bool(data)
+    if handoff and wrote:
         checkpoint("mid-render")
+
+
+def _encoded(pieces: list[str]) -> Iterator[bytes]:
+    """UTF-8, runs of ASCII pieces joined first (``isascii`` is O(1) on a str).
+
+    One accented supplier name would otherwise widen a whole joined piece to
+    UCS-2, and encoding that ran at 0.7 GB/s instead of 2-3 GB/s.
+    """
+    run: list[str] = []
+    for piece in pieces:
+        if piece.isascii():
+            run.append(piece)
+            continue
+        if run:
+            yield "".join(run).encode("ascii")
+            run = []
+        yield piece.encode("utf-8")
+    if run:
+        yield "".join(run).encode("ascii")
 
 
 def check_template(template: jinja2.Template, record_names: list[str]) -> None:

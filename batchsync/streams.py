@@ -18,12 +18,12 @@ class DigestingWriter:
     """
 
     _WRITEBACK_EVERY = 64 << 20
-    _PIECE = 1 << 20
+    _PIECE = 256 << 10  # small writes (SFTP's 32 KiB) are joined up to this; larger joins fault in fresh pages
 
     def __init__(self, stream: BinaryIO) -> None:
         self._stream = stream
         self._digest = hashlib.sha256()
-        self._pieces: queue.Queue[bytes | None] = queue.Queue(maxsize=4)
+        self._pieces: queue.Queue[bytes | None] = queue.Queue(maxsize=64)
         self._error: BaseException | None = None
         self._synced = self._written = 0
         self._pending: list[bytes] = []
@@ -38,7 +38,7 @@ class DigestingWriter:
         self._pending.append(bytes(data))
         self._pending_size += len(data)
         self.size += len(data)
-        if self._pending_size >= self._PIECE:  # small writes (SFTP's 32 KiB) travel in 1 MiB pieces
+        if self._pending_size >= self._PIECE:
             self._pieces.put(b"".join(self._pending))
             self._pending, self._pending_size = [], 0
         return len(data)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-import batchsync.parse as parse_module
+import batchsync.bytescan as bytescan_module
 from batchsync.errors import DataError
 from batchsync.layouts import LAYOUTS, PO_ALLOCATION, PO_HEADER, PO_LINE
 from batchsync.parse import ParsedFile, parse_file
@@ -237,7 +237,7 @@ def test_file_ending_inside_a_utf8_character(tmp_path: Path) -> None:
 @pytest.mark.parametrize("chunk", [1, 2, 3, 5, 64])
 def test_encoding_checks_across_chunk_boundaries(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, chunk: int) -> None:
     """Multi-byte characters split over chunks are fine; a bad byte keeps its true offset and line."""
-    monkeypatch.setattr(parse_module, "_CHUNK", chunk)
+    monkeypatch.setattr(bytescan_module, "_CHUNK", chunk)
     good = po_file([{"id": "4203", "supplier-name": "Société Générale €"}], [{"description": THREE_LINES}])
 
     assert parse(tmp_path, good).frames["line"]["description"].to_list() == [THREE_LINES]

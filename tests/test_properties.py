@@ -343,7 +343,7 @@ def run_case(tmp: Path, case: Mutated, *, with_mapping: bool = True) -> Outcome 
 
 
 def first_bad_byte(data: bytes) -> int | None:
-    """Where a strict UTF-8 reader that refuses NUL first fails, like parse.scan_bytes."""
+    """Where a strict UTF-8 reader that refuses NUL first fails, like bytescan.scan_bytes."""
     nul = data.find(b"\x00")
     try:
         data.decode("utf-8")
