@@ -55,7 +55,7 @@ def publish(
     try:
         handoff_dir.mkdir(parents=True, exist_ok=True)
         with body_tmp.open("wb") as stream:
-            writer = DigestingWriter(stream)
+            writer = DigestingWriter(stream, hash_apart=True)
             try:
                 wrote = write_body(writer)  # type: ignore[arg-type]
             finally:
