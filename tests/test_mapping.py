@@ -136,6 +136,7 @@ records:
       - {name: Z, width: 10, sorce: id}
       - {name: W, width: 5, const: "1", source: id}
       - {name: V, width: 10, source: supplier-number, xref: vendors}
+      - {name: T, width: 2, const: TOOLONG}
   - name: L
     level: line
     layout: csv
@@ -164,6 +165,7 @@ def test_broken_mapping_reports_every_problem_at_once_with_file_and_key(tmp_path
         "records[0] (X).fields[2] (X.Z): give exactly one of source, const, concat, sequence",
         "records[0] (X).fields[3] (X.W): give exactly one of source, const, concat, sequence",
         "records[0] (X).fields[4] (X.V).xref: no xref table named 'vendors'",
+        "records[0] (X).fields[5] (X.T).const: 'TOOLONG' is 7 characters, the field holds 2",
         "records[1] (L).fields[0] (L.P).source: 'nope2' is not a column of header records",
     ]
     for text in expected:
