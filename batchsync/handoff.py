@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from batchsync.errors import StateError
-from batchsync.streams import DigestingWriter
+from batchsync.streams import DigestingWriter, Sink
 
 MANIFEST_SUFFIX = ".manifest.json"
 
@@ -39,7 +39,7 @@ def handoff_name(source_name: str, source_sha256: str, target: str, extension: s
 
 
 def publish(
-    handoff_dir: Path, name: str, write_body: Callable[[BinaryIO], bool], manifest: Callable[[], dict[str, Any]]
+    handoff_dir: Path, name: str, write_body: Callable[[Sink], bool], manifest: Callable[[], dict[str, Any]]
 ) -> Handoff | None:
     """Write the ERP file with ``write_body``, then its manifest; rename both into place.
 
@@ -57,7 +57,7 @@ def publish(
         with body_tmp.open("wb") as stream:
             writer = DigestingWriter(stream, hash_apart=True)
             try:
-                wrote = write_body(writer)  # type: ignore[arg-type]
+                wrote = write_body(writer)
             finally:
                 sha256 = writer.close()
             _sync(stream)

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 import jinja2
 import pandera.polars as pa
@@ -30,6 +30,7 @@ from batchsync.ledger import FileOutcome, Ledger
 from batchsync.mapping import CompiledMapping
 from batchsync.parse import ParsedFile, parse_file
 from batchsync.render import render_to
+from batchsync.streams import Sink
 from batchsync.transform import LineDecision, Transformed, guard_formula, same_as_document, transform
 from batchsync.validate import Rule, Validated, file_error_frame, validate
 from batchsync.writeback import rejected_text, sent_text
@@ -152,7 +153,7 @@ class FileContext:
             manifest = manifest_for(feed, self.file_row, self.run_id, self.now, documents, described)
             return manifest | {"reprocessed": self.replay is not None}
 
-        def write(stream: BinaryIO) -> bool:
+        def write(stream: Sink) -> bool:
             return render_to(stream, feed.template, rendered) > 0
 
         rendered = read_ahead(batches())

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 import jinja2
 import polars as pl
 
 from batchsync.errors import ConfigError
 from batchsync.faults import checkpoint
+from batchsync.streams import Sink
 
 _CHUNK_ROWS = 2000
 # pieces this size come from the heap; multi-MB ones fault in fresh pages every time (~0.7 GB/s)
@@ -51,7 +52,7 @@ class _Counted:
 
 
 def render_to(
-    stream: BinaryIO, template: jinja2.Template, batches: Iterable[pl.DataFrame], *, handoff: bool = True
+    stream: Sink, template: jinja2.Template, batches: Iterable[pl.DataFrame], *, handoff: bool = True
 ) -> int:
     """Write the rendered file to ``stream`` in large pieces; return how many documents it holds.
 
@@ -76,7 +77,7 @@ def render_to(
     return documents.count
 
 
-def _write(stream: BinaryIO, pieces: list[str], handoff: bool) -> None:
+def _write(stream: Sink, pieces: list[str], handoff: bool) -> None:
     wrote = False
     for data in _encoded(pieces):
         stream.write(data)
@@ -107,8 +108,7 @@ def _encoded(pieces: list[str]) -> Iterator[bytes]:
 def check_template(template: jinja2.Template, record_names: list[str]) -> None:
     """Render one empty document so a misspelt record name fails at load time."""
     sample = pl.DataFrame({name: [""] for name in ["id", "version", "_decision", *record_names]})
-    sink = _NullSink()
-    render_to(sink, template, [sample], handoff=False)  # type: ignore[arg-type]
+    render_to(_NullSink(), template, [sample], handoff=False)
 
 
 class _NullSink:

@@ -7,9 +7,15 @@ import os
 import queue
 import threading
 from collections.abc import Callable
-from typing import BinaryIO
+from typing import BinaryIO, Protocol
 
 _Queue = queue.Queue[bytes | None]
+
+
+class Sink(Protocol):
+    """Where rendered or downloaded bytes go: a file, a DigestingWriter, or nowhere (a check)."""
+
+    def write(self, data: bytes) -> int: ...
 
 
 class DigestingWriter:
