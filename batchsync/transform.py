@@ -35,8 +35,11 @@ class Transformed:
     @staticmethod
     def concat(parts: list[Transformed]) -> Transformed:
         """One file's batches as one result, problems in line order."""
-        documents, rejected, problems = ([getattr(p, name) for p in parts] for name in Transformed.__annotations__)
-        return Transformed(pl.concat(documents), pl.concat(rejected), pl.concat(problems).sort("line"))
+        return Transformed(
+            pl.concat([p.documents for p in parts]),
+            pl.concat([p.rejected for p in parts]),
+            pl.concat([p.problems for p in parts]).sort("line"),
+        )
 
 
 def transform(
@@ -51,7 +54,7 @@ def transform(
     line_decision: LineDecision = same_as_document,
 ) -> Transformed:
     """``decisions`` (id, _decision) names the documents to send and how."""
-    levels = _level_frames(frames, decisions, mapping, layout, now, source_file, erp_file, line_decision)
+    levels = _level_frames(frames, decisions, mapping, layout, _context(now, source_file, erp_file), line_decision)
     problems = pl.concat([_problems(levels[role], mapping.at_level(role), role) for role in levels]).sort("line")
     rejected = problems.group_by("doc_id", maintain_order=True).agg(
         pl.format("line {}: {}", "line", "message").first().alias("reason")
@@ -73,18 +76,9 @@ def _level_frames(
     decisions: pl.DataFrame,
     mapping: CompiledMapping,
     layout: Layout,
-    now: datetime,
-    source_file: str,
-    erp_file: str,
+    context: list[pl.Expr],
     line_decision: LineDecision,
 ) -> dict[str, pl.DataFrame]:
-    context = [
-        pl.lit(now.strftime("%Y%m%d")).alias("_now_date"),
-        pl.lit(now.strftime("%H%M%S")).alias("_now_time"),
-        pl.lit(now.strftime("%Y-%m-%dT%H:%M:%SZ")).alias("_now"),
-        pl.lit(source_file).alias("_source_file"),
-        pl.lit(erp_file).alias("_erp_file"),
-    ]
     # e.g. the PO's own id for a change
     extra = [c for c in decisions.columns if c not in ("id", "_decision", "_doc_seq")]
     header = frames["header"].drop(extra, strict=False).join(decisions, on="id", how="inner", maintain_order="left")
@@ -104,6 +98,17 @@ def _level_frames(
         decided = line_decision() if record.role == "line" else same_as_document()
         levels[record.role] = children.with_columns(decided.alias("_line_decision"))
     return levels
+
+
+def _context(now: datetime, source_file: str, erp_file: str) -> list[pl.Expr]:
+    """The reserved columns every record may use (mapping.RESERVED)."""
+    return [
+        pl.lit(now.strftime("%Y%m%d")).alias("_now_date"),
+        pl.lit(now.strftime("%H%M%S")).alias("_now_time"),
+        pl.lit(now.strftime("%Y-%m-%dT%H:%M:%SZ")).alias("_now"),
+        pl.lit(source_file).alias("_source_file"),
+        pl.lit(erp_file).alias("_erp_file"),
+    ]
 
 
 def _children(frame: pl.DataFrame, parent: pl.DataFrame, doc_key: str, order: list[str]) -> pl.DataFrame:
