@@ -85,7 +85,7 @@ def _read_text_table(path: Path, name: str, scan: ByteScan) -> pl.DataFrame | No
         raise _locate_csv_problem(path, name, str(exc)) from None
     if raw.height == 0:
         return None
-    raw = raw.rename({c: f"c{i}" for i, c in enumerate(raw.columns)}).rename({"c0": TYPE})
+    raw = raw.rename({c: f"c{i}" if i else TYPE for i, c in enumerate(raw.columns)})
     return raw.with_columns(_line_numbers(raw, scan))
 
 
@@ -93,20 +93,24 @@ def _line_numbers(raw: pl.DataFrame, scan: ByteScan) -> pl.Series:
     """Physical line where each record starts, counting line breaks inside quoted values."""
     first = scan.leading_blank_lines + 1
     simple = scan.newlines - scan.leading_blank_lines == raw.height - (0 if scan.ends_with_newline else 1)
-    if simple:
+    columns = () if simple else _columns_with_breaks(raw)
+    if not columns:  # one record per line
         return pl.int_range(first, raw.height + first, eager=True, dtype=pl.Int64).alias(LINE)
-    # only the few columns holding a line break are counted: a count per cell of every
-    # column would hold one integer column per field of a large file at once
-    has_break = raw.select(pl.col(c).str.contains("\n", literal=True).any() for c in raw.columns).row(0)
-    columns = tuple(c for c, found in zip(raw.columns, has_break, strict=True) if found)
     spans = raw.select(_line_span(columns)).to_series()
     return (spans.cum_sum() - spans + first).alias(LINE)
+
+
+def _columns_with_breaks(raw: pl.DataFrame) -> tuple[str, ...]:
+    """Only these are counted: a count per cell of every column would hold one integer column
+    per field of a large file at once."""
+    found = raw.select(pl.col(c).str.contains("\n", literal=True).any() for c in raw.columns).row(0)
+    return tuple(c for c, has in zip(raw.columns, found, strict=True) if has)
 
 
 @lru_cache(maxsize=16)
 def _line_span(columns: tuple[str, ...]) -> pl.Expr:
     inner = [pl.col(c).str.count_matches("\n", literal=True).fill_null(0).cast(pl.Int64) for c in columns]
-    return (pl.sum_horizontal(*inner, pl.lit(1, pl.Int64)) if inner else pl.lit(1, pl.Int64)).alias(LINE)
+    return pl.sum_horizontal(*inner, pl.lit(1, pl.Int64)).alias(LINE)
 
 
 def _canonical_types(raw: pl.DataFrame, layout: Layout) -> pl.DataFrame:
