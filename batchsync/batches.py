@@ -36,7 +36,7 @@ def document_batches(
     in_file_order = frames["header"].select("id").unique(maintain_order=True)
     documents = in_file_order.join(documents, on="id", how="inner", maintain_order="left")
     documents = documents.with_row_index("_doc_seq", offset=1)
-    batch_of = documents.select("id", (pl.int_range(pl.len(), dtype=pl.UInt32) // size).alias("_batch"))
+    batch_of = documents.select("id", ((pl.col("_doc_seq") - 1) // size).alias("_batch"))
     # each row's batch number, found once: comparing integers per batch is far cheaper than looking up ids
     numbers = {
         r.role: frames[r.role]
