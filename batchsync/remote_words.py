@@ -86,7 +86,7 @@ def failure(op: str, path: str, server: str, exc: BaseException, timeout: float 
     """The server answered and refused: the innermost operation first, the one it was part of after."""
     inner_op, inner_path = getattr(exc, "remote_op", None) or (op, path)
     message = f"{_what(inner_op, inner_path, server)} failed: {reason(exc, timeout)}"
-    if (inner_op, inner_path) != (op, path):
+    if inner_path != path:  # the step it was part of, unless that names the same path again
         message += f" ({DOING.get(op, op)} {path})"
     denied = isinstance(exc, OSError) and exc.errno in (errno.EACCES, errno.EPERM)
     return RemoteRefused(message, hint=DENIED_HINT if denied else None)

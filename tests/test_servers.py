@@ -53,12 +53,14 @@ def test_full_job_and_a_second_run_on_every_server(server_workspace: Workspace, 
     assert result.exit_code == 0, result.output
     assert "all folders present and writable" in result.stdout
     assert leftovers(ws) == []  # check's probe files removed
+    assert ws.archive.is_dir() and "created the missing archive folder" in result.stdout  # as a run would
+    for op in ("list", "write", "rename", "remove"):
+        assert f"ok   {op} " in result.stdout
     row["check"] = "pass"
 
     ws.put_samples()
     ws.put_change(CHANGE_SAMPLE)
     older = b"an older export under the same name, archived last month\n"
-    ws.archive.mkdir()
     (ws.archive / SAMPLE_A).write_bytes(older)
     result = ws.cli("run")
 
@@ -229,3 +231,35 @@ def test_files_still_settling_are_logged_as_waiting_not_unread(sftp_workspace: W
     assert result.exit_code == 0, result.output
     assert f"waiting: {ws.outgoing / SAMPLE_A} is still changing or younger than min_age_seconds" in result.stderr
     assert ws.remote_names(ws.outgoing) == [SAMPLE_A] and handed_off(ws) == []
+
+
+@pytest.mark.parametrize(
+    ("behaviour", "failed"),
+    [
+        ({"refuse_mkdir": True}, ["creating folder /Outgoing/PurchaseOrders/Archive on sftp://"]),
+        (
+            {"refuse_rename": True},
+            ["renaming /Outgoing/PurchaseOrders/.batchsync-check-", "renaming /Incoming/PurchaseOrderChanges/"],
+        ),
+        ({"read_only": frozenset({"/Incoming/PurchaseOrderChanges"})}, ["/Incoming/PurchaseOrderChanges/.batchsync"]),
+        ({"permissions": False}, []),  # accepted: folders are what can be listed
+    ],
+    ids=["mkdir-refused", "rename-refused", "write-refused", "no-permissions"],
+)
+def test_check_tries_what_a_run_does_and_says_what_failed_where(
+    asyncssh_listener: AsyncsshListener, tmp_path: Path, behaviour: dict[str, object], failed: list[str]
+) -> None:
+    ws = refusing(asyncssh_listener, tmp_path, **behaviour)
+    ws.put(SAMPLE_A)
+
+    result = ws.cli("check")
+
+    assert leftovers(ws) == []  # whatever failed, no probe file stays behind
+    assert f"ok   read /Outgoing/PurchaseOrders/{SAMPLE_A}" in result.stdout
+    if not failed:
+        assert result.exit_code == 0, result.output
+        return
+    assert result.exit_code == 2, result.output
+    for words in failed:
+        assert words in result.stderr and "permission denied" in result.stderr
+    assert "FAIL " in result.stdout and "Traceback" not in result.output
