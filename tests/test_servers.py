@@ -263,3 +263,24 @@ def test_check_tries_what_a_run_does_and_says_what_failed_where(
     for words in failed:
         assert words in result.stderr and "permission denied" in result.stderr
     assert "FAIL " in result.stdout and "Traceback" not in result.output
+
+
+def test_a_server_that_stops_answering_is_reported_in_words(
+    asyncssh_listener: AsyncsshListener, tmp_path: Path
+) -> None:
+    ws = refusing(asyncssh_listener, tmp_path, delay=3.0, slow_ops=frozenset({"rename"}))
+    ws.write_config(after_download="keep")  # the first rename of the run is the write-back's .part
+    ws.config.write_text(ws.config.read_text().replace("timeout_seconds = 5", "timeout_seconds = 1"))
+    ws.put(SAMPLE_A)
+
+    result = ws.cli("run")
+
+    assert result.exit_code == 3, result.output
+    [error, hint] = result.stderr.strip().splitlines()[-2:]
+    assert error.startswith("batchsync: error: renaming /Incoming/PurchaseOrderChanges/PurchaseOrderChange_")
+    assert ".csv.part to /Incoming/PurchaseOrderChanges/" in error
+    assert error.endswith("failed after 2 attempts: no reply from the server within 1 s")
+    assert error.count("sftp://coupa@127.0.0.1") == 1  # the server named once
+    assert "timeout_seconds" in hint
+    assert "TimeoutError" not in result.output and "Traceback" not in result.output
+    assert [w["uploaded_at"] for w in ws.rows("SELECT uploaded_at FROM writebacks")] == [None]  # pending, not lost
