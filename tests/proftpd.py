@@ -18,15 +18,11 @@ import getpass
 import grp
 import os
 import shutil
-import socket
 import subprocess
-import time
-from dataclasses import dataclass
 from pathlib import Path
 
-from tests.sshd import HOST, SshdUnavailable, _free_port, _keygen, _pub_line
+from tests.sshd import HOST, SshdServer, SshdUnavailable, _free_port, _keygen, _pub_line, launch
 
-START_TIMEOUT = 10.0
 PROFTPD_PATHS = ("/usr/sbin/proftpd", "/usr/local/sbin/proftpd")
 MODULE_DIRS = ("/usr/lib/proftpd", "/usr/local/libexec/proftpd", "/usr/libexec/proftpd")
 
@@ -35,30 +31,7 @@ class ProftpdUnavailable(SshdUnavailable):
     """Why ProFTPD's mod_sftp cannot be started."""
 
 
-@dataclass
-class ProftpdServer:
-    host: str
-    port: int
-    username: str
-    client_key: Path
-    known_hosts: Path
-    host_key_pub: str
-    root: Path
-    workdir: Path
-    process: subprocess.Popen[bytes]
-
-    @property
-    def url(self) -> str:
-        return f"sftp://{self.username}@{self.host}:{self.port}"
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=5)
+ProftpdServer = SshdServer  # the same things to know about a running server
 
 
 def find_proftpd() -> tuple[str, str] | None:
@@ -144,21 +117,7 @@ def _write_config(workdir: Path, port: int, modules: str, host_key: Path, author
 
 
 def _launch(binary: str, config: Path, workdir: Path, port: int) -> subprocess.Popen[bytes]:
-    log_path = workdir / f"proftpd-{port}.log"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [binary, "-n", "-c", str(config)], stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT
-        )
-    deadline = time.monotonic() + START_TIMEOUT
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            tail = " | ".join(log_path.read_text(errors="replace").splitlines()[-10:])
-            raise ProftpdUnavailable(f"proftpd exited with {process.returncode}: {tail}")
-        try:
-            with socket.create_connection((HOST, port), timeout=0.5):
-                return process
-        except OSError:
-            time.sleep(0.05)
-    process.kill()
-    process.wait(timeout=5)
-    raise ProftpdUnavailable(f"proftpd did not accept connections on port {port} within {START_TIMEOUT:g}s")
+    try:
+        return launch([binary, "-n", "-c", str(config)], workdir / f"proftpd-{port}.log", port, "proftpd")
+    except SshdUnavailable as exc:
+        raise ProftpdUnavailable(str(exc)) from None
