@@ -24,6 +24,7 @@ from batchsync.ledger import Ledger
 from batchsync.logs import configure_logging
 from batchsync.pipeline import prepare_default_feed
 from batchsync.process import PreparedFeed
+from batchsync.remote_check import probe_remote
 from batchsync.transfer import open_source
 from batchsync.validate import file_error_frame
 
@@ -183,24 +184,12 @@ def check(ctx: click.Context) -> None:
     problems = [p for p in (_writable(config.state_dir), _writable(config.handoff_dir)) if p]
     with open_source(config.source) as source:
         click.echo(f"ok   connected to {source.describe()} (host key known)")
-        for feed in prepared:
-            moves = feed.config.after_download != "keep"  # archive and delete need write access to the folder
-            problems += _check_dir(source.check_dir(feed.config.remote_dir, moves), feed.config.remote_dir)
-            archive = feed.config.remote_archive_dir
-            parent, _, name = archive.rstrip("/").rpartition("/")
-            if feed.config.after_download == "archive" and source.exists(parent or "/", name):
-                problems += _check_dir(source.check_dir(archive, True), archive)
-        problems += _check_dir(source.check_dir(config.writeback.remote_dir, True), config.writeback.remote_dir)
+        for ok, line in probe_remote(config, [f.config for f in prepared], source):
+            click.echo(f"{'ok  ' if ok else 'FAIL'} {line}")
+            problems += [] if ok else [line]
     if problems:
-        raise ConfigError(problems, hint="create the folders or fix their permissions")
-    click.echo("ok   all folders present and writable")
-
-
-def _check_dir(problem: str | None, folder: str) -> list[str]:
-    if problem:
-        return [problem]
-    click.echo(f"ok   {folder}")
-    return []
+        raise ConfigError(problems, hint="create the folders or have the server's administrator allow what failed")
+    click.echo("ok   all folders present and writable; every operation a run needs works")
 
 
 def _writable(folder: Path) -> str | None:

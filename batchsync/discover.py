@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -17,11 +18,11 @@ from pathlib import Path
 from typing import Any
 
 from batchsync.config import FeedConfig, SourceConfig
-from batchsync.errors import StateError
+from batchsync.errors import RemoteRefused, StateError
 from batchsync.faults import checkpoint
 from batchsync.handoff import sync_dir
 from batchsync.ledger import Ledger
-from batchsync.transfer import RemoteFile, Source, unsafe_name_reason, wait_until_stable
+from batchsync.transfer import RemoteFile, Source, unsafe_name_reason
 
 log = logging.getLogger("batchsync.discover")
 
@@ -32,6 +33,12 @@ class Discovery:
     duplicates: int = 0
     not_yet_stable: int = 0
     refused: list[str] = field(default_factory=list)  # unsafe remote names, with the reason
+    unread: list[str] = field(default_factory=list)  # matching files the server would not let us read, why
+    after_action_failed: list[str] = field(default_factory=list)  # archive/delete refused: retried next run
+
+    @property
+    def needs_attention(self) -> bool:
+        return bool(self.refused or self.unread or self.after_action_failed)
 
 
 def remove_stale_staging(state_dir: Path) -> list[str]:
@@ -72,8 +79,8 @@ def discover(
         row = known.get((entry.path, entry.size, entry.mtime))
         if row is None:
             fresh.append(entry)
-        elif row["remote_done_at"] is None:
-            _after_action(source, feed, entry, ledger, row["id"], clock)  # an earlier run stopped before it
+        elif row["remote_done_at"] is None:  # an earlier run stopped before it, or the server refused it
+            _after_action(source, feed, entry, row["sha256"], ledger, row["id"], clock, found)
     stable, waiting = wait_until_stable(
         source,
         feed.remote_dir,
@@ -85,8 +92,15 @@ def discover(
         sleep=sleep,
     )
     found.not_yet_stable = len(waiting)
+    for entry in waiting:
+        log.info("waiting: %s is still changing or younger than min_age_seconds; a later run fetches it", entry.path)
     for entry in stable:
-        duplicate = _fetch_one(source, feed, entry, ledger, state_dir, run_id, clock)
+        try:
+            duplicate = _fetch_one(source, feed, entry, ledger, state_dir, run_id, clock, found)
+        except RemoteRefused as exc:  # this file only: the others, and the other feeds, go on
+            log.warning("left unread: %s", exc.message)
+            found.unread.append(exc.message)
+            continue
         found.fetched += 1
         found.duplicates += int(duplicate)
     return found
@@ -100,6 +114,7 @@ def _fetch_one(
     state_dir: Path,
     run_id: int,
     clock: Callable[[], datetime],
+    found: Discovery,
 ) -> bool:
     fetched = source.fetch(entry, state_dir / "staging")
     target = archive_path(state_dir, fetched.sha256)
@@ -136,15 +151,68 @@ def _fetch_one(
         fetched.sha256[:12],
         " - duplicate" if original else "",
     )
-    _after_action(source, feed, entry, ledger, file_id, clock)
+    _after_action(source, feed, entry, fetched.sha256, ledger, file_id, clock, found)
     return original is not None
 
 
 def _after_action(
-    source: Source, feed: FeedConfig, entry: RemoteFile, ledger: Ledger, file_id: int, clock: Callable[[], datetime]
+    source: Source,
+    feed: FeedConfig,
+    entry: RemoteFile,
+    sha256: str,
+    ledger: Ledger,
+    file_id: int,
+    clock: Callable[[], datetime],
+    found: Discovery,
 ) -> None:
-    if feed.after_download == "archive":
-        source.archive(entry, feed.remote_archive_dir)
-    elif feed.after_download == "delete":
-        source.delete(entry)
-    ledger.mark_remote_done(file_id, clock().isoformat())
+    """Archive or delete the remote file; a refusal is kept on the file and tried again by the next run.
+
+    The file's bytes are in the ledger already: it is processed all the same, and
+    the next run, listing it again under the same path, size and time, only
+    retries this step (nothing is fetched or sent twice).
+    """
+    archived_as = None
+    try:
+        if feed.after_download == "archive":
+            archived_as = source.archive(entry, feed.remote_archive_dir, sha256)
+        elif feed.after_download == "delete":
+            source.delete(entry)
+    except RemoteRefused as exc:
+        ledger.record_remote_failure(file_id, exc.message, clock().isoformat())
+        log.warning("%s; the file is processed all the same, and the next run tries again", exc.message)
+        found.after_action_failed.append(exc.message)
+        return
+    ledger.mark_remote_done(file_id, clock().isoformat(), archived_as)
+
+
+def wait_until_stable(
+    source: Source,
+    remote_dir: str,
+    pattern: str,
+    candidates: list[RemoteFile],
+    *,
+    settle_seconds: float,
+    min_age_seconds: float,
+    now: float,
+    sleep: Callable[[float], None] = time.sleep,
+) -> tuple[list[RemoteFile], list[RemoteFile]]:
+    """Split candidates into files done being written and files to leave for later."""
+    if not candidates:
+        return [], []
+    if settle_seconds > 0:
+        sleep(settle_seconds)
+    again = {f.name: f for f in source.list(remote_dir, pattern)}
+    stable: list[RemoteFile] = []
+    not_yet: list[RemoteFile] = []
+    for entry in sorted(candidates, key=lambda f: f.name):
+        seen = again.get(entry.name)
+        unchanged = seen is not None and (seen.size, seen.mtime) == (entry.size, entry.mtime)
+        # with no minimum age the clocks need not agree: a server clock ahead of ours must not hold files back
+        old_enough = min_age_seconds <= 0 or now - _latest_write(entry.mtime) >= min_age_seconds
+        (stable if unchanged and old_enough else not_yet).append(entry)
+    return stable, not_yet
+
+
+def _latest_write(mtime: int) -> int:
+    """Some servers give times in whole minutes: a file of 02:05:00 may have been written until 02:05:59."""
+    return mtime + 59 if mtime % 60 == 0 else mtime

@@ -33,8 +33,9 @@ class DryRunSource:
     def fetch(self, entry: RemoteFile, staging_dir: Path) -> Fetched:
         return self.source.fetch(entry, staging_dir)
 
-    def archive(self, entry: RemoteFile, archive_dir: str) -> None:
-        self.would.append(f"move {entry.path} to {archive_dir}/")
+    def archive(self, entry: RemoteFile, archive_dir: str, sha256: str) -> str:
+        self.would.append(f"move {entry.path} to {archive_dir}/ (under another name if that one is taken)")
+        return f"{archive_dir}/{entry.name}"
 
     def delete(self, entry: RemoteFile) -> None:
         self.would.append(f"delete {entry.path}")
@@ -47,6 +48,12 @@ class DryRunSource:
 
     def check_dir(self, remote_dir: str, writable: bool) -> str | None:
         return self.source.check_dir(remote_dir, writable=False)
+
+    def probe(self, op: str, *paths: str) -> None:
+        if op in ("list", "read"):  # only what changes nothing
+            self.source.probe(op, *paths)
+        else:
+            self.would.append(f"{op} {' to '.join(paths)}")
 
     def describe(self) -> str:
         return f"{self.source.describe()} (dry run)"

@@ -82,6 +82,18 @@ class TransportError(BatchsyncError):
     default_hint = "check the server address, credentials and folders with `batchsync check`"
 
 
+class RemoteRefused(TransportError):
+    """The server answered, and refused one operation on one path (denied, missing, failed).
+
+    The connection still works: a run records it on the file concerned and goes on with the rest.
+    """
+
+    default_hint = (
+        "ask the server's administrator to allow it, or change the folder or after_download in the "
+        "configuration; `batchsync check` tries every operation a run needs"
+    )
+
+
 class HostKeyError(TransportError):
     """The server's host key is unknown or changed: a person must decide."""
 

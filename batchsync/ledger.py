@@ -84,6 +84,15 @@ MIGRATIONS: list[tuple[str, str]] = [
         ALTER TABLE runs ADD COLUMN waiting INTEGER DEFAULT 0;
         """,
     ),
+    (
+        "remote after-action and upload failures",
+        """
+        ALTER TABLE files ADD COLUMN remote_error TEXT;
+        ALTER TABLE files ADD COLUMN remote_error_at TEXT;
+        ALTER TABLE files ADD COLUMN remote_archived_as TEXT;
+        ALTER TABLE writebacks ADD COLUMN upload_error TEXT;
+        """,
+    ),
 ]
 
 
@@ -179,7 +188,8 @@ class Ledger:
     # files -------------------------------------------------------------
     def listing_index(self, feed: str) -> dict[tuple[str, int, int], dict[str, Any]]:
         rows = self.query(
-            "SELECT id, remote_path, size, mtime, remote_action, remote_done_at FROM files WHERE feed = ?", [feed]
+            "SELECT id, remote_path, size, mtime, sha256, remote_action, remote_done_at FROM files WHERE feed = ?",
+            [feed],
         )
         return {(r["remote_path"], r["size"], r["mtime"]): r for r in rows}
 
@@ -194,9 +204,15 @@ class Ledger:
         with self.transaction():
             return int(self._table("files").insert(row).last_pk or 0)
 
-    def mark_remote_done(self, file_id: int, now: str) -> None:
+    def mark_remote_done(self, file_id: int, now: str, archived_as: str | None = None) -> None:
         with self.transaction():
-            self._table("files").update(file_id, {"remote_done_at": now})
+            done = {"remote_done_at": now, "remote_error": None, "remote_archived_as": archived_as}
+            self._table("files").update(file_id, done)
+
+    def record_remote_failure(self, file_id: int, reason: str, now: str) -> None:
+        """The after-action failed: kept on the file until a later run's attempt works."""
+        with self.transaction():
+            self._table("files").update(file_id, {"remote_error": reason, "remote_error_at": now})
 
     def files_to_process(self, feed: str) -> list[dict[str, Any]]:
         """New files, and files with change requests still waiting (retried from the local archive)."""
@@ -370,4 +386,8 @@ class Ledger:
 
     def mark_uploaded(self, name: str, now: str) -> None:
         with self.transaction():
-            self._table("writebacks").update(name, {"uploaded_at": now})
+            self._table("writebacks").update(name, {"uploaded_at": now, "upload_error": None})
+
+    def record_upload_failure(self, name: str, reason: str) -> None:
+        with self.transaction():
+            self._table("writebacks").update(name, {"upload_error": reason})

@@ -20,9 +20,9 @@ from typing import Any
 from batchsync.batches import read_ahead
 from batchsync.changes import process_change_file
 from batchsync.config import Config, FeedConfig
-from batchsync.discover import discover, remove_stale_staging
+from batchsync.discover import Discovery, discover, remove_stale_staging
 from batchsync.dryrun import DryRunSource, scratch_config, would_hand_off
-from batchsync.errors import BatchsyncError, ConfigError, ExitCode, StateError
+from batchsync.errors import BatchsyncError, ConfigError, ExitCode, RemoteRefused, StateError
 from batchsync.faults import checkpoint
 from batchsync.handoff import remove_stale_temporaries
 from batchsync.layouts import layout_for
@@ -69,6 +69,8 @@ class FeedSummary:
     files_duplicate: int = 0
     files_not_yet_stable: int = 0
     refused_names: list[str] = field(default_factory=list)
+    unread: list[str] = field(default_factory=list)  # matching files the server would not let us read
+    after_action_failed: list[str] = field(default_factory=list)  # remote archive/delete refused, retried next run
     handoff_files: list[str] = field(default_factory=list)
     counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys((*OUTCOMES, "waiting", "errors"), 0))
 
@@ -83,7 +85,13 @@ class FeedSummary:
             f"{c['handed_off']} {documents}, {c['rejected']} rejected, {c['duplicate']} duplicate, "
             f"{c['stale']} stale, {c['skipped']} skipped" + (f", {c['waiting']} waiting" if c["waiting"] else "")
         )
-        return f"{self.name}: {files}; {pos}"
+        remote = [f"{len(self.unread)} file(s) left unread"] if self.unread else []
+        remote += [f"{len(self.after_action_failed)} remote after-action(s) failed"] if self.after_action_failed else []
+        return f"{self.name}: {files}; {pos}" + "".join(f"; {r}" for r in remote)
+
+    @property
+    def needs_attention(self) -> bool:
+        return bool(self.files_rejected or self.refused_names or self.unread or self.after_action_failed)
 
 
 @dataclass
@@ -92,6 +100,7 @@ class RunSummary:
     status: str
     feeds: list[FeedSummary]
     writeback_files: list[str] = field(default_factory=list)
+    writeback_failed: list[str] = field(default_factory=list)  # uploads the server refused: pending for next run
     ledger: str = ""
     handoff_dir: str = ""
     dry_run: bool = False
@@ -106,8 +115,9 @@ class RunSummary:
         return asdict(self) | {"exit_code": int(self.exit_code)}
 
     def lines(self) -> list[str]:
+        failed = f", {len(self.writeback_failed)} refused (pending)" if self.writeback_failed else ""
         return [f.line() for f in self.feeds] + [
-            f"write-back: {len(self.writeback_files)} file(s) uploaded; run {self.run_id} {self.status}"
+            f"write-back: {len(self.writeback_files)} file(s) uploaded{failed}; run {self.run_id} {self.status}"
         ]
 
 
@@ -296,7 +306,8 @@ def _session(
         with open_source(config.source) as real:
             source: Source = DryRunSource(real, would) if dry else real
             work(_Session(config, prepared, ledger, source, run_id, clock, summaries, progress))
-            uploaded = upload_writeback(config, source, ledger, run_id, clock)
+            refused: list[str] = []
+            uploaded = upload_writeback(config, source, ledger, run_id, clock, refused)
     except (BatchsyncError, OSError) as exc:
         message = exc.message if isinstance(exc, BatchsyncError) else str(exc)
         ledger.finish_run(run_id, "failed", _totals(feeds), message, clock().isoformat())
@@ -304,28 +315,37 @@ def _session(
             raise
         raise StateError(f"run {run_id} failed: {exc}") from exc
     totals = _totals(feeds)
-    attention = any(s.files_rejected or s.refused_names for s in feeds)
+    attention = any(s.needs_attention for s in feeds) or bool(refused)
     status = "errored" if totals["rejected"] or totals["errors"] or totals["waiting"] or attention else "successful"
-    ledger.finish_run(run_id, status, totals, None, clock().isoformat())
-    return RunSummary(run_id, status, feeds, uploaded, str(ledger.path), str(config.handoff_dir), would_do=would)
+    remote = [m for s in feeds for m in s.unread + s.after_action_failed] + refused
+    ledger.finish_run(run_id, status, totals, "; ".join(remote) or None, clock().isoformat())
+    return RunSummary(
+        run_id, status, feeds, uploaded, refused, str(ledger.path), str(config.handoff_dir), would_do=would
+    )
 
 
 def _run_feed(session: _Session, feed: PreparedFeed, sleep: Callable[[float], None]) -> None:
     config, summary = session.config, session.summaries[feed.name]
-    found = discover(
-        session.source,
-        feed.config,
-        config.source,
-        session.ledger,
-        config.state_dir,
-        run_id=session.run_id,
-        clock=session.clock,
-        sleep=sleep,
-    )
+    try:
+        found = discover(
+            session.source,
+            feed.config,
+            config.source,
+            session.ledger,
+            config.state_dir,
+            run_id=session.run_id,
+            clock=session.clock,
+            sleep=sleep,
+        )
+    except RemoteRefused as exc:  # this feed's folder only: the other feeds, and files already fetched, go on
+        log.warning("%s; the other feeds go on", exc.message)
+        found = Discovery(unread=[exc.message])
     summary.files_fetched = found.fetched
     summary.files_duplicate = found.duplicates
     summary.files_not_yet_stable = found.not_yet_stable
     summary.refused_names = found.refused
+    summary.unread = found.unread
+    summary.after_action_failed = found.after_action_failed
     files = session.ledger.files_to_process(feed.name)
     reads = read_ahead(_reads(feed, files, contextvars.copy_context()))
     for _, (file_row, ahead) in zip(session.progress(files, f"{feed.name}: processing"), reads, strict=True):
@@ -350,8 +370,13 @@ def _read_logged(feed: PreparedFeed, row: dict[str, Any]) -> Read:
         return read_file(feed, row)
 
 
-def upload_writeback(config: Config, source: Source, ledger: Ledger, run_id: int, clock: Clock) -> list[str]:
-    """Bundle every outcome not yet written back into files, then upload what is not uploaded yet."""
+def upload_writeback(
+    config: Config, source: Source, ledger: Ledger, run_id: int, clock: Clock, refused: list[str] | None = None
+) -> list[str]:
+    """Bundle every outcome not yet written back into files, then upload what is not uploaded yet.
+
+    A file the server refuses stays pending (with the reason) for the next run; ``refused`` collects why.
+    """
     now = clock()
     rows = ledger.pending_writeback_rows()
     files = build_files(rows, config.writeback, f"{now.strftime('%Y%m%dT%H%M%SZ')}_r{run_id:06d}")
@@ -377,9 +402,17 @@ def upload_writeback(config: Config, source: Source, ledger: Ledger, run_id: int
     for pending in ledger.writebacks_to_upload():
         # only a file an earlier run named can be there already (uploaded, then the run stopped)
         earlier = pending["run_id"] != run_id
-        if not (earlier and source.exists(config.writeback.remote_dir, pending["name"])):
-            source.upload(Path(pending["local_path"]), config.writeback.remote_dir, pending["name"])
-            checkpoint("after-upload")
+        try:
+            if not (earlier and source.exists(config.writeback.remote_dir, pending["name"])):
+                source.upload(Path(pending["local_path"]), config.writeback.remote_dir, pending["name"])
+                checkpoint("after-upload")
+        except RemoteRefused as exc:
+            log.warning("%s; it stays pending, and the next run uploads it", exc.message)
+            ledger.record_upload_failure(pending["name"], exc.message)
+            if refused is None:
+                raise
+            refused.append(exc.message)
+            continue
         ledger.mark_uploaded(pending["name"], clock().isoformat())
         uploaded.append(pending["name"])
     return uploaded

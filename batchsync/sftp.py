@@ -15,15 +15,15 @@ import socket
 import threading
 import time
 from collections.abc import Callable
-from contextlib import suppress
 from pathlib import Path
 from typing import IO, Any, TypeVar, cast
 
 import paramiko
 
+from batchsync import remote_words
 from batchsync.config import SourceConfig
-from batchsync.errors import AuthError, HostKeyError, TransportError
-from batchsync.transfer import Fetched, _fetch_once, _reason, _Stat, _TreeSource
+from batchsync.errors import AuthError, HostKeyError
+from batchsync.transfer import _PROBE_BYTES, Fetched, _fetch_once, _reason, _Stat, _TreeSource
 
 # Same logger name as before the split, so log output and filters are unchanged.
 log = logging.getLogger("batchsync.transfer")
@@ -100,6 +100,7 @@ class SftpSource(_TreeSource):
         self._sftp: paramiko.SFTPClient | None = None
         # Unknown until tried: some servers lack the posix-rename extension.
         self._posix_rename = True
+        self._folders = set()
 
     def describe(self) -> str:
         c = self._config
@@ -114,6 +115,9 @@ class SftpSource(_TreeSource):
         self._client = None
         self._sftp = None
 
+    def _timeout(self) -> float | None:
+        return self._config.timeout_seconds
+
     def _call(self, op: str, path: str, action: Callable[[paramiko.SFTPClient], T]) -> T:
         delay = self._config.backoff_seconds
         attempt = 0
@@ -123,14 +127,16 @@ class SftpSource(_TreeSource):
                 return action(self._session())
             except Exception as exc:
                 if not _is_transient(exc, self._alive()):
+                    remote_words.tag(exc, op, path)  # the server answered: the caller words it
                     raise
                 self.close()
+                log.debug("%s %s: %r", op, path, exc)  # the library's own words, for --debug only
+                timeout = self._config.timeout_seconds
                 if attempt > self._config.retries:
-                    raise TransportError(
-                        f"{op} {path} on {self.describe()} failed after {attempt} attempts: {_reason(exc)}"
-                    ) from exc
+                    raise remote_words.gave_up(op, path, self.describe(), exc, attempt, timeout) from exc
                 retries = self._config.retries
-                log.info("%s %s: %s; retry %d of %d in %gs", op, path, _reason(exc), attempt, retries, delay)
+                why = remote_words.reason(exc, timeout)
+                log.info("%s %s: %s; retry %d of %d in %gs", op, path, why, attempt, retries, delay)
                 self._sleep(delay)
                 delay *= 2
 
@@ -171,7 +177,9 @@ class SftpSource(_TreeSource):
             ) from exc
         except paramiko.AuthenticationException as exc:
             self.close()
-            raise AuthError(f"{self.describe()} refused our credentials: {_reason(exc)}") from exc
+            log.debug("authentication: %r", exc)
+            key = f"key_file {c.key_file}" if c.key_file else "the password or ssh-agent"
+            raise AuthError(f"{self.describe()} refused our credentials (user {c.username}, {key})") from exc
         except BaseException:
             self.close()
             raise
@@ -209,9 +217,9 @@ class SftpSource(_TreeSource):
         except (OSError, ValueError, TypeError, paramiko.SSHException) as exc:
             raise AuthError(f"cannot load key_file {c.key_file} (wrong passphrase?): {_reason(exc)}") from exc
 
-    def _stat(self, path: str) -> _Stat | None:
+    def _stat(self, path: str, *, follow: bool = True) -> _Stat | None:
         try:
-            attrs = self._call("stat", path, lambda s: s.stat(path))
+            attrs = self._call("stat", path, lambda s: s.stat(path) if follow else s.lstat(path))
         except FileNotFoundError:
             return None
         return _attrs_stat(attrs)
@@ -224,20 +232,45 @@ class SftpSource(_TreeSource):
         self._call("mkdir", path, lambda s: s.mkdir(path))
 
     def _rename_over(self, src: str, dst: str) -> None:
+        """posix-rename where the server has it; else plain rename, removing dst (our own upload) if it refuses."""
+        where = f"{src} to {dst}"
         if self._posix_rename:
             try:
-                self._call("rename", src, lambda s: s.posix_rename(src, dst))
+                self._call("rename", where, lambda s: s.posix_rename(src, dst))
                 return
             except OSError as exc:
-                # paramiko maps "unsupported" to a bare OSError without errno.
+                # paramiko gives "unsupported" as a bare OSError without errno, like any other failure:
+                # a plain rename that then works shows the extension is missing.
                 if exc.errno is not None:
                     raise
-                log.debug("posix-rename refused (%s); falling back to remove + rename", _reason(exc))
-                self._posix_rename = False
-        # Plain SFTP rename refuses to overwrite; the gap is unavoidable here.
-        with suppress(FileNotFoundError):
+                try:
+                    self._rename_new(src, dst)
+                except OSError:
+                    if self._stat(dst, follow=False) is None:
+                        raise exc from None
+                else:
+                    log.info("%s has no posix-rename (%s); renaming without it", self.describe(), _reason(exc))
+                    self._posix_rename = False
+                    return
+        # Plain SFTP rename refuses an existing target (draft-ietf-secsh-filexfer-02 §6.5); dst is ours.
+        try:
+            self._rename_new(src, dst)
+        except OSError:
+            if self._stat(dst, follow=False) is None:
+                raise
+            log.info("rename %s: replacing our own %s (the server does not rename over a file)", src, dst)
             self._call("remove", dst, lambda s: s.remove(dst))
-        self._call("rename", src, lambda s: s.rename(src, dst))
+            self._rename_new(src, dst)
+
+    def _rename_new(self, src: str, dst: str) -> None:
+        self._call("rename", f"{src} to {dst}", lambda s: s.rename(src, dst))
+
+    def _read_some(self, path: str) -> bytes:
+        def read(sftp: paramiko.SFTPClient) -> bytes:
+            with sftp.open(path, "rb") as remote:
+                return bytes(remote.read(_PROBE_BYTES))
+
+        return self._call("read", path, read)
 
     def _unlink(self, path: str) -> None:
         self._call("remove", path, lambda s: s.remove(path))

@@ -9,34 +9,38 @@ reach a message.
 
 from __future__ import annotations
 
+import errno
 import fnmatch
 import logging
 import os
 import posixpath
-import shutil
 import stat
 import tempfile
 import time
 import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple, Protocol
 
+from batchsync import remote_words
 from batchsync.config import SourceConfig
-from batchsync.errors import TransportError
+from batchsync.errors import RemoteRefused, TransportError
 from batchsync.faults import checkpoint
 from batchsync.streams import DigestingWriter
 
 if TYPE_CHECKING:
+    from batchsync.local_source import LocalSource
     from batchsync.sftp import SftpSource
 
 log = logging.getLogger("batchsync.transfer")
 
 _CHUNK = 1 << 20
 _SIZE_TRIES = 2
+_ARCHIVE_NAME_TRIES = 20  # the name, the name with the hash, then 18 numbered ones
+_PROBE_BYTES = 1024
 
 
 @dataclass(frozen=True)
@@ -57,11 +61,12 @@ class Fetched:
 class Source(Protocol):
     def list(self, remote_dir: str, pattern: str) -> list[RemoteFile]: ...
     def fetch(self, entry: RemoteFile, staging_dir: Path) -> Fetched: ...
-    def archive(self, entry: RemoteFile, archive_dir: str) -> None: ...
+    def archive(self, entry: RemoteFile, archive_dir: str, sha256: str) -> str: ...
     def delete(self, entry: RemoteFile) -> None: ...
     def upload(self, local_path: Path, remote_dir: str, name: str) -> None: ...
     def exists(self, remote_dir: str, name: str) -> bool: ...
     def check_dir(self, remote_dir: str, writable: bool) -> str | None: ...
+    def probe(self, op: str, *paths: str) -> None: ...
     def describe(self) -> str: ...
     def close(self) -> None: ...
 
@@ -129,16 +134,30 @@ def _reason(exc: BaseException) -> str:
     return " ".join(str(text).split())
 
 
+def archive_names(name: str, sha256: str) -> Iterator[str]:
+    """The name itself, then the name with the content hash (and a counter): a name taken is never replaced."""
+    stem, dot, ext = name.rpartition(".")
+    stem, ext = (stem, f".{ext}") if dot and stem else (name, "")
+    yield name
+    yield f"{stem}.{sha256[:12]}{ext}"
+    for n in range(2, _ARCHIVE_NAME_TRIES):
+        yield f"{stem}.{sha256[:12]}-{n}{ext}"
+
+
 class _TreeSource(ABC):
     """File operations shared by both sources, built on the primitives below.
 
     Primitives raise FileNotFoundError for a missing path (the callers decide
     whether that is fine) and other OSErrors for the rest; public methods turn
-    those into TransportError naming the operation and path.
+    those into RemoteRefused naming the operation, path and server
+    (remote_words). A server whose replies carry no file type (no permission
+    bits) is handled here: a matching name is a candidate, confirmed by lstat
+    or, failing that, by opening it; a folder is confirmed by listing it.
     """
 
     _sleep: Callable[[float], None]
     _backoff: float
+    _folders: set[str]
 
     @abstractmethod
     def describe(self) -> str: ...
@@ -147,39 +166,70 @@ class _TreeSource(ABC):
 
     # The primitives each source implements.
     @abstractmethod
-    def _stat(self, path: str) -> _Stat | None: ...
+    def _stat(self, path: str, *, follow: bool = True) -> _Stat | None: ...
     @abstractmethod
     def _listdir(self, path: str) -> list[tuple[str, _Stat]]: ...
     @abstractmethod
     def _mkdir(self, path: str) -> None: ...
     @abstractmethod
-    def _rename_over(self, src: str, dst: str) -> None: ...
+    def _rename_over(self, src: str, dst: str) -> None:
+        """Rename, replacing dst if it exists (only ever our own upload's final name)."""
+
+    @abstractmethod
+    def _rename_new(self, src: str, dst: str) -> None:
+        """Rename; refused or not, an existing dst must not be replaced (callers check first)."""
+
     @abstractmethod
     def _unlink(self, path: str) -> None: ...
     @abstractmethod
     def _download(self, path: str, staging_dir: Path) -> Fetched: ...
     @abstractmethod
     def _put(self, local_path: Path, path: str) -> None: ...
+    @abstractmethod
+    def _read_some(self, path: str) -> bytes: ...
 
     @contextmanager
     def _failing(self, op: str, path: str) -> Iterator[None]:
         try:
             yield
         except OSError as exc:
-            raise TransportError(f"{op} {path} on {self.describe()} failed: {_reason(exc)}") from exc
+            raise remote_words.failure(op, path, self.describe(), exc, self._timeout()) from exc
+
+    def _timeout(self) -> float | None:
+        return None
 
     def list(self, remote_dir: str, pattern: str) -> list[RemoteFile]:
         with self._failing("list", remote_dir):
             try:
                 entries = self._listdir(remote_dir)
             except FileNotFoundError:
-                raise TransportError(f"remote folder {remote_dir} does not exist on {self.describe()}") from None
-        files = [
-            RemoteFile(posixpath.join(remote_dir, name), name, st.size, st.mtime)
-            for name, st in entries
-            if stat.S_ISREG(st.mode) and fnmatch.fnmatchcase(name, pattern)
-        ]
+                raise RemoteRefused(f"remote folder {remote_dir} does not exist on {self.describe()}") from None
+            files = []
+            for name, st in entries:
+                path = posixpath.join(remote_dir, name)
+                if fnmatch.fnmatchcase(name, pattern) and self._is_file(path, st):
+                    files.append(RemoteFile(path, name, st.size, st.mtime))
         return sorted(files, key=lambda f: f.name)
+
+    def _is_file(self, path: str, st: _Stat) -> bool:
+        if stat.S_IFMT(st.mode) == 0:  # no file type in the listing: ask again, without following a link
+            again = self._stat(path, follow=False)
+            if again is None:
+                return False  # gone meanwhile
+            st = again
+        # still no type: a candidate all the same; opening it (the download) confirms it
+        return stat.S_IFMT(st.mode) == 0 or stat.S_ISREG(st.mode)
+
+    def _is_folder(self, path: str, st: _Stat) -> bool:
+        if stat.S_IFMT(st.mode):
+            return stat.S_ISDIR(st.mode)
+        if path not in self._folders:  # no file type: a folder is what can be listed
+            try:
+                self._listdir(path)
+            except OSError:
+                return False
+            self._folders.add(path)
+        return True
 
     def fetch(self, entry: RemoteFile, staging_dir: Path) -> Fetched:
         got = -1
@@ -193,24 +243,47 @@ class _TreeSource(ABC):
                 log.info("download %s: got %d bytes, listed %d; attempt %d", entry.path, got, entry.size, attempt)
                 if attempt < _SIZE_TRIES:
                     self._sleep(self._backoff)
-        raise TransportError(
-            f"download {entry.path} on {self.describe()}: received {got} bytes, listed "
+        raise RemoteRefused(
+            f"downloading {entry.path} on {self.describe()}: received {got} bytes, listed "
             f"{entry.size}; the file is probably still being written",
             hint="the next run will pick it up once it stops changing",
         )
 
-    def archive(self, entry: RemoteFile, archive_dir: str) -> None:
-        target = posixpath.join(archive_dir, entry.name)
+    def archive(self, entry: RemoteFile, archive_dir: str, sha256: str) -> str:
+        """Move into the archive folder; where the name is taken, under the name with the content hash."""
         with self._failing("archive", entry.path):
             self._makedirs(archive_dir)
-            try:
-                self._rename_over(entry.path, target)
-            except FileNotFoundError:
-                # A crash (or a lost reply) after the move: the move is done.
-                if self._stat(entry.path) is None and self._stat(target) is not None:
-                    log.info("archive %s: already in %s", entry.path, archive_dir)
-                    return
-                raise
+            for name in archive_names(entry.name, sha256):
+                target = posixpath.join(archive_dir, name)
+                if self._stat(target, follow=False) is not None:
+                    continue  # an older file of that name stays as it is
+                if self._move(entry.path, target):
+                    if name != entry.name:
+                        log.warning(
+                            "archive: %s already holds a file named %s; archived %s as %s (the older file is kept)",
+                            archive_dir, entry.name, entry.path, name,
+                        )  # fmt: skip
+                    return target
+            raise RemoteRefused(
+                f"archiving {entry.path} on {self.describe()}: every archive name is taken in "
+                f"{archive_dir} (tried {entry.name} and {_ARCHIVE_NAME_TRIES - 1} with its hash)"
+            )
+
+    def _move(self, src: str, target: str) -> bool:
+        """Rename without replacing; False if the target name was taken meanwhile (try the next name)."""
+        try:
+            self._rename_new(src, target)
+        except FileNotFoundError:
+            # A lost reply or a crash after the move: the move is done.
+            if self._stat(src, follow=False) is None and self._stat(target, follow=False) is not None:
+                log.info("archive %s: already in %s", src, posixpath.dirname(target))
+                return True
+            raise
+        except OSError:
+            if self._stat(target, follow=False) is not None and self._stat(src, follow=False) is not None:
+                return False
+            raise
+        return True
 
     def delete(self, entry: RemoteFile) -> None:
         with self._failing("delete", entry.path):
@@ -227,13 +300,17 @@ class _TreeSource(ABC):
         part = f"{final}.part"
         with self._failing("upload", final):
             self._makedirs(remote_dir)
+            # an interrupted upload's .part: a server that refuses to overwrite would refuse the new one
+            with suppress(FileNotFoundError):
+                self._unlink(part)
+                log.info("upload: removed %s, left by an interrupted upload", part)
             try:
                 self._put(local_path, part)
                 checkpoint("mid-upload")
                 self._rename_over(part, final)
             except Exception:
                 # Best effort (a reconnected session can still remove it): Coupa must not find a
-                # half file; if this fails too, the next upload replaces the .part and renames it.
+                # half file; if this fails too, the next upload removes the .part first.
                 self._discard(part)
                 raise
 
@@ -243,28 +320,50 @@ class _TreeSource(ABC):
             return self._stat(path) is not None
 
     def check_dir(self, remote_dir: str, writable: bool) -> str | None:
+        """Whether the folder is there and a folder (and, if asked, takes a file); None if all is well."""
         try:
             st = self._stat(remote_dir)
             if st is None:
                 return f"{remote_dir}: does not exist on {self.describe()}"
-            if not stat.S_ISDIR(st.mode):
+            if not self._is_folder(remote_dir, st):
                 return f"{remote_dir}: is not a folder"
             if writable:
                 probe = posixpath.join(remote_dir, f".batchsync-probe-{uuid.uuid4().hex}")
+                self.probe("write", probe)
+                self.probe("remove", probe)
+        except OSError as exc:
+            return f"{remote_dir}: {remote_words.reason(exc, self._timeout())}"
+        except RemoteRefused as exc:
+            return exc.message
+        return None
+
+    def probe(self, op: str, *paths: str) -> None:
+        """One operation of ``batchsync check`` (list, read, mkdir, write, rename, remove), in a run's words."""
+        path = paths[0]
+        with self._failing(op, " to ".join(paths)):
+            if op == "list":
+                self._listdir(path)
+            elif op == "read":
+                self._read_some(path)
+            elif op == "mkdir":
+                self._makedirs(path)
+            elif op == "write":
                 with tempfile.TemporaryDirectory() as tmp:
                     empty = Path(tmp, "probe")
-                    empty.touch()
-                    self._put(empty, probe)
-                self._unlink(probe)
-        except OSError as exc:
-            return f"{remote_dir}: {_reason(exc)}"
-        return None
+                    empty.write_bytes(b"batchsync check\n")
+                    self._put(empty, path)
+            elif op == "rename":
+                self._rename_new(path, paths[1])
+            elif op == "remove":
+                self._unlink(path)
+            else:
+                raise ValueError(f"unknown probe {op}")
 
     def _makedirs(self, path: str) -> None:
         st = self._stat(path)
         if st is not None:
-            if not stat.S_ISDIR(st.mode):
-                raise NotADirectoryError(f"{path} exists and is not a folder")
+            if not self._is_folder(path, st):
+                raise NotADirectoryError(errno.ENOTDIR, f"{path} exists and is not a folder")
             return
         parent = posixpath.dirname(path.rstrip("/"))
         if parent and parent != path:
@@ -274,7 +373,7 @@ class _TreeSource(ABC):
         except OSError:
             # Another writer may have created it meanwhile; only that is fine.
             st = self._stat(path)
-            if st is None or not stat.S_ISDIR(st.mode):
+            if st is None or not self._is_folder(path, st):
                 raise
 
     def _discard(self, path: str) -> None:
@@ -284,102 +383,23 @@ class _TreeSource(ABC):
             log.debug("could not remove %s: %s", path, _reason(exc))
 
 
-class LocalSource(_TreeSource):
-    """Remote-style paths ("/Outgoing/X") resolved inside a local folder."""
-
-    def __init__(self, root: Path, *, sleep: Callable[[float], None] = time.sleep, backoff: float = 1.0) -> None:
-        self.root = root.resolve()
-        self._sleep = sleep
-        self._backoff = backoff
-
-    def describe(self) -> str:
-        return f"local folder {self.root}"
-
-    def close(self) -> None:
-        pass  # nothing held open between calls
-
-    def _local(self, path: str) -> Path:
-        local = (self.root / path.lstrip("/")).resolve()
-        if local != self.root and self.root not in local.parents:
-            raise PermissionError(f"{path} is outside {self.describe()}")
-        return local
-
-    def _stat(self, path: str) -> _Stat | None:
-        try:
-            st = self._local(path).stat()
-        except FileNotFoundError:
-            return None
-        return _Stat(st.st_mode, st.st_size, int(st.st_mtime))
-
-    def _listdir(self, path: str) -> list[tuple[str, _Stat]]:
-        entries = []
-        with os.scandir(self._local(path)) as it:
-            for item in it:
-                # lstat, like an SFTP directory listing: symlinks are not files.
-                st = item.stat(follow_symlinks=False)
-                entries.append((item.name, _Stat(st.st_mode, st.st_size, int(st.st_mtime))))
-        return entries
-
-    def _mkdir(self, path: str) -> None:
-        self._local(path).mkdir()
-
-    def _rename_over(self, src: str, dst: str) -> None:
-        os.replace(self._local(src), self._local(dst))
-
-    def _unlink(self, path: str) -> None:
-        self._local(path).unlink()
-
-    def _download(self, path: str, staging_dir: Path) -> Fetched:
-        with self._local(path).open("rb") as src:
-            return _fetch_once(staging_dir, lambda sink: shutil.copyfileobj(src, sink, _CHUNK))
-
-    def _put(self, local_path: Path, path: str) -> None:
-        with local_path.open("rb") as src, self._local(path).open("wb") as dst:
-            shutil.copyfileobj(src, dst, _CHUNK)
-            dst.flush()
-            os.fsync(dst.fileno())
-
-
 @contextmanager
 def open_source(config: SourceConfig, *, sleep: Callable[[float], None] = time.sleep) -> Iterator[Source]:
     source: LocalSource | SftpSource
     if config.local_root is not None:
+        from batchsync.local_source import LocalSource  # lazily, like the SFTP source
+
         source = LocalSource(config.local_root, sleep=sleep, backoff=config.backoff_seconds)
     else:
         from batchsync.sftp import SftpSource  # lazily: paramiko only when needed
 
-        source = SftpSource(config, sleep=sleep)
+        sftp = source = SftpSource(config, sleep=sleep)
+        try:
+            sftp.connect()
+        except BaseException:
+            sftp.close()
+            raise
     try:
-        if not isinstance(source, LocalSource):
-            source.connect()
         yield source
     finally:
         source.close()
-
-
-def wait_until_stable(
-    source: Source,
-    remote_dir: str,
-    pattern: str,
-    candidates: list[RemoteFile],
-    *,
-    settle_seconds: float,
-    min_age_seconds: float,
-    now: float,
-    sleep: Callable[[float], None] = time.sleep,
-) -> tuple[list[RemoteFile], list[RemoteFile]]:
-    """Split candidates into files done being written and files to leave for later."""
-    if not candidates:
-        return [], []
-    if settle_seconds > 0:
-        sleep(settle_seconds)
-    again = {f.name: f for f in source.list(remote_dir, pattern)}
-    stable: list[RemoteFile] = []
-    not_yet: list[RemoteFile] = []
-    for entry in sorted(candidates, key=lambda f: f.name):
-        seen = again.get(entry.name)
-        unchanged = seen is not None and (seen.size, seen.mtime) == (entry.size, entry.mtime)
-        # with no minimum age the clocks need not agree: a server clock ahead of ours must not hold files back
-        old_enough = min_age_seconds <= 0 or now - entry.mtime >= min_age_seconds
-        (stable if unchanged and old_enough else not_yet).append(entry)
-    return stable, not_yet

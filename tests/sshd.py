@@ -27,6 +27,8 @@ class SshdUnavailable(Exception):
 
 @dataclass
 class SshdServer:
+    """A running SFTP server process (OpenSSH here; tests/proftpd.py starts ProFTPD as one too)."""
+
     host: str
     port: int
     username: str
@@ -163,19 +165,18 @@ def _write_config(sshd: str, workdir: Path, port: int, host_key: Path, authorize
 
 
 def _launch(sshd: str, config: Path, workdir: Path, port: int) -> subprocess.Popen[bytes]:
-    # A log file, not a pipe: nobody reads the pipe, and a full one blocks sshd.
-    log_path = workdir / f"sshd-{port}.log"
+    return launch([sshd, "-D", "-e", "-f", str(config)], workdir / f"sshd-{port}.log", port, "sshd")
+
+
+def launch(argv: list[str], log_path: Path, port: int, what: str) -> subprocess.Popen[bytes]:
+    """Start a server in the foreground and wait until it accepts connections on ``port``."""
+    # A log file, not a pipe: nobody reads the pipe, and a full one blocks the server.
     with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [sshd, "-D", "-e", "-f", str(config)],
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
+        process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + START_TIMEOUT
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise SshdUnavailable(f"sshd exited with {process.returncode}: {_tail(log_path)}")
+            raise SshdUnavailable(f"{what} exited with {process.returncode}: {_tail(log_path)}")
         try:
             with socket.create_connection((HOST, port), timeout=0.5):
                 return process
@@ -184,7 +185,7 @@ def _launch(sshd: str, config: Path, workdir: Path, port: int) -> subprocess.Pop
     process.kill()
     process.wait(timeout=5)
     waited = f"{START_TIMEOUT:g}s"
-    raise SshdUnavailable(f"sshd did not accept connections on port {port} within {waited}: {_tail(log_path)}")
+    raise SshdUnavailable(f"{what} did not accept connections on port {port} within {waited}: {_tail(log_path)}")
 
 
 def _tail(log_path: Path) -> str:

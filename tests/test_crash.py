@@ -36,6 +36,7 @@ import pytest
 from batchsync import render
 from batchsync.config import load_config
 from batchsync.pipeline import prepare_feeds
+from tests.asyncssh_server import VARIANTS, AsyncsshHost, AsyncsshListener
 from tests.conftest import CHANGE_SAMPLE, Workspace
 from tests.sshd import SshdServer
 
@@ -65,6 +66,17 @@ SCENARIOS = [
     ("after-handoff:2",),
     ("after-handoff:4",),  # the change file
     ("mid-upload:2",),  # one write-back file uploaded, the second cut short
+    ("after-upload:1",),
+]
+# The same crashes on a second server implementation: the strictest asyncssh variant (no posix-rename,
+# a plain rename that refuses an existing name), once each; the result must equal OpenSSH's clean run.
+SECOND_SERVER = "asyncssh-rename-no-overwrite"
+SECOND_SERVER_SCENARIOS = [
+    ("after-list:1",),
+    ("mid-download:1",),
+    ("after-fetch-record:2",),
+    ("after-handoff:2",),
+    ("mid-upload:2",),
     ("after-upload:1",),
 ]
 SUMMARY: dict[str, Any] = {
@@ -110,9 +122,13 @@ def scenario_id(kills: tuple[str, ...]) -> str:
 # workspaces and runs ---------------------------------------------------------
 
 
-def new_workspace(sshd: SshdServer, folder: Path) -> Workspace:
+def new_workspace(server: SshdServer | AsyncsshListener, folder: Path) -> Workspace:
     folder.mkdir(parents=True)
-    ws = Workspace(folder / "project", sshd.root / f"crash-{folder.parent.name}-{folder.name}", sshd)
+    remote = f"crash-{folder.parent.name}-{folder.name}"
+    if isinstance(server, AsyncsshListener):  # chrooted: the config names the folder from the server's root
+        ws = Workspace(folder / "project", server.root / remote, server, f"/{remote}/")
+    else:
+        ws = Workspace(folder / "project", server.root / remote, server)
     ws.root.mkdir()
     for remote in (ws.outgoing, ws.changes, ws.incoming):
         remote.mkdir(parents=True)
@@ -231,16 +247,16 @@ def observe(ws: Workspace, seen: Observed) -> None:
 @dataclass
 class CrashRuns:
     clean: Observed
-    scenarios: dict[tuple[tuple[str, ...], int], Observed | BaseException]
+    scenarios: dict[tuple[tuple[str, ...], int | str], Observed | BaseException]
 
 
-def _selected(request: pytest.FixtureRequest) -> list[tuple[tuple[str, ...], int]]:
+def _selected(request: pytest.FixtureRequest) -> list[tuple[tuple[str, ...], int | str]]:
     """Only the scenarios of the tests pytest will run (so -k stays quick)."""
     wanted = []
     for item in request.session.items:
         callspec = getattr(item, "callspec", None)
         if item.module is sys.modules[__name__] and callspec and "kills" in callspec.params:
-            wanted.append((callspec.params["kills"], callspec.params["repetition"]))
+            wanted.append((callspec.params["kills"], callspec.params.get("repetition", SECOND_SERVER)))
     return wanted
 
 
@@ -252,18 +268,23 @@ def crash_runs(
     clean_ws = new_workspace(sshd, root / "clean" / "0")
     offset = compile_renders(clean_ws.config)
     workspaces: list[Workspace] = [clean_ws]
+    wanted = _selected(request)
+    listener = None
+    if any(repetition == SECOND_SERVER for _, repetition in wanted):
+        host: AsyncsshHost = request.getfixturevalue("asyncssh_host")
+        listener = host.listen(root / "asyncssh-remote", VARIANTS[SECOND_SERVER])
 
-    def one(kills: tuple[str, ...], repetition: int) -> Observed:
-        ws = new_workspace(sshd, root / scenario_id(kills).replace(":", "_") / str(repetition))
+    def one(kills: tuple[str, ...], repetition: int | str) -> Observed:
+        server = listener if repetition == SECOND_SERVER and listener else sshd
+        ws = new_workspace(server, root / scenario_id(kills).replace(":", "_") / str(repetition))
         workspaces.append(ws)
         return play(ws, kills, offset)
 
-    wanted = _selected(request)
     with ThreadPoolExecutor(max_workers=WORKERS) as pool:
         clean_future = pool.submit(play, clean_ws, (), offset)
         futures = {key: pool.submit(one, *key) for key in wanted}
         clean = clean_future.result()
-        scenarios: dict[tuple[tuple[str, ...], int], Observed | BaseException] = {}
+        scenarios: dict[tuple[tuple[str, ...], int | str], Observed | BaseException] = {}
         for key, future in futures.items():
             try:
                 scenarios[key] = future.result()
@@ -272,6 +293,8 @@ def crash_runs(
     yield CrashRuns(clean, scenarios)
     for ws in workspaces:
         shutil.rmtree(ws.remote_base, ignore_errors=True)
+    if listener is not None:
+        listener.stop()
     _print_summary()
 
 
@@ -323,10 +346,15 @@ def test_clean_run_is_the_reference(crash_runs: CrashRuns) -> None:
     assert clean.orphans == [] and clean.left_outgoing == [] and clean.manifest_problems == []
 
 
+@pytest.mark.parametrize("kills", SECOND_SERVER_SCENARIOS, ids=scenario_id)
+def test_crash_on_a_second_server_implementation(crash_runs: CrashRuns, kills: tuple[str, ...]) -> None:
+    test_crash_loses_nothing_and_sends_nothing_twice(crash_runs, kills, SECOND_SERVER)
+
+
 @pytest.mark.parametrize("repetition", range(REPETITIONS))
 @pytest.mark.parametrize("kills", SCENARIOS, ids=scenario_id)
 def test_crash_loses_nothing_and_sends_nothing_twice(
-    crash_runs: CrashRuns, kills: tuple[str, ...], repetition: int
+    crash_runs: CrashRuns, kills: tuple[str, ...], repetition: int | str
 ) -> None:
     seen = crash_runs.scenarios[(kills, repetition)]
     if isinstance(seen, BaseException):

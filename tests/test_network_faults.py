@@ -22,7 +22,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import Workspace
+from tests.asyncssh_server import VARIANTS, AsyncsshHost
+from tests.conftest import Workspace, asyncssh_workspace
 from tests.coupa_files import po_file
 from tests.sshd import SshdServer
 from tests.tcp_proxy import TcpProxy
@@ -53,6 +54,22 @@ def _report() -> Iterator[None]:
 def proxy(sshd: SshdServer) -> Iterator[TcpProxy]:
     with TcpProxy(sshd.port, lifetime=90) as running:
         yield running
+
+
+SECOND_SERVER = "asyncssh-rename-no-overwrite"  # the strictest asyncssh variant
+
+
+@pytest.fixture(params=["openssh", SECOND_SERVER])
+def proxied(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[Workspace, TcpProxy]]:
+    """A workspace and a proxy in front of its server: OpenSSH, or the second server implementation."""
+    if request.param == "openssh":
+        yield request.getfixturevalue("sftp_workspace"), request.getfixturevalue("proxy")
+        return
+    host: AsyncsshHost = request.getfixturevalue("asyncssh_host")
+    listener = host.listen(tmp_path / "remote", VARIANTS[SECOND_SERVER])
+    with TcpProxy(listener.port, lifetime=90) as running:
+        yield asyncssh_workspace(listener, tmp_path), running
+    listener.stop()
 
 
 def through(ws: Workspace, proxy: TcpProxy, *, retries: int = RETRIES, timeout: float = 2) -> None:
@@ -127,9 +144,9 @@ def assert_handed_off_once_and_whole(ws: Workspace, data: bytes) -> None:
 
 
 def test_connection_cut_mid_download_is_retried_and_the_file_handed_off_whole(
-    sftp_workspace: Workspace, proxy: TcpProxy, big_file: bytes
+    proxied: tuple[Workspace, TcpProxy], big_file: bytes
 ) -> None:
-    ws = sftp_workspace
+    ws, proxy = proxied
     ws.put(BIG_NAME, big_file)
     through(ws, proxy)
     proxy.fault("drop", direction="down", after_bytes=700_000, connections=1)
@@ -180,9 +197,9 @@ def test_connection_cut_on_every_attempt_fails_the_run_with_nothing_half_done(
 
 
 def test_stalled_connection_times_out_and_the_run_ends_in_bounded_time(
-    sftp_workspace: Workspace, proxy: TcpProxy, big_file: bytes
+    proxied: tuple[Workspace, TcpProxy], big_file: bytes
 ) -> None:
-    ws = sftp_workspace
+    ws, proxy = proxied
     ws.put(BIG_NAME, big_file)
     through(ws, proxy, retries=2, timeout=1)
     proxy.fault("stall", direction="down", after_bytes=700_000)
@@ -193,7 +210,8 @@ def test_stalled_connection_times_out_and_the_run_ends_in_bounded_time(
 
     assert result.returncode == 3, result.stderr
     assert took < 30, f"a stalled server held the run for {took:.0f}s"
-    assert "failed after 3 attempts" in result.stderr
+    assert "failed after 3 attempts: no reply from the server within 1 s" in result.stderr
+    assert "TimeoutError" not in result.stderr
     assert proxy.faults == 3  # each attempt stalled, timed out and was retried on a new connection
     assert [r["status"] for r in ws.rows("SELECT status FROM runs")] == ["failed"]
     assert ws.handoff_files() == [] and leftovers(ws) == []
@@ -243,9 +261,9 @@ def test_connection_cut_mid_upload_is_retried_and_the_write_back_uploaded_once(
 
 
 def test_upload_failing_on_every_attempt_leaves_the_write_back_pending_for_the_next_run(
-    sftp_workspace: Workspace, proxy: TcpProxy, big_file: bytes
+    proxied: tuple[Workspace, TcpProxy], big_file: bytes
 ) -> None:
-    ws = sftp_workspace
+    ws, proxy = proxied
     ws.put(BIG_NAME, big_file)
     through(ws, proxy, retries=1)
     proxy.fault("drop", direction="up", after_bytes=150_000)

@@ -20,17 +20,19 @@ from pathlib import Path
 import pytest
 
 from batchsync.config import SourceConfig
-from batchsync.errors import AuthError, HostKeyError, TransportError
+from batchsync.discover import wait_until_stable
+from batchsync.errors import AuthError, HostKeyError, RemoteRefused, TransportError
+from batchsync.local_source import LocalSource
 from batchsync.sftp import SftpSource
 from batchsync.transfer import (
     MAX_NAME,
-    LocalSource,
     RemoteFile,
     Source,
     open_source,
     unsafe_name_reason,
-    wait_until_stable,
 )
+from tests.asyncssh_server import VARIANTS, AsyncsshHost, AsyncsshListener, Behaviour
+from tests.proftpd import ProftpdServer
 from tests.sshd import SshdServer
 
 BACKOFF = 0.01
@@ -43,7 +45,7 @@ class Sleeps(list[float]):
         self.append(seconds)
 
 
-def sftp_config(server: SshdServer, **changes: object) -> SourceConfig:
+def sftp_config(server: SshdServer | AsyncsshListener | ProftpdServer, **changes: object) -> SourceConfig:
     config = SourceConfig(
         url=server.url,
         host=server.host,
@@ -67,6 +69,17 @@ class Tree:
     local: Path
     staging: Path
     sleeps: Sleeps = field(default_factory=Sleeps)
+    behaviour: Behaviour | None = None  # an asyncssh variant's
+
+    @property
+    def typed(self) -> bool:
+        """Whether the server's listings say what is a file (permission bits)."""
+        return self.behaviour is None or self.behaviour.permissions
+
+    def mtime(self, rel: str) -> int:
+        """The modification time the server reports (some only to the minute)."""
+        seconds = int((self.local / rel).stat().st_mtime)
+        return seconds // 60 * 60 if self.behaviour and self.behaviour.shuffled_minutes else seconds
 
     def write(self, rel: str, data: bytes) -> Path:
         path = self.local / rel
@@ -82,22 +95,32 @@ def leftovers(staging: Path) -> list[str]:
     return sorted(p.name for p in staging.iterdir()) if staging.exists() else []
 
 
-@pytest.fixture(params=["sftp", "local"])
+@pytest.fixture(params=["sftp", "local", *VARIANTS, "proftpd"])
 def tree(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Tree]:
+    """One folder on every source: OpenSSH ("sftp"), a local folder, each asyncssh variant, ProFTPD."""
     sleeps = Sleeps()
     source: SftpSource | LocalSource
-    if request.param == "sftp":
-        server: SshdServer = request.getfixturevalue("sshd")
+    listener: AsyncsshListener | None = None
+    if request.param in ("sftp", "proftpd"):
+        server: SshdServer | ProftpdServer = request.getfixturevalue("sshd" if request.param == "sftp" else "proftpd")
         local = server.root / tmp_path.name  # no chroot: the remote path is this path
         source = SftpSource(sftp_config(server), sleep=sleeps)
         remote = str(local)
+    elif request.param in VARIANTS:
+        host: AsyncsshHost = request.getfixturevalue("asyncssh_host")
+        listener = host.listen(tmp_path / "remote", VARIANTS[request.param])
+        remote = "Outgoing" if listener.behaviour.login_dir != "/" else "/Outgoing"  # relative from the login folder
+        local = listener.local(remote)
+        source = SftpSource(sftp_config(listener), sleep=sleeps)
     else:
         local = tmp_path / "root" / "Outgoing"
         source = LocalSource(tmp_path / "root", sleep=sleeps, backoff=BACKOFF)
         remote = "/Outgoing"
     local.mkdir(parents=True)
-    yield Tree(source, remote, local, tmp_path / "staging", sleeps)
+    yield Tree(source, remote, local, tmp_path / "staging", sleeps, listener.behaviour if listener else None)
     source.close()
+    if listener is not None:
+        listener.stop()
 
 
 def test_list_matches_pattern_in_name_order(tree: Tree) -> None:
@@ -106,11 +129,16 @@ def test_list_matches_pattern_in_name_order(tree: Tree) -> None:
     (tree.local / "dir.csv").mkdir()
     (tree.local / "link.csv").symlink_to(tree.local / "a.csv")
     files = tree.source.list(tree.remote, "*.csv")
-    assert [f.name for f in files] == ["a.csv", "b.csv"]
+    if tree.typed:
+        assert [f.name for f in files] == ["a.csv", "b.csv"]
+    else:  # nothing tells a folder or a link from a file: candidates, confirmed by opening them
+        assert [f.name for f in files] == ["a.csv", "b.csv", "dir.csv", "link.csv"]
+        with pytest.raises(RemoteRefused, match=r"downloading \S*dir\.csv on sftp://"):
+            tree.source.fetch(files[2], tree.staging)
     first = files[0]
     assert first.path == f"{tree.remote}/a.csv"
     assert first.size == 5
-    assert first.mtime == int((tree.local / "a.csv").stat().st_mtime)
+    assert first.mtime == tree.mtime("a.csv")
 
 
 def test_list_missing_folder_is_named(tree: Tree) -> None:
@@ -149,25 +177,40 @@ def test_fetch_of_a_vanished_file_fails(tree: Tree) -> None:
     assert leftovers(tree.staging) == []
 
 
-def test_archive_moves_overwrites_and_is_idempotent(tree: Tree) -> None:
+def test_archive_moves_and_never_replaces_an_archived_file(tree: Tree, caplog: pytest.LogCaptureFixture) -> None:
     tree.write("a.csv", b"new")
     tree.write("Archive/2024/a.csv", b"old archived copy")
-    entry = tree.entry("a.csv")
-    tree.source.archive(entry, f"{tree.remote}/Archive/2024")
+    sha = hashlib.sha256(b"new").hexdigest()
+    with caplog.at_level(logging.WARNING, logger="batchsync.transfer"):
+        archived = tree.source.archive(tree.entry("a.csv"), f"{tree.remote}/Archive/2024", sha)
+    folder = tree.local / "Archive/2024"
+    assert archived == f"{tree.remote}/Archive/2024/a.{sha[:12]}.csv"
     assert not (tree.local / "a.csv").exists()
-    assert (tree.local / "Archive/2024/a.csv").read_bytes() == b"new"
-    tree.source.archive(entry, f"{tree.remote}/Archive/2024")  # as after a crash
-    assert (tree.local / "Archive/2024/a.csv").read_bytes() == b"new"
+    assert (folder / "a.csv").read_bytes() == b"old archived copy"  # the older export is kept
+    assert (folder / f"a.{sha[:12]}.csv").read_bytes() == b"new"
+    assert "already holds a file named a.csv" in caplog.text and f"a.{sha[:12]}.csv" in caplog.text
+    # the same name and bytes once more: a third name, both earlier ones kept
+    tree.write("a.csv", b"new")
+    again = tree.source.archive(tree.entry("a.csv"), f"{tree.remote}/Archive/2024", sha)
+    assert again.endswith(f"a.{sha[:12]}-2.csv")
+    assert sorted(p.name for p in folder.iterdir()) == sorted(["a.csv", f"a.{sha[:12]}.csv", f"a.{sha[:12]}-2.csv"])
+
+
+def test_archive_under_a_free_name_keeps_the_name(tree: Tree) -> None:
+    tree.write("b.csv", b"b")
+    archived = tree.source.archive(tree.entry("b.csv"), f"{tree.remote}/Archive", "0" * 64)
+    assert archived == f"{tree.remote}/Archive/b.csv"
+    assert (tree.local / "Archive/b.csv").read_bytes() == b"b"
 
 
 def test_archive_creates_the_folder_and_fails_when_the_file_is_nowhere(tree: Tree) -> None:
     tree.write("b.csv", b"b")
     entry = tree.entry("b.csv")
-    tree.source.archive(entry, f"{tree.remote}/New/Deep")
+    tree.source.archive(entry, f"{tree.remote}/New/Deep", "1" * 64)
     assert (tree.local / "New/Deep/b.csv").read_bytes() == b"b"
     (tree.local / "New/Deep/b.csv").unlink()
-    with pytest.raises(TransportError, match=r"b\.csv"):
-        tree.source.archive(entry, f"{tree.remote}/New/Deep")
+    with pytest.raises(RemoteRefused, match=r"b\.csv"):
+        tree.source.archive(entry, f"{tree.remote}/New/Deep", "1" * 64)
 
 
 def test_delete_is_idempotent(tree: Tree) -> None:
@@ -229,7 +272,7 @@ def test_wait_until_stable_leaves_a_growing_file(tree: Tree) -> None:
 def test_wait_until_stable_honours_min_age(tree: Tree) -> None:
     now = time.time()
     old = tree.write("old.csv", b"o")
-    os.utime(old, (now - 100, now - 100))
+    os.utime(old, (now - 200, now - 200))  # old enough even where times are only whole minutes
     tree.write("young.csv", b"y")
     candidates = tree.source.list(tree.remote, "*.csv")
     stable, not_yet = wait_until_stable(
@@ -352,16 +395,17 @@ def test_unreachable_server_gives_up_after_the_retry_budget(sshd: SshdServer) ->
     assert sleeps == [BACKOFF, 2 * BACKOFF]
 
 
-def test_rename_fallback_without_posix_rename_still_overwrites(sshd: SshdServer, tmp_path: Path) -> None:
+def test_upload_without_posix_rename_still_replaces_our_own_file(sshd: SshdServer, tmp_path: Path) -> None:
     folder = sshd.root / tmp_path.name
-    (folder / "Archive").mkdir(parents=True)
-    (folder / "a.csv").write_bytes(b"new")
-    (folder / "Archive" / "a.csv").write_bytes(b"old")
+    folder.mkdir(parents=True)
+    (folder / "out.csv").write_bytes(b"an earlier upload of this very file")
+    local = tmp_path / "out.csv"
+    local.write_bytes(b"whole")
     source = SftpSource(sftp_config(sshd), sleep=Sleeps())
     source._posix_rename = False  # as on a server without the posix-rename extension
-    source.archive(source.list(str(folder), "*.csv")[0], str(folder / "Archive"))
-    assert (folder / "Archive" / "a.csv").read_bytes() == b"new"
-    assert not (folder / "a.csv").exists()
+    source.upload(local, str(folder), "out.csv")
+    assert sorted(p.name for p in folder.iterdir()) == ["out.csv"]
+    assert (folder / "out.csv").read_bytes() == b"whole"
     source.close()
 
 
