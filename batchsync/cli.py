@@ -59,6 +59,14 @@ class _Group(click.Group):
 
 
 @click.group(cls=_Group)
+@click.version_option(
+    None,
+    "--version",
+    "-V",
+    package_name="batchsync",  # the one version: the installed distribution's metadata (pyproject.toml)
+    message="%(prog)s %(version)s",
+    help="Show the version and exit.",
+)
 @click.option(
     "--config", "config_path", metavar="PATH", help="batchsync.toml (default: $BATCHSYNC_CONFIG, then ./batchsync.toml)"
 )

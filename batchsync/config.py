@@ -15,6 +15,7 @@ from typing import Any
 from urllib.parse import unquote, urlparse
 
 from batchsync.errors import ConfigError
+from batchsync.resources import shipped
 
 PASSWORD_ENV = "BATCHSYNC_SFTP_PASSWORD"
 PASSPHRASE_ENV = "BATCHSYNC_SFTP_KEY_PASSPHRASE"
@@ -135,8 +136,8 @@ class _Reader:
         writeback = self._writeback(self.raw.get("writeback", {}))
         state_dir = self._path(local, "local.state_dir", "var")
         handoff_dir = self._path(local, "local.handoff_dir", "handoff")
-        mappings_dir = self._path(local, "local.mappings_dir", _packaged("mappings"))
-        templates_dir = self._path(local, "local.templates_dir", _packaged("templates"))
+        mappings_dir = self._path(local, "local.mappings_dir", shipped("mappings"))
+        templates_dir = self._path(local, "local.templates_dir", shipped("templates"))
         known = {"source", "local", "feeds", "writeback"}
         for key in sorted(set(self.raw) - known):
             self.problems.append(f"{key}: unknown section")
@@ -328,8 +329,3 @@ def _kind_name(kind: type | tuple[type, ...]) -> str:
         {"str": "a string", "int": "a number", "float": "a number", "dict": "a table"}.get(k.__name__, k.__name__)
         for k in kinds
     )
-
-
-def _packaged(folder: str) -> Path:
-    """The project's own mappings/ and templates/ (next to the package)."""
-    return Path(__file__).resolve().parent.parent / folder

@@ -32,6 +32,7 @@ from batchsync.logs import log_context
 from batchsync.mapping import load_mapping
 from batchsync.process import OUTCOMES, PreparedFeed, Read, Replay, process_file, read_file
 from batchsync.render import check_template, load_template
+from batchsync.resources import shipped
 from batchsync.schemas import PO_MODELS, PO_RULES, po_line_decision
 from batchsync.schemas_changes import CHANGE_MODELS, CHANGE_RULES, change_line_decision
 from batchsync.transfer import Source, open_source
@@ -46,7 +47,6 @@ SCHEMAS = {
 PROCESSORS = {"purchase_orders": process_file, "order_header_changes": process_change_file}
 READ_AHEAD_MAX_BYTES = 32 << 20  # larger files are parsed when their turn comes (memory)
 _Ahead = tuple[dict[str, Any], Read | None]
-PACKAGED = Path(__file__).resolve().parent.parent
 Clock = Callable[[], datetime]
 Progress = Callable[[list[dict[str, Any]], str], Iterable[dict[str, Any]]]
 
@@ -142,7 +142,7 @@ def prepare_feed(feed: FeedConfig, mappings_dir: Path, templates_dir: Path) -> P
 def prepare_default_feed() -> PreparedFeed:
     """The shipped PO layout and SAP mapping, for checking a file without a config."""
     feed = FeedConfig("purchase_orders", "purchase_orders", "/Outgoing/PurchaseOrders", "*.csv", "sap_orders05")
-    return prepare_feed(feed, PACKAGED / "mappings", PACKAGED / "templates")
+    return prepare_feed(feed, shipped("mappings"), shipped("templates"))
 
 
 def ledger_path(config: Config) -> Path:
