@@ -109,21 +109,27 @@ def find_config(explicit: str | None) -> Path:
     return path
 
 
-def load_config(path: Path) -> Config:
+def ledger_path(config: Config) -> Path:
+    return config.state_dir / "ledger.db"
+
+
+def load_config(path: Path, *, offline: bool = False) -> Config:
+    """Read and check the config; ``offline`` commands (no connection) need no key or known_hosts file."""
     try:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: cannot read: {exc}") from exc
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
-    return _Reader(path, raw).config()
+    return _Reader(path, raw, offline).config()
 
 
 class _Reader:
     """Reads sections, collecting problems instead of stopping at the first."""
 
-    def __init__(self, path: Path, raw: dict[str, Any]) -> None:
+    def __init__(self, path: Path, raw: dict[str, Any], offline: bool = False) -> None:
         self.path = path
+        self.offline = offline
         self.base = path.resolve().parent
         self.raw = raw
         self.problems: list[str] = []
@@ -224,14 +230,14 @@ class _Reader:
             self.problems.append(f"source.url: remove the password from the URL and set {PASSWORD_ENV}")
         key_file = table.get("key_file")
         key_path = self._path(table, "source.key_file", key_file) if key_file else None
-        if key_path is not None and not key_path.is_file():
+        if key_path is not None and not self.offline and not key_path.is_file():
             self.problems.append(f"source.key_file: {key_path} does not exist")
         if "known_hosts" not in table:
             self.problems.append("source.known_hosts: required; unknown host keys are refused")
         known_hosts = self._path(table, "source.known_hosts", "known_hosts")
-        if not known_hosts.is_file():
+        if not self.offline and not known_hosts.is_file():
             self.problems.append(f"source.known_hosts: {known_hosts} does not exist")
-        if key_path is None and not common.password and not os.environ.get("SSH_AUTH_SOCK"):
+        if key_path is None and not self.offline and not common.password and not os.environ.get("SSH_AUTH_SOCK"):
             self.problems.append(f"source.key_file: set a key file, {PASSWORD_ENV}, or run an ssh-agent")
         return replace(
             common,

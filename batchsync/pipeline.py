@@ -12,16 +12,18 @@ import os
 import socket
 import time
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from batchsync.batches import read_ahead
 from batchsync.changes import process_change_file
-from batchsync.config import Config, FeedConfig
+from batchsync.clock import utcnow
+from batchsync.config import Config, FeedConfig, SourceConfig, ledger_path
 from batchsync.discover import discover, remove_stale_staging
-from batchsync.dryrun import DryRunSource, scratch_config, would_hand_off
+from batchsync.dryrun import DryRunSource, no_server, scratch_config, would_hand_off
 from batchsync.errors import BatchsyncError, ConfigError, ExitCode, StateError
 from batchsync.faults import checkpoint
 from batchsync.handoff import remove_stale_temporaries
@@ -53,10 +55,6 @@ Progress = Callable[[list[dict[str, Any]], str], Iterable[dict[str, Any]]]
 
 def no_progress(items: list[dict[str, Any]], label: str) -> Iterable[dict[str, Any]]:
     return items
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC).replace(microsecond=0)
 
 
 @dataclass
@@ -145,11 +143,8 @@ def prepare_default_feed() -> PreparedFeed:
     return prepare_feed(feed, shipped("mappings"), shipped("templates"))
 
 
-def ledger_path(config: Config) -> Path:
-    return config.state_dir / "ledger.db"
-
-
 Work = Callable[["_Session"], None]
+Connect = Callable[[SourceConfig], AbstractContextManager[Source]]  # open_source, or no_server for a dry replay
 
 
 @dataclass
@@ -227,7 +222,9 @@ def reprocess(
             with log_context(feed=file_row["feed"]):
                 session.process(by_name[file_row["feed"]], file_row, replay)
 
-    return _execute(config, prepared, "reprocess", clock, work, dry_run=dry_run, progress=no_progress)
+    # a replay downloads nothing; its dry run uploads nothing either, so it needs no server (nor key)
+    connect = no_server if dry_run else open_source
+    return _execute(config, prepared, "reprocess", clock, work, dry_run=dry_run, progress=no_progress, connect=connect)
 
 
 def _execute(
@@ -239,12 +236,13 @@ def _execute(
     *,
     dry_run: bool,
     progress: Progress,
+    connect: Connect = open_source,
 ) -> RunSummary:
     if not dry_run:
-        return _locked(config, prepared, trigger, clock, work, progress, dry=False)
+        return _locked(config, prepared, trigger, clock, work, progress, connect, dry=False)
     # the real lock keeps other runs from writing the ledger while the dry run copies it
     with RunLock(config.state_dir, clock().isoformat()), scratch_config(config, ledger_path(config)) as scratch:
-        summary = _locked(scratch, prepared, trigger, clock, work, progress, dry=True)
+        summary = _locked(scratch, prepared, trigger, clock, work, progress, connect, dry=True)
         summary.dry_run = True
         summary.would_hand_off = would_hand_off(scratch)
         summary.handoff_dir = str(config.handoff_dir)
@@ -259,6 +257,7 @@ def _locked(
     clock: Clock,
     work: Work,
     progress: Progress,
+    connect: Connect,
     *,
     dry: bool,
 ) -> RunSummary:
@@ -273,7 +272,7 @@ def _locked(
             feeds = [f.name for f in prepared]
             run_id = ledger.start_run(trigger, feeds, started.isoformat(), os.getpid(), socket.gethostname())
             with log_context(run_id=run_id):
-                return _session(config, prepared, ledger, run_id, clock, work, progress, dry=dry)
+                return _session(config, prepared, ledger, run_id, clock, work, progress, connect, dry=dry)
         finally:
             ledger.close()
 
@@ -286,6 +285,7 @@ def _session(
     clock: Clock,
     work: Work,
     progress: Progress,
+    connect: Connect,
     *,
     dry: bool,
 ) -> RunSummary:
@@ -293,7 +293,7 @@ def _session(
     feeds = list(summaries.values())
     would: list[str] = []
     try:
-        with open_source(config.source) as real:
+        with connect(config.source) as real:
             source: Source = DryRunSource(real, would) if dry else real
             work(_Session(config, prepared, ledger, source, run_id, clock, summaries, progress))
             uploaded = upload_writeback(config, source, ledger, run_id, clock)
