@@ -222,6 +222,31 @@ def demo(ctx: click.Context, directory: Path) -> None:
 
 
 @cli.command()
+@click.argument("directory", default=".", type=click.Path(file_okay=False, path_type=Path))
+def init(directory: Path) -> None:
+    """Start a project for a Coupa SFTP account: config, editable mappings and templates, folders.
+
+    \b
+    Example:
+      batchsync init /etc/batchsync
+    Writes DIRECTORY/batchsync.toml (every key, commented), DIRECTORY/mappings/
+    (with xref/) and DIRECTORY/templates/ copied from the shipped ones, and the
+    var/, handoff/ and keys/ folders. Never overwrites a file: one already there
+    is left as it is and listed.
+    """
+    from batchsync.init import init_project, next_steps
+
+    report = init_project(directory)
+    for path in report.written:
+        click.echo(f"wrote      {path}")
+    for path in report.kept:
+        click.echo(f"left alone {path} (already there)")
+    click.echo("\nnext steps:")
+    for line in next_steps(report):
+        click.echo(f"  {line}")
+
+
+@cli.command()
 @click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option(
     "--feed", "feed_name", help="The feed whose format the file has (default: the first purchase_orders feed)."

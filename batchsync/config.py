@@ -104,7 +104,8 @@ def find_config(explicit: str | None) -> Path:
     if not path.is_file():
         raise ConfigError(
             f"config file {path} not found",
-            hint="pass --config PATH, set BATCHSYNC_CONFIG, or run where batchsync.toml is",
+            hint="pass --config PATH, set BATCHSYNC_CONFIG, or run where batchsync.toml is; "
+            "`batchsync init DIR` writes a commented one (DIR/batchsync.toml) to start from",
         )
     return path
 

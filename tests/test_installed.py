@@ -22,6 +22,8 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import Workspace
+from tests.sshd import SshdServer
+from tests.test_init import point_at_sshd
 
 ROOT = Path(__file__).resolve().parent.parent
 SHIPPED = ("mappings", "templates", "samples")
@@ -130,3 +132,17 @@ def test_installed_checks_and_runs_against_sshd(installed: Path, sftp_workspace:
     summary = json.loads(run.stdout)
     assert summary["feeds"][0]["counts"]["handed_off"] == 6
     assert len(ws.handoff_files()) == 3
+
+
+@pytest.mark.sshd
+def test_installed_init_then_check_against_sshd(installed: Path, sshd: SshdServer, tmp_path: Path) -> None:
+    """The issue's "done when": from an empty folder, init acme, edit the config, check."""
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    init = _run(installed, empty, "init", "acme")
+    assert init.returncode == 0, init.stderr
+    assert "ssh-keyscan" in init.stdout
+    config = point_at_sshd(empty / "acme", sshd, sshd.root / tmp_path.name)
+    check = _run(installed, empty, "--config", "acme/batchsync.toml", "check")
+    assert check.returncode == 0, check.stderr
+    assert config.is_file() and "all folders present and writable" in check.stdout
