@@ -12,7 +12,6 @@ from typing import Any
 
 import click
 
-from batchsync import ledger_views
 from batchsync.cli_base import open_ledger
 from batchsync.clock import utcnow
 
@@ -47,6 +46,8 @@ def errors(ctx: click.Context, file_id: int | None, po_id: str | None, unresolve
     Example:
       batchsync errors --po 4206 --unresolved
     """
+    from batchsync import ledger_views  # sqlite-utils: not for --help
+
     rows = ledger_views.errors(open_ledger(ctx), file_id, po_id, unresolved)
     if as_json:
         click.echo(json.dumps(rows, indent=2, ensure_ascii=False))
@@ -69,6 +70,8 @@ def status(ctx: click.Context, as_json: bool) -> None:
     Example:
       batchsync status --json
     """
+    from batchsync import ledger_views  # sqlite-utils: not for --help
+
     view = ledger_views.status(open_ledger(ctx), utcnow())
     if as_json:
         click.echo(json.dumps(view, indent=2, ensure_ascii=False))
@@ -105,6 +108,8 @@ def history(ctx: click.Context, feed: str | None, since: datetime | None, limit:
     Example:
       batchsync history --since 2026-11-01 --limit 50
     """
+    from batchsync import ledger_views  # sqlite-utils: not for --help
+
     runs = ledger_views.history(open_ledger(ctx), feed, since, limit)
     if as_json:
         click.echo(json.dumps(runs, indent=2, ensure_ascii=False))

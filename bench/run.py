@@ -895,11 +895,11 @@ def s5(env: Env) -> dict[str, Any]:
     and a nothing-to-do ``run`` over those N files on the sshd (after_download = keep),
     each timed as a whole process, alternating with ``python -c pass`` of the same
     interpreter. ``--batchsync PATH`` times another installation (e.g. an older checkout's
-    venv) against the same ledger: the ledger is filled by this checkout's ``_child.py``.
+    venv) against the same ledger, side by side when repeated: the ledger is filled by this
+    checkout's ``_child.py``; the bare start is this venv's interpreter.
     """
     a = env.args
-    exe = a.batchsync or BATCHSYNC
-    python = str(Path(exe).with_name("python")) if Path(exe).with_name("python").exists() else PYTHON
+    exes = [str(Path(e).absolute()) if os.sep in e else e for e in a.batchsync or [BATCHSYNC]]
     n = 1_000 if a.quick else 10_000
     base = DATA / f"s5-{n}"
     remote = base / "remote" / "Outgoing" / "PurchaseOrders"
@@ -908,14 +908,16 @@ def s5(env: Env) -> dict[str, Any]:
     say(f"S5 {n:,} files: filling the ledger directly (_child.py populate)")
     measure(f"S5 populate {n}", [PYTHON, CHILD, "populate", str(cfg)], cwd=cfg.parent)
     conf = ["--config", str(cfg)]
-    commands = {
-        "python -c pass": [python, "-c", "pass"],
-        "--help": [exe, "--help"],
-        "--version": [exe, "--version"],
-        "status": [exe, *conf, "status"],
-        "history": [exe, *conf, "history"],
-        f"run, nothing to do ({n:,} known files)": [exe, *conf, "run"],
-    }
+    commands: dict[str, list[str]] = {"python -c pass": [PYTHON, "-c", "pass"]}
+    for number, exe in enumerate(exes, start=1):
+        tag = f" [{number}]" if len(exes) > 1 else ""  # several installations: side by side, same rounds
+        commands |= {
+            f"--help{tag}": [exe, "--help"],
+            f"--version{tag}": [exe, "--version"],
+            f"status{tag}": [exe, *conf, "status"],
+            f"history{tag}": [exe, *conf, "history"],
+            f"run, nothing to do ({n:,} known files){tag}": [exe, *conf, "run"],
+        }
     walls: dict[str, list[float]] = {k: [] for k in commands}
     failed: dict[str, str] = {}
 
@@ -935,7 +937,7 @@ def s5(env: Env) -> dict[str, Any]:
         say(f"S5 round {r + 1}/{a.rounds}")
         alternate(r, *[step(k) for k in commands])
     bare = median(walls["python -c pass"])
-    rows, out = [], {"batchsync": exe, "files": n, "bare_s": bare, "raw": walls, "failed": failed}
+    rows, out = [], {"batchsync": exes, "files": n, "bare_s": bare, "raw": walls, "failed": failed}
     for label, values in walls.items():
         t = median(values)
         above = t - bare if t is not None and bare is not None else None
@@ -953,11 +955,12 @@ def s5(env: Env) -> dict[str, Any]:
         )
         out[label] = {"median_s": t, "above_bare_s": above}
     print_table(
-        f"S5 start-up ({exe}); medians of {a.rounds} round(s)",
+        f"S5 start-up; medians of {a.rounds} round(s); " + ", ".join(f"[{i}] {e}" for i, e in enumerate(exes, start=1)),
         rows,
         ["command", "median", "above python -c pass", "goal", ""],
     )
     return out
+
 
 # --------------------------------------------------------------------------- main
 
@@ -1011,7 +1014,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--batchsync",
         metavar="PATH",
-        help="S5: time this batchsync executable (default: the project venv's)",
+        action="append",
+        help="S5: time this batchsync executable (repeatable: side by side; default: the project venv's)",
     )
     args = parser.parse_args(argv)
     names = list(SCENARIOS) if args.scenario == "all" else [args.scenario]
