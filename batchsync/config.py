@@ -15,6 +15,7 @@ from typing import Any
 from urllib.parse import unquote, urlparse
 
 from batchsync.errors import ConfigError
+from batchsync.resources import shipped
 
 PASSWORD_ENV = "BATCHSYNC_SFTP_PASSWORD"
 PASSPHRASE_ENV = "BATCHSYNC_SFTP_KEY_PASSPHRASE"
@@ -103,26 +104,33 @@ def find_config(explicit: str | None) -> Path:
     if not path.is_file():
         raise ConfigError(
             f"config file {path} not found",
-            hint="pass --config PATH, set BATCHSYNC_CONFIG, or run where batchsync.toml is",
+            hint="pass --config PATH, set BATCHSYNC_CONFIG, or run where batchsync.toml is; "
+            "`batchsync init DIR` writes a commented one (DIR/batchsync.toml) to start from",
         )
     return path
 
 
-def load_config(path: Path) -> Config:
+def ledger_path(config: Config) -> Path:
+    return config.state_dir / "ledger.db"
+
+
+def load_config(path: Path, *, offline: bool = False) -> Config:
+    """Read and check the config; ``offline`` commands (no connection) need no key or known_hosts file."""
     try:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: cannot read: {exc}") from exc
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
-    return _Reader(path, raw).config()
+    return _Reader(path, raw, offline).config()
 
 
 class _Reader:
     """Reads sections, collecting problems instead of stopping at the first."""
 
-    def __init__(self, path: Path, raw: dict[str, Any]) -> None:
+    def __init__(self, path: Path, raw: dict[str, Any], offline: bool = False) -> None:
         self.path = path
+        self.offline = offline
         self.base = path.resolve().parent
         self.raw = raw
         self.problems: list[str] = []
@@ -135,8 +143,8 @@ class _Reader:
         writeback = self._writeback(self.raw.get("writeback", {}))
         state_dir = self._path(local, "local.state_dir", "var")
         handoff_dir = self._path(local, "local.handoff_dir", "handoff")
-        mappings_dir = self._path(local, "local.mappings_dir", _packaged("mappings"))
-        templates_dir = self._path(local, "local.templates_dir", _packaged("templates"))
+        mappings_dir = self._path(local, "local.mappings_dir", shipped("mappings"))
+        templates_dir = self._path(local, "local.templates_dir", shipped("templates"))
         known = {"source", "local", "feeds", "writeback"}
         for key in sorted(set(self.raw) - known):
             self.problems.append(f"{key}: unknown section")
@@ -223,14 +231,14 @@ class _Reader:
             self.problems.append(f"source.url: remove the password from the URL and set {PASSWORD_ENV}")
         key_file = table.get("key_file")
         key_path = self._path(table, "source.key_file", key_file) if key_file else None
-        if key_path is not None and not key_path.is_file():
+        if key_path is not None and not self.offline and not key_path.is_file():
             self.problems.append(f"source.key_file: {key_path} does not exist")
         if "known_hosts" not in table:
             self.problems.append("source.known_hosts: required; unknown host keys are refused")
         known_hosts = self._path(table, "source.known_hosts", "known_hosts")
-        if not known_hosts.is_file():
+        if not self.offline and not known_hosts.is_file():
             self.problems.append(f"source.known_hosts: {known_hosts} does not exist")
-        if key_path is None and not common.password and not os.environ.get("SSH_AUTH_SOCK"):
+        if key_path is None and not self.offline and not common.password and not os.environ.get("SSH_AUTH_SOCK"):
             self.problems.append(f"source.key_file: set a key file, {PASSWORD_ENV}, or run an ssh-agent")
         return replace(
             common,
@@ -328,8 +336,3 @@ def _kind_name(kind: type | tuple[type, ...]) -> str:
         {"str": "a string", "int": "a number", "float": "a number", "dict": "a table"}.get(k.__name__, k.__name__)
         for k in kinds
     )
-
-
-def _packaged(folder: str) -> Path:
-    """The project's own mappings/ and templates/ (next to the package)."""
-    return Path(__file__).resolve().parent.parent / folder

@@ -6,8 +6,8 @@ import shutil
 from pathlib import Path
 
 from batchsync.errors import ConfigError
+from batchsync.resources import shipped
 
-SAMPLES = Path(__file__).resolve().parent.parent / "samples"
 MARKER = ".batchsync-demo"
 
 DEMO_CONFIG = """\
@@ -52,7 +52,7 @@ def build_workspace(folder: Path) -> Path:
         shutil.rmtree(folder)
     folder.mkdir(parents=True, exist_ok=True)
     (folder / MARKER).write_text("made by batchsync demo; safe to delete\n")
-    shutil.copytree(SAMPLES / "remote", folder / "remote")
+    shutil.copytree(shipped("samples") / "remote", folder / "remote")
     (folder / "remote" / "Incoming" / "PurchaseOrderChanges").mkdir(parents=True, exist_ok=True)
     config = folder / "batchsync.toml"
     config.write_text(DEMO_CONFIG)

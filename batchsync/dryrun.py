@@ -16,7 +16,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from batchsync.config import Config
+from batchsync.config import Config, SourceConfig
+from batchsync.errors import StateError
 from batchsync.transfer import Fetched, RemoteFile, Source
 
 
@@ -60,6 +61,49 @@ class DryRunSource:
 
     def close(self) -> None:
         self.source.close()
+
+
+@dataclass
+class NoServer:
+    """The source of a replay's dry run: it downloads nothing and uploads nothing, so it never connects.
+
+    Without asking the server, every write-back file counts as not there yet: the dry
+    run lists it as an upload (a real replay adopts one an interrupted run uploaded).
+    """
+
+    url: str
+
+    def list(self, remote_dir: str, pattern: str) -> list[RemoteFile]:
+        raise StateError(f"a dry run of reprocess does not connect to {self.url}, so it cannot list {remote_dir}")
+
+    def fetch(self, entry: RemoteFile, staging_dir: Path) -> Fetched:
+        raise StateError(f"a dry run of reprocess does not connect to {self.url}, so it cannot fetch {entry.path}")
+
+    def archive(self, entry: RemoteFile, archive_dir: str, sha256: str) -> str:
+        return f"{archive_dir}/{entry.name}"
+
+    def delete(self, entry: RemoteFile) -> None: ...
+
+    def upload(self, local_path: Path, remote_dir: str, name: str) -> None: ...
+
+    def exists(self, remote_dir: str, name: str) -> bool:
+        return False
+
+    def probe(self, op: str, *paths: str) -> None:
+        raise StateError(f"a dry run of reprocess does not connect to {self.url}, so it cannot {op} {paths[0]}")
+
+    def check_dir(self, remote_dir: str, writable: bool) -> str | None:
+        return None
+
+    def describe(self) -> str:
+        return f"{self.url} (not connected)"
+
+    def close(self) -> None: ...
+
+
+@contextmanager
+def no_server(source: SourceConfig) -> Iterator[Source]:
+    yield NoServer(source.url)
 
 
 @contextmanager

@@ -15,12 +15,18 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import polars as pl
 import sqlite_utils
 
 from batchsync.errors import StateError
+
+if TYPE_CHECKING:
+    import polars as pl
+else:
+    from batchsync.lazy import LazyModule
+
+    pl = LazyModule("polars")  # status and history read the ledger without polars (start-up, issue 12)
 
 # per wanted PO, its highest handed-off version and that version's currency
 # (SQLite returns a bare column from the row that holds the max())

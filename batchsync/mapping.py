@@ -24,6 +24,7 @@ import yaml
 
 from batchsync.errors import ConfigError
 from batchsync.layouts import Layout
+from batchsync.mapping_version import version_problems
 
 # columns the pipeline adds before transforming (see transform.context_columns)
 RESERVED = {
@@ -55,7 +56,7 @@ FIELD_KEYS = {
     "required",
 }
 RECORD_KEYS = {"name", "level", "layout", "length", "delimiter", "fields"}
-TOP_KEYS = {"target", "description", "template", "extension", "kind", "xref", "records"}
+TOP_KEYS = {"mapping_version", "target", "description", "template", "extension", "kind", "xref", "records"}
 
 
 @dataclass(frozen=True)
@@ -149,6 +150,7 @@ class _Compiler:
             self.problems.append("expected a mapping with keys target, template, records")
             return None
         self._unknown_keys(raw, TOP_KEYS, "")
+        self.problems += version_problems(raw, self.path)
         kind = raw.get("kind", self.layout.kind)
         if kind != self.layout.kind:
             self.problems.append(f"kind: the mapping is for {kind!r} files, the feed reads {self.layout.kind!r}")

@@ -12,16 +12,18 @@ import os
 import socket
 import time
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from batchsync.batches import read_ahead
 from batchsync.changes import process_change_file
-from batchsync.config import Config, FeedConfig
+from batchsync.clock import utcnow
+from batchsync.config import Config, FeedConfig, SourceConfig, ledger_path
 from batchsync.discover import Discovery, discover, remove_stale_staging
-from batchsync.dryrun import DryRunSource, scratch_config, would_hand_off
+from batchsync.dryrun import DryRunSource, no_server, scratch_config, would_hand_off
 from batchsync.errors import BatchsyncError, ConfigError, ExitCode, RemoteRefused, StateError
 from batchsync.faults import checkpoint
 from batchsync.handoff import remove_stale_temporaries
@@ -32,6 +34,7 @@ from batchsync.logs import log_context
 from batchsync.mapping import load_mapping
 from batchsync.process import OUTCOMES, PreparedFeed, Read, Replay, process_file, read_file
 from batchsync.render import check_template, load_template
+from batchsync.resources import shipped
 from batchsync.schemas import PO_MODELS, PO_RULES, po_line_decision
 from batchsync.schemas_changes import CHANGE_MODELS, CHANGE_RULES, change_line_decision
 from batchsync.transfer import Source, open_source
@@ -46,17 +49,12 @@ SCHEMAS = {
 PROCESSORS = {"purchase_orders": process_file, "order_header_changes": process_change_file}
 READ_AHEAD_MAX_BYTES = 32 << 20  # larger files are parsed when their turn comes (memory)
 _Ahead = tuple[dict[str, Any], Read | None]
-PACKAGED = Path(__file__).resolve().parent.parent
 Clock = Callable[[], datetime]
 Progress = Callable[[list[dict[str, Any]], str], Iterable[dict[str, Any]]]
 
 
 def no_progress(items: list[dict[str, Any]], label: str) -> Iterable[dict[str, Any]]:
     return items
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC).replace(microsecond=0)
 
 
 @dataclass
@@ -152,14 +150,11 @@ def prepare_feed(feed: FeedConfig, mappings_dir: Path, templates_dir: Path) -> P
 def prepare_default_feed() -> PreparedFeed:
     """The shipped PO layout and SAP mapping, for checking a file without a config."""
     feed = FeedConfig("purchase_orders", "purchase_orders", "/Outgoing/PurchaseOrders", "*.csv", "sap_orders05")
-    return prepare_feed(feed, PACKAGED / "mappings", PACKAGED / "templates")
-
-
-def ledger_path(config: Config) -> Path:
-    return config.state_dir / "ledger.db"
+    return prepare_feed(feed, shipped("mappings"), shipped("templates"))
 
 
 Work = Callable[["_Session"], None]
+Connect = Callable[[SourceConfig], AbstractContextManager[Source]]  # open_source, or no_server for a dry replay
 
 
 @dataclass
@@ -237,7 +232,9 @@ def reprocess(
             with log_context(feed=file_row["feed"]):
                 session.process(by_name[file_row["feed"]], file_row, replay)
 
-    return _execute(config, prepared, "reprocess", clock, work, dry_run=dry_run, progress=no_progress)
+    # a replay downloads nothing; its dry run uploads nothing either, so it needs no server (nor key)
+    connect = no_server if dry_run else open_source
+    return _execute(config, prepared, "reprocess", clock, work, dry_run=dry_run, progress=no_progress, connect=connect)
 
 
 def _execute(
@@ -249,12 +246,13 @@ def _execute(
     *,
     dry_run: bool,
     progress: Progress,
+    connect: Connect = open_source,
 ) -> RunSummary:
     if not dry_run:
-        return _locked(config, prepared, trigger, clock, work, progress, dry=False)
+        return _locked(config, prepared, trigger, clock, work, progress, connect, dry=False)
     # the real lock keeps other runs from writing the ledger while the dry run copies it
     with RunLock(config.state_dir, clock().isoformat()), scratch_config(config, ledger_path(config)) as scratch:
-        summary = _locked(scratch, prepared, trigger, clock, work, progress, dry=True)
+        summary = _locked(scratch, prepared, trigger, clock, work, progress, connect, dry=True)
         summary.dry_run = True
         summary.would_hand_off = would_hand_off(scratch)
         summary.handoff_dir = str(config.handoff_dir)
@@ -269,6 +267,7 @@ def _locked(
     clock: Clock,
     work: Work,
     progress: Progress,
+    connect: Connect,
     *,
     dry: bool,
 ) -> RunSummary:
@@ -283,7 +282,7 @@ def _locked(
             feeds = [f.name for f in prepared]
             run_id = ledger.start_run(trigger, feeds, started.isoformat(), os.getpid(), socket.gethostname())
             with log_context(run_id=run_id):
-                return _session(config, prepared, ledger, run_id, clock, work, progress, dry=dry)
+                return _session(config, prepared, ledger, run_id, clock, work, progress, connect, dry=dry)
         finally:
             ledger.close()
 
@@ -296,6 +295,7 @@ def _session(
     clock: Clock,
     work: Work,
     progress: Progress,
+    connect: Connect,
     *,
     dry: bool,
 ) -> RunSummary:
@@ -303,7 +303,7 @@ def _session(
     feeds = list(summaries.values())
     would: list[str] = []
     try:
-        with open_source(config.source) as real:
+        with connect(config.source) as real:
             source: Source = DryRunSource(real, would) if dry else real
             work(_Session(config, prepared, ledger, source, run_id, clock, summaries, progress))
             refused: list[str] = []

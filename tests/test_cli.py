@@ -52,7 +52,8 @@ def test_missing_config_is_a_usage_error_with_a_hint(tmp_path: Path, monkeypatch
     assert result.exit_code == 2
     assert result.stderr.splitlines() == [
         "batchsync: error: config file batchsync.toml not found",
-        "hint: pass --config PATH, set BATCHSYNC_CONFIG, or run where batchsync.toml is",
+        "hint: pass --config PATH, set BATCHSYNC_CONFIG, or run where batchsync.toml is; "
+        "`batchsync init DIR` writes a commented one (DIR/batchsync.toml) to start from",
     ]
 
 

@@ -1,0 +1,122 @@
+"""The ledger's read-only commands: ``status``, ``history``, ``errors``.
+
+They read the SQLite ledger only: no polars, pandera, paramiko or jinja2 is
+imported, and no SFTP key or known_hosts file is needed (issue 12).
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+import click
+
+from batchsync.cli_base import open_ledger
+from batchsync.clock import utcnow
+
+JSON_HELP = "Print the result as JSON."
+
+
+class IsoDateTime(click.ParamType):
+    """ISO 8601 date or date-time, with or without offset (UTC when none)."""
+
+    name = "DATETIME"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> datetime:
+        if isinstance(value, datetime):
+            return value
+        try:
+            parsed = datetime.fromisoformat(str(value))
+        except ValueError:
+            self.fail(f"{value!r} is not an ISO 8601 date or date-time, e.g. 2026-11-24 or 2026-11-24T02:00:00Z")
+        return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+@click.command()
+@click.option("--file", "file_id", type=int, help="Only errors of this file (ledger id).")
+@click.option("--po", "po_id", help="Only errors of this PO (Coupa id).")
+@click.option("--unresolved", is_flag=True, help="Only errors no later version has resolved.")
+@click.option("--json", "as_json", is_flag=True, help=JSON_HELP)
+@click.pass_context
+def errors(ctx: click.Context, file_id: int | None, po_id: str | None, unresolved: bool, as_json: bool) -> None:
+    """Row-level integration errors, newest first.
+
+    \b
+    Example:
+      batchsync errors --po 4206 --unresolved
+    """
+    from batchsync import ledger_views  # sqlite-utils: not for --help
+
+    rows = ledger_views.errors(open_ledger(ctx), file_id, po_id, unresolved)
+    if as_json:
+        click.echo(json.dumps(rows, indent=2, ensure_ascii=False))
+        return
+    for r in rows:
+        where = f"{r['file']}:{r['line']}" if r["line"] is not None else r["file"]
+        state = "resolved" if r["resolved_at"] else "unresolved"
+        click.echo(
+            f"{r['created_at']}  {where}  PO {r['po_id'] or '-'}  {r['column'] or '-'}  {r['message']}  [{state}]"
+        )
+
+
+@click.command()
+@click.option("--json", "as_json", is_flag=True, help=JSON_HELP)
+@click.pass_context
+def status(ctx: click.Context, as_json: bool) -> None:
+    """Last runs, files by state, rejected files, unresolved errors, age of the last completed run.
+
+    \b
+    Example:
+      batchsync status --json
+    """
+    from batchsync import ledger_views  # sqlite-utils: not for --help
+
+    view = ledger_views.status(open_ledger(ctx), utcnow())
+    if as_json:
+        click.echo(json.dumps(view, indent=2, ensure_ascii=False))
+        return
+    for label, key in (("last completed run", "last_completed_run"), ("last successful run", "last_successful_run")):
+        last = view[key]
+        age = f"{last['age_seconds'] // 3600} h {last['age_seconds'] % 3600 // 60} min ago" if last else "never"
+        click.echo(f"{label}: {last['id'] if last else '-'} ({age})")
+    for r in view["last_runs"]:
+        counts = f"{r['files']} file(s), {r['handed_off']} handed off, {r['rejected']} rejected, {r['skipped']} skipped"
+        click.echo(f"run {r['id']:>5}  {r['started_at']}  {r['trigger']:<9} {r['status']:<10} {counts}")
+    click.echo("files: " + ", ".join(f"{n} {s}" for s, n in view["files_by_state"].items()))
+    for f in view["rejected_files"]:
+        click.echo(f"rejected file {f['id']}: {f['reason']}")  # the reason starts with the file name
+    for c in view["waiting_changes"]:
+        age = f"{c['age_seconds'] // 86400} d {c['age_seconds'] % 86400 // 3600} h"
+        click.echo(f"waiting change {c['id']} for PO {c['po_id']}, {age}: {c['reason']}")
+    pending = view["writeback_rows_pending"]
+    click.echo(f"unresolved errors: {view['unresolved_errors']}; write-back rows not yet uploaded: {pending}")
+
+
+@click.command()
+@click.option("--feed", help="Only runs that included this feed.")
+@click.option(
+    "--since", type=IsoDateTime(), help="Only runs started at or after this ISO date/time (UTC if no offset)."
+)
+@click.option("--limit", default=20, show_default=True, help="At most this many runs.")
+@click.option("--json", "as_json", is_flag=True, help=JSON_HELP)
+@click.pass_context
+def history(ctx: click.Context, feed: str | None, since: datetime | None, limit: int, as_json: bool) -> None:
+    """The run and file ledger, newest first.
+
+    \b
+    Example:
+      batchsync history --since 2026-11-01 --limit 50
+    """
+    from batchsync import ledger_views  # sqlite-utils: not for --help
+
+    runs = ledger_views.history(open_ledger(ctx), feed, since, limit)
+    if as_json:
+        click.echo(json.dumps(runs, indent=2, ensure_ascii=False))
+        return
+    for r in runs:
+        click.echo(f"run {r['id']}  {r['started_at']}  {r['status']}  {r['message'] or ''}".rstrip())
+        for f in r["files"]:
+            click.echo(
+                f"    file {f['id']}  {f['name']}  {f['state']}  {f['handoff_name'] or f['reason'] or ''}".rstrip()
+            )
