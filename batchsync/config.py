@@ -80,6 +80,7 @@ class WritebackConfig:
     max_rows: int = 5000
     max_bytes: int = 8_000_000
     prefix: str = "PurchaseOrderChange"
+    status_max_length: int = 255  # what the custom field holds; a longer text is cut with an ellipsis
 
 
 @dataclass(frozen=True)
@@ -319,6 +320,7 @@ class _Reader:
                 "max_rows",
                 "max_bytes",
                 "prefix",
+                "status_max_length",
             )
         }
         for extra in sorted(set(table) - set(values)):
@@ -327,6 +329,8 @@ class _Reader:
             self.problems.append("writeback.max_rows: Coupa takes at most 5000 rows per file")
         if not 0 < values["max_bytes"] <= 8_000_000:
             self.problems.append("writeback.max_bytes: Coupa takes at most 8 MB per file")
+        if values["status_max_length"] < 10:
+            self.problems.append("writeback.status_max_length: expected the custom field's length (10 or more)")
         return WritebackConfig(**values)
 
 

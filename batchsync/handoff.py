@@ -9,8 +9,10 @@ and adopts the file instead of writing a second one.
 
 from __future__ import annotations
 
+import glob
 import json
 import os
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +22,8 @@ from batchsync.errors import StateError
 from batchsync.streams import DigestingWriter, Sink
 
 MANIFEST_SUFFIX = ".manifest.json"
+# R<run>-<n>_: hand-off names sort in the order the ERP must import them, across feeds and runs
+SEQUENCE = re.compile(r"^R\d{7}-\d{4}_")
 
 
 @dataclass(frozen=True)
@@ -31,11 +35,35 @@ class Handoff:
     adopted: bool  # True when an earlier, interrupted attempt had already published it
 
 
-def handoff_name(source_name: str, source_sha256: str, target: str, extension: str, suffix: str = "") -> str:
-    """``suffix`` tells apart later hand-offs from the same source (``pass2``: waiting changes accepted later)."""
+def handoff_name(
+    source_name: str, source_sha256: str, target: str, extension: str, suffix: str = "", sequence: str = ""
+) -> str:
+    """``suffix`` tells apart later hand-offs from the same source (``pass2``: waiting changes accepted later).
+
+    ``sequence`` (``sequence_prefix``) comes first, so that the names sort in import order.
+    """
     stem = source_name.rsplit(".", 1)[0]
     again = f".{suffix}" if suffix else ""
-    return f"{stem}.{source_sha256[:12]}.{target}{again}.{extension}"
+    return f"{sequence}{stem}.{source_sha256[:12]}.{target}{again}.{extension}"
+
+
+def sequence_prefix(run_id: int, position: int) -> str:
+    """The run, then the hand-off's place in it: a PO feed runs first, so a PO sorts before its changes."""
+    return f"R{run_id:07d}-{position:04d}_"
+
+
+def unsequenced(name: str) -> str:
+    return SEQUENCE.sub("", name)
+
+
+def _published(handoff_dir: Path, name: str) -> Path | None:
+    """The manifest of this hand-off, under this name or under an earlier run's sequence (a crash before the ledger)."""
+    exact = handoff_dir / (name + MANIFEST_SUFFIX)
+    if exact.exists():
+        return exact
+    base = unsequenced(name)
+    found = sorted(handoff_dir.glob(f"R*_{glob.escape(base)}{MANIFEST_SUFFIX}"))
+    return next((p for p in found if unsequenced(p.name) == base + MANIFEST_SUFFIX), None)
 
 
 def publish(
@@ -46,10 +74,13 @@ def publish(
     ``write_body`` returns False when it wrote no document (the mapping rejected every one): nothing
     is published then. ``manifest`` is asked for once the body is written, so it can list what was.
     """
+    published = _published(handoff_dir, name) if handoff_dir.is_dir() else None
+    if published is not None:
+        name = published.name.removesuffix(MANIFEST_SUFFIX)
+        earlier = json.loads(published.read_text(encoding="utf-8"))
+        return Handoff(name, handoff_dir / name, published, earlier, adopted=True)
     final = handoff_dir / name
     manifest_path = handoff_dir / (name + MANIFEST_SUFFIX)
-    if manifest_path.exists():
-        return Handoff(name, final, manifest_path, json.loads(manifest_path.read_text(encoding="utf-8")), adopted=True)
     body_tmp = handoff_dir / f".{name}.tmp"
     manifest_tmp = handoff_dir / f".{name}{MANIFEST_SUFFIX}.tmp"
     try:

@@ -245,6 +245,10 @@ class Ledger:
         rows = self.query("SELECT count(*) AS n FROM handoffs WHERE file_id = ? AND name LIKE ?", [file_id, like])
         return int(rows[0]["n"])
 
+    def handoffs_in_run(self, run_id: int) -> int:
+        rows = self.query("SELECT count(*) AS n FROM handoffs WHERE run_id = ?", [run_id])
+        return int(rows[0]["n"])
+
     def handed_off_versions(self, feed: str, po_ids: list[str]) -> pl.DataFrame:
         """Per PO the highest version handed off, with its content hash."""
         schema = {"id": pl.String, "known_version": pl.Int64, "known_hash": pl.String}

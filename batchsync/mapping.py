@@ -15,7 +15,7 @@ fetched; each problem names the mapping file and the key.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import re
 from pathlib import Path
 from typing import Any
 
@@ -23,95 +23,26 @@ import polars as pl
 import yaml
 
 from batchsync.errors import ConfigError
+from batchsync.idoc import SEGMENT_NAMES, RecordShape, check_records, definition_path, load_basic_type
 from batchsync.layouts import Layout
+from batchsync.mapping_model import (
+    FIELD_KEYS,
+    NOT_COMPARED,
+    PRODUCERS,
+    RECORD_KEYS,
+    RESERVED,
+    TOP_KEYS,
+    CompiledField,
+    CompiledMapping,
+    CompiledRecord,
+    Problem,
+)
+from batchsync.mapping_values import constant_of, decimal_number, local_datetime, read_xref_table, too_long
 from batchsync.mapping_version import version_problems
+from batchsync.mapping_when import compile_when
+from batchsync.textlines import CONTROL
 
-# columns the pipeline adds before transforming (see transform.context_columns)
-RESERVED = {
-    "_decision",
-    "_line_decision",
-    "_doc_seq",
-    "_row",
-    "_now_date",
-    "_now_time",
-    "_now",
-    "_source_file",
-    "_erp_file",
-}
-PRODUCERS = ("source", "const", "concat", "sequence")
-FIELD_KEYS = {
-    *PRODUCERS,
-    "name",
-    "width",
-    "max_length",
-    "align",
-    "fill",
-    "map",
-    "xref",
-    "date",
-    "number",
-    "upper",
-    "oneline",
-    "default",
-    "required",
-}
-RECORD_KEYS = {"name", "level", "layout", "length", "delimiter", "fields"}
-TOP_KEYS = {"mapping_version", "target", "description", "template", "extension", "kind", "xref", "records"}
-
-
-@dataclass(frozen=True)
-class Problem:
-    """A row that does not fit: ``when`` is true for it, ``reason`` says why."""
-
-    when: pl.Expr
-    reason: pl.Expr
-    field: str = ""  # RECORD.FIELD, filled in when the field is compiled
-    check: str = "mapping"
-
-
-@dataclass(frozen=True)
-class CompiledField:
-    name: str
-    value: pl.Expr  # the formatted text (before padding)
-    width: int | None
-    align: str
-    fill: str
-    problems: list[Problem]
-    constant: str | None = None  # the value when it is the same on every row: laid out once, not per row
-
-    def padded_constant(self) -> str | None:
-        if self.constant is None:
-            return None
-        width = self.width or 0
-        return self.constant.rjust(width, self.fill) if self.align == "right" else self.constant.ljust(width, self.fill)
-
-
-@dataclass(frozen=True)
-class CompiledRecord:
-    name: str
-    level: str
-    layout: str  # fixed | csv
-    length: int | None
-    delimiter: str
-    fields: list[CompiledField]
-
-    @property
-    def column_names(self) -> list[str]:
-        return [f.name for f in self.fields]
-
-
-@dataclass(frozen=True)
-class CompiledMapping:
-    path: Path
-    target: str
-    kind: str
-    template: str
-    extension: str
-    records: list[CompiledRecord]
-    header_columns: set[str] = field(default_factory=set)  # header columns used by line/allocation records
-
-    def at_level(self, level: str) -> list[CompiledRecord]:
-        return [r for r in self.records if r.level == level]
+_CONTROL = re.compile(CONTROL)
 
 
 def mapping_path(mappings_dir: Path, target: str, kind: str) -> Path | None:
@@ -144,6 +75,11 @@ class _Compiler:
         self.problems: list[str] = []
         self.xrefs: dict[str, dict[str, str]] = {}
         self.header_columns: set[str] = set()
+        self.idoc: tuple[Any, str] | None = None
+        self.shapes: list[RecordShape] = []  # what the IDoc check reads of each record
+        self.parents: dict[str, list[str]] = {}  # record -> the records its psgnum fields name
+        self.segment = self.record_name = ""
+        self.text_lines = False
 
     def compile(self, raw: Any, target: str) -> CompiledMapping | None:
         if not isinstance(raw, dict):
@@ -155,11 +91,15 @@ class _Compiler:
         if kind != self.layout.kind:
             self.problems.append(f"kind: the mapping is for {kind!r} files, the feed reads {self.layout.kind!r}")
         self.xrefs = self._xrefs(raw.get("xref") or {})
+        self.idoc = self._idoc(raw.get("idoc"))
         records_raw = raw.get("records")
         if not isinstance(records_raw, list) or not records_raw:
             self.problems.append("records: expected a list of records")
             records_raw = []
         records = [r for i, body in enumerate(records_raw) if (r := self._record(body, f"records[{i}]"))]
+        self._check_numbering(records)
+        if self.idoc is not None:
+            self.problems += check_records(self.idoc[0], self.shapes, self.idoc[1])
         template = raw.get("template")
         if not isinstance(template, str):
             self.problems.append("template: required (a file name in templates/)")
@@ -172,6 +112,33 @@ class _Compiler:
             records,
             self.header_columns,
         )
+
+    def _idoc(self, raw: Any) -> tuple[Any, str] | None:
+        """``idoc: {basic_type: ORDERS05, segment_names: segment | definition}``: checked against SAP's definition."""
+        if raw is None:
+            return None
+        style = raw.get("segment_names", "segment") if isinstance(raw, dict) else None
+        if not isinstance(raw, dict) or not isinstance(raw.get("basic_type"), str) or style not in SEGMENT_NAMES:
+            self.problems.append("idoc: expected {basic_type: NAME, segment_names: segment or definition}")
+            return None
+        path = definition_path(self.path.parent, raw["basic_type"])
+        try:
+            return load_basic_type(path), style
+        except (OSError, KeyError, TypeError, ValueError, yaml.YAMLError) as exc:
+            self.problems.append(f"idoc.basic_type: cannot read SAP's definition {path}: {exc}")
+            return None
+
+    def _check_numbering(self, records: list[CompiledRecord]) -> None:
+        """psgnum names a numbered record of the same level, written before it."""
+        seen: dict[str, str] = {}
+        for record in records:
+            for parent in self.parents.get(record.name, []):
+                if seen.get(parent) != record.level:
+                    self.problems.append(
+                        f"{record.name}: psgnum {parent!r} is not a numbered {record.level} record above it"
+                    )
+            if record.numbered:
+                seen[record.name] = record.level
 
     def _unknown_keys(self, body: dict[str, Any], known: set[str], where: str) -> None:
         for key in sorted(set(body) - known):
@@ -187,31 +154,17 @@ class _Compiler:
             if not isinstance(spec, dict) or not {"file", "key", "value"} <= set(spec):
                 self.problems.append(f"{where}: expected file, key and value")
                 continue
-            tables[name] = self._xref_table(self.path.parent / spec["file"], spec["key"], spec["value"], where)
-        return tables
-
-    def _xref_table(self, path: Path, key: str, value: str, where: str) -> dict[str, str]:
-        try:
-            table = pl.read_csv(path, infer_schema=False)
-        except (OSError, pl.exceptions.PolarsError) as exc:
-            self.problems.append(f"{where}.file: cannot read {path}: {str(exc).splitlines()[0]}")
-            return {}
-        missing = [c for c in (key, value) if c not in table.columns]
-        if missing:
-            self.problems.append(
-                f"{where}: {path.name} has no column {', '.join(missing)} (it has {', '.join(table.columns)})"
+            tables[name] = read_xref_table(
+                self.path.parent / spec["file"], spec["key"], spec["value"], where, self.problems
             )
-            return {}
-        dupes = table.filter(pl.col(key).is_duplicated())[key].unique().to_list()
-        if dupes:
-            self.problems.append(f"{where}: {path.name} lists key {dupes[0]!r} more than once")
-        return dict(zip(table[key].to_list(), table[value].to_list(), strict=True))
+        return tables
 
     def _record(self, body: Any, where: str) -> CompiledRecord | None:
         if not isinstance(body, dict) or "name" not in body:
             self.problems.append(f"{where}: expected a record with name, level and fields")
             return None
-        where = f"{where} ({body['name']})"
+        name, at = str(body["name"]), where
+        where = f"{where} ({name})"
         self._unknown_keys(body, RECORD_KEYS, where)
         level = body.get("level", "header")
         if level not in self.layout.roles:
@@ -220,20 +173,56 @@ class _Compiler:
         layout = body.get("layout", "fixed")
         if layout not in ("fixed", "csv"):
             self.problems.append(f"{where}.layout: {layout!r} is not fixed or csv")
+        self.segment, self.record_name = str(body.get("segment", name)), name
+        when = compile_when(body["when"], self._in(level), f"{where}.when", self.problems) if "when" in body else None
+        lines_of = self._lines_of(body.get("lines_of"), f"{where}.lines_of", level)
         fields_raw = body.get("fields")
         if not isinstance(fields_raw, list) or not fields_raw:
             self.problems.append(f"{where}.fields: expected a list of fields")
             fields_raw = []
+        self.text_lines = lines_of is not None
         fields = [
             f
             for i, spec in enumerate(fields_raw)
-            if (f := self._field(spec, f"{where}.fields[{i}]", str(body["name"]), level, layout))
+            if (f := self._field(spec, f"{where}.fields[{i}]", name, level, layout))
         ]
         length = body.get("length")
         fixed_total = sum(f.width or 0 for f in fields)
         if layout == "fixed" and isinstance(length, int) and fixed_total > length:
             self.problems.append(f"{where}.length: the fields add up to {fixed_total} characters, more than {length}")
-        return CompiledRecord(str(body["name"]), level, layout, length, str(body.get("delimiter", ",")), fields)
+        numbered = any(isinstance(f, dict) and "segnum" in f for f in fields_raw)
+        if numbered and level not in ("header", "line"):
+            self.problems.append(f"{where}: segment numbers are counted for header and line records only")
+        parents = [str(f["psgnum"]) for f in fields_raw if isinstance(f, dict) and "psgnum" in f]
+        self.parents[name] = parents
+        self.shapes.append(
+            RecordShape(
+                at + f" ({name})",
+                name,
+                self.segment,
+                level,
+                length if isinstance(length, int) else None,
+                [(f.name, f.width, f.constant) for f in fields],
+                self._segment_of(parents[0]) if parents else None,
+            )
+        )
+        delimiter = str(body.get("delimiter", ","))
+        return CompiledRecord(name, level, layout, length, delimiter, fields, self.segment, when, lines_of, numbered)
+
+    def _segment_of(self, record: str) -> str:
+        return next((s.segment for s in self.shapes if s.name == record), record)
+
+    def _in(self, level: str) -> Any:
+        return lambda name, where: self._column(name, where, level)
+
+    def _lines_of(self, spec: Any, where: str, level: str) -> tuple[pl.Expr, int] | None:
+        """``lines_of: {source: description, width: 70}``: the record once per text line (textlines.py)."""
+        if spec is None:
+            return None
+        if not isinstance(spec, dict) or "source" not in spec or not isinstance(spec.get("width"), int):
+            self.problems.append(f"{where}: expected {{source: column, width: N}}")
+            return None
+        return self._column(spec["source"], f"{where}.source", level), int(spec["width"])
 
     def _field(self, spec: Any, where: str, record: str, level: str, layout: str) -> CompiledField | None:
         if not isinstance(spec, dict) or "name" not in spec:
@@ -245,23 +234,65 @@ class _Compiler:
         if len(producers) != 1:
             self.problems.append(f"{where}: give exactly one of {', '.join(PRODUCERS)}")
             return None
+        producer = producers[0]
         width = spec.get("width", spec.get("max_length"))
         if layout == "fixed" and not isinstance(width, int):
             self.problems.append(f"{where}.width: fixed-width records need an integer width")
         label = f"{record}.{spec['name']}"
-        value, problems = self._value(spec, producers[0], where, level, label)
-        constant = _constant(spec, producers[0])
+        value, problems = self._value(spec, producer, where, level, label)
+        if layout == "fixed":
+            value = self._one_record(value, spec, producer, where, label, problems)
+        if spec.get("short_text") and isinstance(width, int):  # declared: the first characters, SAP's short text
+            value = value.str.slice(0, width)
+        constant = self._constant(spec, producer)
         if constant is not None and isinstance(width, int) and len(constant) > width:
             self.problems.append(f"{where}.const: {constant!r} is {len(constant)} characters, the field holds {width}")
-        elif constant is None and isinstance(width, int):
-            problems.append(_too_long(value, width, label))
-        align = spec.get("align", "left")
-        fill = str(spec.get("fill", " "))
+        elif constant is None and isinstance(width, int) and not spec.get("short_text"):
+            problems.append(too_long(value, width, label))
+        numbered = producer in ("segnum", "psgnum")
+        align = spec.get("align", "right" if numbered else "left")
+        fill = str(spec.get("fill", "0" if numbered else " "))
         if align not in ("left", "right") or len(fill) != 1:
             self.problems.append(f"{where}: align is left or right, fill one character")
         pad = width if layout == "fixed" and isinstance(width, int) else None
         labelled = [Problem(p.when, p.reason, label, p.check) for p in problems]
-        return CompiledField(str(spec["name"]), value, pad, align, fill, labelled, constant)
+        compared = spec.get("compare", constant is None and not numbered and not self._uses_reserved(spec, producer))
+        return CompiledField(str(spec["name"]), value, pad, align, fill, labelled, constant, bool(compared))
+
+    def _one_record(
+        self, value: pl.Expr, spec: dict[str, Any], producer: str, where: str, label: str, problems: list[Problem]
+    ) -> pl.Expr:
+        """No field may break a fixed-width record: a text's control characters become spaces; a code's reject."""
+        if producer == "const":
+            if isinstance(spec["const"], str) and _CONTROL.search(spec["const"]):
+                self.problems.append(f"{where}.const: holds a line break or control character")
+            return value
+        text = producer in ("source", "concat") and not any(k in spec for k in ("map", "xref", "date", "number"))
+        kind = spec.get("kind", "text" if text else "code")
+        if kind not in ("text", "code"):
+            self.problems.append(f"{where}.kind: {kind!r} is not text or code")
+        if kind == "text":
+            return value.str.replace_all(CONTROL, " ")
+        shown = value.str.replace_all(CONTROL, "␣")
+        message = pl.format(f"{label}: '{{}}' holds a line break or control character", shown)
+        problems.append(Problem(value.str.contains(CONTROL), message, check="control_character"))
+        return value
+
+    def _uses_reserved(self, spec: dict[str, Any], producer: str) -> bool:
+        body = spec[producer]
+        columns = (
+            [body]
+            if producer == "source"
+            else [p["source"] for p in body if isinstance(p, dict)]
+            if (producer == "concat" and isinstance(body, list))
+            else []
+        )
+        return any(c in NOT_COMPARED for c in columns if isinstance(c, str))
+
+    def _constant(self, spec: dict[str, Any], producer: str) -> str | None:
+        if producer == "segment_name":
+            return self.idoc[0].segment_name(self.segment, self.idoc[1]) if self.idoc else self.segment
+        return constant_of(spec, producer)
 
     def _value(
         self, spec: dict[str, Any], producer: str, where: str, level: str, label: str
@@ -279,7 +310,11 @@ class _Compiler:
         if "date" in spec:
             value = local_datetime(value).dt.to_string(str(spec["date"]))
         if "number" in spec:
-            value = self._number(value, spec["number"], f"{where}.number", label, problems)
+            decimals = spec["number"].get("decimals") if isinstance(spec["number"], dict) else None
+            if isinstance(decimals, int) and 0 <= decimals <= 12:
+                value = decimal_number(value, decimals, label, problems)
+            else:
+                self.problems.append(f"{where}.number: expected {{decimals: 0..12}}")
         if spec.get("oneline"):
             value = value.str.replace_all(r"\s*[\r\n]+\s*", " ")
         if spec.get("upper"):
@@ -294,12 +329,29 @@ class _Compiler:
                     check="required",
                 )
             )
+        if "message" in spec:  # the buyer's words for why this value cannot go to the ERP
+            said = self._message(spec["message"], produced, f"{where}.message", level)
+            problems = [Problem(p.when, said, p.field, p.check) for p in problems]
         return value, problems
+
+    def _message(self, text: Any, value: pl.Expr, where: str, level: str) -> pl.Expr:
+        """``"supplier {value} has no ERP vendor number"``: {value} is the source value, {column} a column."""
+        if not isinstance(text, str):
+            self.problems.append(f"{where}: expected a text")
+            return pl.lit("")
+        names = re.findall(r"\{([^{}]+)\}", text)
+        parts = [value.fill_null("") if n == "value" else self._column(n, where, level).fill_null("") for n in names]
+        return pl.format(re.sub(r"\{[^{}]+\}", "{}", text), *parts) if parts else pl.lit(text)
 
     def _produce(self, spec: dict[str, Any], producer: str, where: str, level: str) -> pl.Expr:
         body = spec[producer]
         if producer == "const":
             return pl.lit(str(body), pl.String)
+        if producer == "segment_name":
+            return pl.lit(self._constant(spec, producer), pl.String)
+        if producer in ("segnum", "psgnum"):
+            # the numbers of the segments actually written, counted by the engine (segments.py)
+            return pl.col(f"_segnum:{self.record_name if producer == 'segnum' else body}").cast(pl.String)
         if producer == "source":
             return self._column(body, f"{where}.source", level)
         if producer == "sequence":
@@ -351,42 +403,3 @@ class _Compiler:
             )
         )
         return mapped
-
-    def _number(self, value: pl.Expr, spec: Any, where: str, label: str, problems: list[Problem]) -> pl.Expr:
-        decimals = spec.get("decimals") if isinstance(spec, dict) else None
-        if not isinstance(decimals, int) or not 0 <= decimals <= 12:
-            self.problems.append(f"{where}: expected {{decimals: 0..12}}")
-            return value
-        rounded = value.cast(pl.Decimal(38, decimals), strict=False)
-        # count the digits actually written: a cast to any fixed scale would itself round
-        significant = value.str.extract(r"\.(\d*[1-9])0*$", 1).str.len_chars().fill_null(0)
-        # rounding a price or quantity would change the order: refuse rather than guess
-        lossy = value.is_not_null() & (rounded.is_null() | (significant > decimals))
-        message = pl.format(f"{label}: '{{}}' is not a number with at most {decimals} decimals", value)
-        problems.append(Problem(lossy, message, check="decimals"))
-        return rounded.cast(pl.String)
-
-
-def _constant(spec: dict[str, Any], producer: str) -> str | None:
-    """A ``const`` that no transform can change per row (upper and default keep it constant)."""
-    if producer != "const" or any(k in spec for k in ("map", "xref", "date", "number", "oneline", "required")):
-        return None
-    text = str(spec["const"])
-    return text.upper() if spec.get("upper") else text
-
-
-def _too_long(value: pl.Expr, width: int, label: str) -> Problem:
-    length = value.str.len_chars()
-    shown = pl.when(length > 40).then(value.str.slice(0, 37) + pl.lit("...")).otherwise(value)
-    message = pl.format(f"{label}: '{{}}' is {{}} characters, the field holds {width}", shown, length)
-    return Problem(length > width, message, check="max_length")
-
-
-def local_datetime(text: pl.Expr) -> pl.Expr:
-    """Coupa's date-times as written (the offset dropped): the ERP wants the date the user saw."""
-    normal = text.str.replace(" ", "T", literal=True)
-    return pl.coalesce(
-        normal.str.slice(0, 19).str.to_datetime("%Y-%m-%dT%H:%M:%S", strict=False),
-        normal.str.slice(0, 16).str.to_datetime("%Y-%m-%dT%H:%M", strict=False),
-        normal.str.slice(0, 10).str.to_datetime("%Y-%m-%d", strict=False),
-    )

@@ -142,7 +142,7 @@ def prepare_feed(feed: FeedConfig, mappings_dir: Path, templates_dir: Path) -> P
     layout = layout_for(feed.kind, feed.columns)
     mapping = load_mapping(mappings_dir, feed.target, layout)
     template = load_template(templates_dir, mapping.template)
-    check_template(template, [r.name for r in mapping.at_level("header")] + [f"{r}_records" for r in layout.roles[1:]])
+    check_template(template, [r.name for r in mapping.at_level("header")] + [f"{r}_records" for r in layout.roles])
     models, rules, line_decision = SCHEMAS[feed.kind]
     return PreparedFeed(feed, layout, models, list(rules), mapping, template, line_decision)
 

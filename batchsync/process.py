@@ -24,10 +24,10 @@ from batchsync.config import Config, FeedConfig
 from batchsync.decide import SENDS, content_hashes, decide
 from batchsync.errors import DataError
 from batchsync.faults import checkpoint
-from batchsync.handoff import Handoff, handoff_name, publish
+from batchsync.handoff import Handoff, handoff_name, publish, sequence_prefix
 from batchsync.layouts import Layout
 from batchsync.ledger import FileOutcome, Ledger
-from batchsync.mapping import CompiledMapping
+from batchsync.mapping_model import CompiledMapping
 from batchsync.parse import ParsedFile, parse_file
 from batchsync.render import render_to
 from batchsync.streams import Sink
@@ -124,7 +124,8 @@ class FileContext:
 
     def erp_name(self, suffix: str) -> str:
         mapping = self.feed.mapping
-        return handoff_name(self.name, self.file_row["sha256"], mapping.target, mapping.extension, suffix)
+        sequence = sequence_prefix(self.run_id, self.ledger.handoffs_in_run(self.run_id) + 1)
+        return handoff_name(self.name, self.file_row["sha256"], mapping.target, mapping.extension, suffix, sequence)
 
     def hand_off(
         self, validated: Validated, sends: pl.DataFrame, described: pl.DataFrame, erp_name: str

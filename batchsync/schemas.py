@@ -197,12 +197,16 @@ PO_RULES = [rule_has_lines, rule_orphans, rule_unique, rule_line_total, rule_all
 
 
 def po_line_decision() -> pl.Expr:
-    """A cancelled PO cancels every line; a cancelled line of a live PO is deleted in the ERP."""
+    """What a line does to the ERP's copy (``_line_change``): a cancelled PO or line is cancelled there.
+
+    A new PO adds every line; a line of a changed PO counts as changed (what the ERP has of
+    each line is not recorded yet, so nothing is known to be unchanged).
+    """
     deleted = pl.col("status").str.to_lowercase().is_in(["cancelled", "canceled", "deleted"])
     return (
-        pl.when(pl.col("_decision") == "cancel")
-        .then(pl.lit("cancel"))
-        .when(deleted)
-        .then(pl.lit("delete"))
-        .otherwise(pl.col("_decision"))
+        pl.when((pl.col("_decision") == "cancel") | deleted)
+        .then(pl.lit("cancelled"))
+        .when(pl.col("_decision") == "new")
+        .then(pl.lit("added"))
+        .otherwise(pl.lit("changed"))
     )

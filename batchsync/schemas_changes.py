@@ -140,12 +140,12 @@ CHANGE_RULES = [rule_orphans, rule_unique]
 
 
 def change_line_decision() -> pl.Expr:
-    """ORDCHG item action: a line marked pending-delete is deleted, one without an order line is added."""
+    """``_line_change``: a line marked pending-delete is cancelled, one without an order line is added."""
     deleted = pl.col("pending-delete").str.to_lowercase().is_in(["true", "1", "yes"])
     return (
         pl.when(deleted)
-        .then(pl.lit("delete"))
+        .then(pl.lit("cancelled"))
         .when(pl.col("order-line-id").is_null())
-        .then(pl.lit("add"))
-        .otherwise(pl.lit("change"))
+        .then(pl.lit("added"))
+        .otherwise(pl.lit("changed"))
     )

@@ -11,13 +11,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from hashlib import sha256
 
 import polars as pl
 
+from batchsync.handoff import unsequenced
 from batchsync.layouts import Layout
-from batchsync.mapping import CompiledMapping, CompiledRecord
+from batchsync.mapping_model import CompiledMapping, CompiledRecord
 from batchsync.parse import LINE
-from batchsync.validate import ERROR_SCHEMA
+from batchsync.records import guard_formula, number_records, record_texts, row_text, with_text_lines
+from batchsync.validate import ERROR_SCHEMA, buyer_reason
 
 LineDecision = Callable[[], pl.Expr]  # per line record, from the document's _decision and the line's own columns
 
@@ -54,21 +57,37 @@ def transform(
     line_decision: LineDecision = same_as_document,
 ) -> Transformed:
     """``decisions`` (id, _decision) names the documents to send and how."""
-    levels = _level_frames(frames, decisions, mapping, layout, _context(now, source_file, erp_file), line_decision)
+    context = _context(now, source_file, erp_file)
+    levels = _level_frames(frames, decisions, mapping, layout, context, line_decision)
+    levels = _numbered(levels, mapping)
     problems = pl.concat([_problems(levels[role], mapping.at_level(role), role) for role in levels]).sort("line")
-    rejected = problems.group_by("doc_id", maintain_order=True).agg(
-        pl.format("line {}: {}", "line", "message").first().alias("reason")
-    )
+    first = problems.group_by("doc_id", maintain_order=True).first()
+    rejected = first.with_columns(buyer_reason(first, levels).alias("reason")).select("doc_id", "reason")
     bad = rejected["doc_id"].implode()
-    documents = (
-        levels["header"]
-        .filter(~pl.col("id").is_in(bad))
-        .select("id", "version", "_decision", *[_record_text(r) for r in mapping.at_level("header")])
+    header_records = mapping.at_level("header")
+    documents = record_texts(levels["header"].filter(~pl.col("id").is_in(bad)), header_records).select(
+        "id",
+        "version",
+        "_decision",
+        *[pl.col(f"_rec:{r.name}").fill_null("").alias(r.name) for r in header_records],
+        row_text(header_records).alias("header_records"),
     )
     for role in layout.roles[1:]:
         text = _joined_level_text(levels[role], mapping.at_level(role), role, bad)
         documents = documents.join(text, on="id", how="left").with_columns(pl.col(f"{role}_records").fill_null(""))
     return Transformed(documents, rejected, problems)
+
+
+def _numbered(levels: dict[str, pl.DataFrame], mapping: CompiledMapping) -> dict[str, pl.DataFrame]:
+    """Segment numbers: the header's records first, then each line's records, line after line."""
+    header = with_text_lines(levels["header"], mapping.at_level("header"))
+    header = number_records(header, mapping.at_level("header"), pl.lit(0, pl.Int64))
+    counted = header.select("_doc_seq", pl.col("_segcount").alias("_header_segcount"))
+    lines = with_text_lines(levels["line"], mapping.at_level("line"))
+    lines = lines.join(counted, on="_doc_seq", how="left", maintain_order="left")
+    before = pl.col("_header_segcount") + pl.col("_segcount").cum_sum().over("_doc_seq") - pl.col("_segcount")
+    lines = number_records(lines, mapping.at_level("line"), before)
+    return {**levels, "header": header, "line": lines}
 
 
 def _level_frames(
@@ -85,9 +104,12 @@ def _level_frames(
     if "_doc_seq" not in header.columns:  # a batch of a large file comes numbered across the file
         header = header.with_row_index("_doc_seq", offset=1)
     header = header.with_columns(*context, pl.lit(1).alias("_row"), pl.col("id").alias("doc_id"))
+    header = header.with_columns(_docnum(context).alias("_docnum"), _header_change().alias("_change"))
     parent = header.select(
         pl.col("id").alias("_parent"),
         "_decision",
+        "_change",
+        "_docnum",
         "_doc_seq",
         *context,
         *[pl.col(c).alias(f"header.{c}") for c in sorted(mapping.header_columns)],
@@ -95,19 +117,36 @@ def _level_frames(
     levels = {"header": header}
     for record in layout.records[1:]:
         children = _children(frames[record.role], parent, record.doc_key, list(record.order))
-        decided = line_decision() if record.role == "line" else same_as_document()
-        levels[record.role] = children.with_columns(decided.alias("_line_decision"))
+        decided = line_decision() if record.role == "line" else pl.col("_change")
+        levels[record.role] = children.with_columns(decided.alias("_line_change"))
     return levels
 
 
+def _header_change() -> pl.Expr:
+    """How the document changes what the ERP has: new, cancel, close, or header and items changed.
+
+    Without a record of what the ERP has, a change counts as changed everywhere (header and items).
+    """
+    return pl.when(pl.col("_decision") == "change").then(pl.lit("header_items")).otherwise(pl.col("_decision"))
+
+
+def _docnum(context: list[pl.Expr]) -> pl.Expr:
+    """16 digits, unique per document of a hand-off file and the same when the file is rendered again:
+    8 from the hand-off's name (SHA-256, stable across upgrades), 8 from the document's place in its file."""
+    prefix = next(e for e in context if e.meta.output_name() == "_docnum_prefix")
+    return pl.concat_str(prefix, pl.col("_doc_seq").cast(pl.String).str.pad_start(8, "0"))
+
+
 def _context(now: datetime, source_file: str, erp_file: str) -> list[pl.Expr]:
-    """The reserved columns every record may use (mapping.RESERVED)."""
+    """The reserved columns every record may use (mapping_model.RESERVED)."""
     return [
         pl.lit(now.strftime("%Y%m%d")).alias("_now_date"),
         pl.lit(now.strftime("%H%M%S")).alias("_now_time"),
         pl.lit(now.strftime("%Y-%m-%dT%H:%M:%SZ")).alias("_now"),
         pl.lit(source_file).alias("_source_file"),
         pl.lit(erp_file).alias("_erp_file"),
+        # not the sequence prefix: the same file rendered again in a later run numbers its IDocs the same
+        pl.lit(f"{int(sha256(unsequenced(erp_file).encode()).hexdigest(), 16) % 10**8:08d}").alias("_docnum_prefix"),
     ]
 
 
@@ -121,22 +160,27 @@ def _children(frame: pl.DataFrame, parent: pl.DataFrame, doc_key: str, order: li
 
 def _problems(frame: pl.DataFrame, records: list[CompiledRecord], level: str) -> pl.DataFrame:
     """Rows that do not fit the target, in the error-frame shape (validate.ERROR_SCHEMA without file)."""
+    # a lines_of record's text lines fit by construction; its other fields are the row's, checked elsewhere
+    checks = [
+        (p.when if r.when is None else p.when & r.when, p)
+        for r in records
+        if not r.lines_of
+        for f in r.fields
+        for p in f.problems
+    ]
     found = [
-        pl.when(p.when).then(
+        pl.when(when).then(
             pl.struct(
                 pl.lit(p.field).alias("column"),
                 pl.lit(p.check).alias("check"),
                 p.reason.cast(pl.String).alias("message"),
             )
         )
-        for record in records
-        for f in record.fields
-        for p in f.problems
+        for when, p in checks
     ]
     if found and frame.height:
         # most rows fit: find them with plain booleans, and build the error rows only for the others
-        any_problem = pl.any_horizontal(p.when.fill_null(False) for r in records for f in r.fields for p in f.problems)
-        frame = frame.filter(any_problem)
+        frame = frame.filter(pl.any_horizontal(when.fill_null(False) for when, _ in checks))
     if not found or frame.height == 0:
         return pl.DataFrame(schema={k: v for k, v in ERROR_SCHEMA.items() if k != "file"})
     return (
@@ -156,65 +200,17 @@ def _problems(frame: pl.DataFrame, records: list[CompiledRecord], level: str) ->
     )
 
 
-def _record_text(record: CompiledRecord) -> pl.Expr:
-    return concat_text(_record_pieces(record)).alias(record.name)
-
-
-def _record_pieces(record: CompiledRecord) -> list[pl.Expr | str]:
-    """A record's text as expressions and literal strings, to be concatenated."""
-    if record.layout == "csv":
-        cells = [csv_cell(f.value) for f in record.fields]
-        return [pl.concat_str(cells, separator=record.delimiter)]
-    pieces: list[pl.Expr | str] = []
-    for f in record.fields:
-        constant = f.padded_constant()
-        width = f.width or 0
-        if constant is not None:
-            pieces.append(constant)
-        elif f.align == "right":
-            pieces.append(f.value.fill_null("").str.pad_start(width, f.fill))
-        else:
-            pieces.append(f.value.fill_null("").str.pad_end(width, f.fill))
-    # every field is padded to its width, so the record's padding is a constant too; a value
-    # too long for its field makes a longer text, but that row's document is rejected anyway
-    pieces.append(" " * max(0, (record.length or 0) - sum(f.width or 0 for f in record.fields)))
-    return pieces
-
-
-def concat_text(pieces: list[pl.Expr | str]) -> pl.Expr:
-    """Concatenate, with runs of literal strings joined first: they are laid out once, not per row."""
-    merged: list[pl.Expr | str] = []
-    for piece in pieces:
-        if isinstance(piece, str) and merged and isinstance(merged[-1], str):
-            merged[-1] += piece
-        elif not isinstance(piece, str) or piece:
-            merged.append(piece)
-    return pl.concat_str([pl.lit(p) if isinstance(p, str) else p for p in merged])
-
-
-def csv_cell(value: pl.Expr) -> pl.Expr:
-    """Quoted CSV cell; a leading = + - @ (other than a plain number) gets a ' so a spreadsheet shows text."""
-    guarded = guard_formula(value.fill_null(""))
-    return pl.lit('"') + guarded.str.replace_all('"', '""', literal=True) + pl.lit('"')
-
-
-def guard_formula(text: pl.Expr) -> pl.Expr:
-    """A leading = + - @ (other than a plain number such as -5.00) gets a ' so a spreadsheet shows text."""
-    formula = text.str.contains(r"^[=+\-@\t\r]") & ~text.str.contains(r"^[+-]?\d+(\.\d+)?$")
-    return pl.when(formula).then(pl.lit("'") + text).otherwise(text)
-
-
 def _joined_level_text(frame: pl.DataFrame, records: list[CompiledRecord], level: str, bad: pl.Series) -> pl.DataFrame:
     """Per document: its rows' records in order, one line each, as one text."""
     name = f"{level}_records"
     if not records:
         return pl.DataFrame(schema={"id": pl.String, name: pl.String})
-    texts = [_record_text(r).alias(f"_record{i}") for i, r in enumerate(records)]
-    # each record as its own column first: one concat_str over every piece of them all is slower
     return (
-        frame.select(pl.col("doc_id").alias("id"), *texts)
-        .filter(~pl.col("id").is_in(bad))
-        .select("id", pl.concat_str([pl.col(f"_record{i}") for i in range(len(records))], separator="\n").alias(name))
+        record_texts(frame.filter(~pl.col("doc_id").is_in(bad)), records)
+        .select(pl.col("doc_id").alias("id"), row_text(records).alias(name))
         .group_by("id", maintain_order=True)
         .agg(pl.col(name).str.join("\n"))
     )
+
+
+__all__ = ["guard_formula"]  # process.py and the error reports use it from here

@@ -82,14 +82,37 @@ def rule_errors(
     )
 
 
+# the column that holds a record's PO line number, per record type (PO feed, change feed)
+PO_LINE_COLUMNS = {"line": ("line-number", "line-num"), "allocation": ("order-line-num",)}
+
+
+def buyer_reason(problems: pl.DataFrame, frames: dict[str, pl.DataFrame]) -> pl.Series:
+    """A reason in a buyer's words: the PO's own line number, not the export file's physical line.
+
+    ``problems``: line (physical), record_type, message. The physical line stays in the error report.
+    """
+    numbers = [
+        frames[role].select(pl.col(LINE).alias("line"), pl.lit(role).alias("record_type"), pl.col(c).alias("po_line"))
+        for role, names in PO_LINE_COLUMNS.items()
+        if role in frames
+        for c in names
+        if c in frames[role].columns
+    ]
+    known = pl.concat(numbers).unique(["line", "record_type"]) if numbers else None
+    frame = problems.select("line", "record_type", "message")
+    if known is not None:
+        frame = frame.join(known, on=["line", "record_type"], how="left", maintain_order="left")
+    else:
+        frame = frame.with_columns(pl.lit(None, pl.String).alias("po_line"))
+    said = pl.when(pl.col("po_line").is_not_null()).then(pl.format("PO line {}: {}", "po_line", "message"))
+    return frame.select(said.otherwise(pl.col("message")).alias("reason"))["reason"]
+
+
 def split(frames: dict[str, pl.DataFrame], errors: pl.DataFrame, doc_keys: dict[str, str]) -> Validated:
     """Keep only documents without errors; say why each other one was rejected."""
     header_ids = frames["header"]["id"]
-    rejected = (
-        errors.filter(pl.col("doc_id").is_in(header_ids.implode()))
-        .group_by("doc_id", maintain_order=True)
-        .agg(pl.format("line {}: {}", pl.col("line"), pl.col("message")).first().alias("reason"))
-    )
+    first = errors.filter(pl.col("doc_id").is_in(header_ids.implode())).group_by("doc_id", maintain_order=True).first()
+    rejected = first.with_columns(buyer_reason(first, frames).alias("reason")).select("doc_id", "reason")
     bad = rejected["doc_id"].implode()
     accepted = {
         role: keep_rows(frame, ~pl.col(doc_keys[role]).is_in(bad) & pl.col(doc_keys[role]).is_in(header_ids.implode()))

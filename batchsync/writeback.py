@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import polars as pl
 
 from batchsync.config import WritebackConfig
-from batchsync.transform import concat_text, csv_cell
+from batchsync.records import concat_text, csv_cell
 
 HEADER_COLUMNS = [
     "Header",
@@ -85,6 +85,12 @@ def build_files(rows: pl.DataFrame, config: WritebackConfig, stamp: str) -> list
     return files
 
 
+def _fitted(limit: int) -> pl.Expr:
+    """No longer than the custom field holds: cut with an ellipsis (the ledger keeps the whole text)."""
+    text = pl.col("text")
+    return pl.when(text.str.len_chars() > limit).then(text.str.slice(0, limit - 1) + pl.lit("…")).otherwise(text)
+
+
 def _row_text(names: list[str], config: WritebackConfig, fields: set[str]) -> pl.Expr:
     """One CSV row per outcome; a column no row's field names is the same empty cell on every row."""
     fixed = {
@@ -100,7 +106,7 @@ def _row_text(names: list[str], config: WritebackConfig, fields: set[str]) -> pl
             cells.append('""')
             continue
         if value is None:
-            value = pl.when(pl.col("field") == name).then(pl.col("text")).otherwise(pl.lit(""))
+            value = pl.when(pl.col("field") == name).then(_fitted(config.status_max_length)).otherwise(pl.lit(""))
         cells.append(csv_cell(value))
     return concat_text([piece for i, cell in enumerate(cells) for piece in ([","] if i else []) + [cell]] + ["\n"])
 

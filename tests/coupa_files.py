@@ -29,6 +29,7 @@ HEADER_DEFAULTS = {
     "accounting-total-currency": "EUR",
     "created-at": "2026-11-23T09:30:00+01:00",
     "payment-terms-code": "Net 30",
+    "payment-terms-days-for-net-payment": "30",
 }
 LINE_DEFAULTS = {
     "description": "Kabelbinder 300 x 4,8 mm",

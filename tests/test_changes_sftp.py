@@ -13,6 +13,7 @@ from batchsync.config import load_config
 from tests.change_files import change_file
 from tests.conftest import CHANGE_SAMPLE, Workspace
 from tests.coupa_files import po_file
+from tests.idoc_reader import read_idocs
 
 
 def changes(ws: Workspace) -> dict[str, tuple[str, str | None]]:
@@ -30,7 +31,7 @@ def change_validation(ws: Workspace) -> dict[str, list[str]]:
 
 
 def ordchg_manifests(ws: Workspace) -> list[dict]:
-    return [json.loads(p.read_text()) for p in sorted(ws.handoff.glob("OrderHeaderChange_*.manifest.json"))]
+    return [json.loads(p.read_text()) for p in sorted(ws.handoff.glob("R*_OrderHeaderChange_*.manifest.json"))]
 
 
 def run_samples(ws: Workspace) -> None:
@@ -53,10 +54,11 @@ def test_each_rule_has_its_outcome_in_handoff_writeback_and_ledger(sftp_workspac
     }
     [manifest] = ordchg_manifests(ws)
     assert manifest["documents"] == [{"id": "9001", "po_id": "4201", "version": 1, "decision": "change"}]
-    idoc = (ws.handoff / manifest["file"]).read_text(encoding="utf-8").splitlines()
-    assert idoc[0][99:129].strip() == "ORDCHG" and idoc[0][13:29] == "0000000000004201"
+    [idoc] = read_idocs(ws.handoff / manifest["file"])  # cut where SAP's ORDERS05 definition says
+    assert idoc.control["MESTYP"] == "ORDCHG" and idoc.control["ARCKEY"] == "COUPA-PO-4201-CHG-9001"
+    assert idoc.one("E1EDK01")["BELNR"] == "4201" and idoc.one("E1EDK01")["ACTION"] == "004"
     # pending-delete = true -> 003, changed line -> 002, line without an order line -> 001
-    assert [line[69:72] for line in idoc if line.startswith("E1EDP01")] == ["003", "002", "001"]
+    assert [item[0].values["ACTION"] for item in idoc.items()] == ["003", "002", "001"]
     texts = change_validation(ws)
     assert texts["4201"][0].startswith("Accepted by ERP validation ") and manifest["file"] in texts["4201"][0]
     assert texts["4202"] == ["Rejected: change 9004: line 1: quantity 2 is below the 3.0 already received"]

@@ -18,7 +18,7 @@ def test_demo_runs_the_full_job_and_a_second_run_does_nothing(tmp_path: Path) ->
     result = CliRunner().invoke(cli, ["demo", str(folder)])
 
     assert result.exit_code == 0, result.output
-    assert "6 PO(s) handed off, 3 rejected, 1 duplicate" in result.stdout
+    assert "7 PO(s) handed off, 2 rejected, 1 duplicate" in result.stdout
     assert "1 change request(s) accepted, 2 rejected, 0 duplicate, 0 stale, 0 skipped, 2 waiting" in result.stdout
     assert len(list((folder / "handoff").glob("*.idoc.manifest.json"))) == 4  # 3 PO files, 1 change file
     assert len(list((folder / "remote" / "Incoming" / "PurchaseOrderChanges").glob("*.csv"))) == 1
@@ -65,7 +65,7 @@ def test_run_json_summary_over_sftp(sftp_workspace: Workspace) -> None:
     assert summary["exit_code"] == result.exit_code == 1
     assert summary["status"] == "errored"
     feed = summary["feeds"][0]
-    assert feed["counts"]["handed_off"] == 6 and feed["counts"]["rejected"] == 3
+    assert feed["counts"]["handed_off"] == 7 and feed["counts"]["rejected"] == 2
     assert len(feed["handoff_files"]) == 3 and len(summary["writeback_files"]) == 1
 
 

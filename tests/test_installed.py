@@ -110,7 +110,7 @@ def test_installed_runs_from_an_empty_folder(installed: Path, tmp_path: Path) ->
     assert module.returncode == 0 and "Usage: batchsync" in module.stdout
     demo = _run(installed, empty, "demo", "d")
     assert demo.returncode == 0, demo.stderr
-    assert "6 PO(s) handed off, 3 rejected, 1 duplicate" in demo.stdout
+    assert "7 PO(s) handed off, 2 rejected, 1 duplicate" in demo.stdout
     assert len(list((empty / "d" / "handoff").glob("*.idoc"))) == 4  # 3 PO files and 1 change file
     sample = empty / "d" / "remote" / "Outgoing" / "PurchaseOrders" / "Archive" / "OrderHeader_20261123_030000Z.csv"
     checked = _run(installed, empty, "validate", str(sample))
@@ -130,7 +130,7 @@ def test_installed_checks_and_runs_against_sshd(installed: Path, sftp_workspace:
     run = _run(installed, empty, "--config", str(ws.config), "run", "--json")
     assert run.returncode == 1, run.stderr  # errored: the samples hold POs that must be rejected
     summary = json.loads(run.stdout)
-    assert summary["feeds"][0]["counts"]["handed_off"] == 6
+    assert summary["feeds"][0]["counts"]["handed_off"] == 7
     assert len(ws.handoff_files()) == 3
 
 

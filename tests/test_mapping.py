@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import textwrap
 from datetime import datetime
 from pathlib import Path
@@ -103,13 +104,52 @@ def test_shipped_sap_orders05_mapping_compiles() -> None:
         "sap_orders05.txt.j2",
         "idoc",
     )
-    assert [r.name for r in mapping.at_level("header")] == ["EDI_DC40", "E1EDK01", "E1EDK03", "E1EDKA1", "E1EDK18"]
-    assert [r.name for r in mapping.at_level("line")] == ["E1EDP01", "E1EDP20", "E1EDP19"]
+    assert [r.segment for r in mapping.at_level("header")] == [
+        "EDI_DC40",
+        "E1EDK01",
+        "E1EDK03",
+        "E1EDKA1",
+        "E1EDK18",
+        "E1EDK18",
+        "E1EDK18",
+    ]
+    assert [r.name for r in mapping.at_level("line")] == ["E1EDP01", "E1EDP20", "E1EDP19", "E1EDPT1", "E1EDPT2"]
     assert {r.name: r.length for r in mapping.records} == {
         "EDI_DC40": 524,
         **{r.name: 1063 for r in mapping.records if r.name != "EDI_DC40"},
     }
     assert all(r.layout == "fixed" for r in mapping.records)
+
+
+def _shipped_with(tmp_path: Path, old: str, new: str) -> list[str]:
+    folder = tmp_path / "mappings"
+    shutil.copytree(MAPPINGS, folder)
+    path = folder / "sap_orders05.yaml"
+    text = path.read_text(encoding="utf-8")
+    assert old in text
+    path.write_text(text.replace(old, new), encoding="utf-8")
+    with pytest.raises(ConfigError) as caught:
+        load_mapping(folder, "sap_orders05", LAYOUT)
+    return caught.value.problems
+
+
+def test_a_field_sap_does_not_have_is_a_load_error_naming_segment_and_field(tmp_path: Path) -> None:
+    """Yesterday's bug: AMENG in E1EDP01 put CURCY into PREIS's digits. SAP's definition refuses it."""
+    problems = _shipped_with(
+        tmp_path, '      - {name: NTGEW, width: 18, const: ""}\n', '      - {name: AMENG, width: 15, const: ""}\n'
+    )
+    assert len(problems) == 1
+    assert "(E1EDP01.AMENG): SAP's E1EDP01 has NTGEW here (18 characters, 196-213), not AMENG" in problems[0]
+
+
+def test_a_wrong_width_hlevel_or_parent_is_a_load_error(tmp_path: Path) -> None:
+    width = _shipped_with(tmp_path / "a", "{name: MENEE, width: 3,", "{name: MENEE, width: 4,")
+    assert any("(E1EDP01.MENEE): SAP's MENEE is 3 characters at 90-92" in p for p in width)
+    hlevel = '      - {name: HLEVEL, width: 2, const: "0'
+    level = _shipped_with(tmp_path / "b", hlevel + '1"}', hlevel + '2"}')
+    assert any("HLEVEL of E1EDK01 is '01' in SAP's definition" in p for p in level)
+    parent = _shipped_with(tmp_path / "c", "psgnum: E1EDPT1}", "psgnum: E1EDP01}")
+    assert any("PSGNUM of E1EDPT2 must point at E1EDPT1" in p for p in parent)
 
 
 def test_mini_mapping_compiles(mini: CompiledMapping) -> None:
@@ -268,7 +308,7 @@ def test_only_the_po_with_a_problem_is_rejected(tmp_path: Path, mini: CompiledMa
     result = run(tmp_path, mini, data)
 
     assert result.documents["id"].to_list() == [GOOD]
-    assert result.rejected.rows() == [(BAD, "line 1: HDR.VENDOR: 'SUP-1042' is not in xref table suppliers")]
+    assert result.rejected.rows() == [(BAD, "HDR.VENDOR: 'SUP-1042' is not in xref table suppliers")]
     assert result.problems.select("line", "record_type", "doc_id", "column", "check").rows() == [
         (1, "header", BAD, "HDR.VENDOR", "xref")
     ]
@@ -277,43 +317,43 @@ def test_only_the_po_with_a_problem_is_rejected(tmp_path: Path, mini: CompiledMa
 CASES = {
     "unmapped code": (
         {"decision": "close"},
-        "line 1: HDR.ACTION: 'close' has no entry in the value map",
+        "HDR.ACTION: 'close' has no entry in the value map",
         "HDR.ACTION",
         "value_map",
     ),
     "xref key missing": (
         {"header": {"supplier-number": "SUP-1042"}},
-        "line 1: HDR.VENDOR: 'SUP-1042' is not in xref table suppliers",
+        "HDR.VENDOR: 'SUP-1042' is not in xref table suppliers",
         "HDR.VENDOR",
         "xref",
     ),
     "header value wider than its field": (
         {"header": {"supplier-name": "Atelier Mécanique Bérard et Fils SARL"}},
-        "line 1: HDR.NAME: 'Atelier Mécanique Bérard et Fils SARL' is 37 characters, the field holds 30",
+        "HDR.NAME: 'Atelier Mécanique Bérard et Fils SARL' is 37 characters, the field holds 30",
         "HDR.NAME",
         "max_length",
     ),
     "csv value longer than max_length": (
         {"line": {"description": "D" * 45}},
-        f"line 2: ITEM.TEXT: '{'D' * 37}...' is 45 characters, the field holds 40",
+        f"PO line 1: ITEM.TEXT: '{'D' * 37}...' is 45 characters, the field holds 40",
         "ITEM.TEXT",
         "max_length",
     ),
     "line number wider than its field": (
         {"line": {"line-number": "1234567"}},
-        "line 2: ITEM.POS: '1234567' is 7 characters, the field holds 6",
+        "PO line 1234567: ITEM.POS: '1234567' is 7 characters, the field holds 6",
         "ITEM.POS",
         "max_length",
     ),
     "price with more decimals than allowed": (
         {"line": {"price": "87.425000", "quantity": "4", "total": "349.70"}},
-        "line 2: ITEM.PRICE: '87.425000' ",
+        "PO line 1: ITEM.PRICE: '87.425000' ",
         "ITEM.PRICE",
         "decimals",
     ),
     "quantity with more decimals than allowed": (
         {"line": {"price": "1.00", "quantity": "2.0005", "total": "2.00"}},
-        "line 2: ITEM.QTY: '2.0005' ",
+        "PO line 1: ITEM.QTY: '2.0005' ",
         "ITEM.QTY",
         "decimals",
     ),
@@ -360,7 +400,7 @@ def test_more_than_twelve_decimals_is_rejected_not_rounded(tmp_path: Path, mini:
     result = run(tmp_path, mini, data)
 
     assert result.rejected["doc_id"].to_list() == [BAD]
-    assert result.rejected["reason"][0].startswith("line 2: ITEM.PRICE: '1.0000000000001' ")
+    assert result.rejected["reason"][0].startswith("PO line 1: ITEM.PRICE: '1.0000000000001' ")
     assert result.documents["id"].to_list() == [GOOD]
 
 
@@ -373,7 +413,7 @@ def test_number_too_large_for_the_target_rejects_only_its_po(tmp_path: Path, min
     result = run(tmp_path, mini, data)
 
     assert result.rejected["doc_id"].to_list() == [BAD]
-    assert result.rejected["reason"][0].startswith(f"line 2: ITEM.PRICE: '{huge}' ")
+    assert result.rejected["reason"][0].startswith(f"PO line 1: ITEM.PRICE: '{huge}' ")
     assert result.documents["id"].to_list() == [GOOD]
 
 
@@ -387,7 +427,7 @@ def test_required_field_without_value_rejects_the_po(tmp_path: Path) -> None:
 
     result = run(tmp_path, mapping, data)
 
-    assert result.rejected.rows() == [(BAD, "line 1: HDR.DATUM: no value, and the target requires one")]
+    assert result.rejected.rows() == [(BAD, "HDR.DATUM: no value, and the target requires one")]
     assert result.documents["id"].to_list() == [GOOD]
 
 
@@ -414,25 +454,29 @@ def shipped(name: str) -> Transformed:
 def test_shipped_mapping_on_sample_c_rejects_the_unknown_supplier() -> None:
     result = shipped("OrderHeader_20261123_040000Z.csv")
 
-    assert result.rejected.rows() == [("4207", "line 1: E1EDKA1.PARTN: 'SUP-1042' is not in xref table suppliers")]
+    why = "supplier SUP-1042 has no ERP vendor number (add it to mappings/xref/suppliers.csv)"
+    assert result.rejected.rows() == [("4207", why)]
     assert result.documents["id"].to_list() == ["4201", "4208"]
     doc = result.documents.row(0, named=True)
     assert len(doc["EDI_DC40"]) == 524
-    assert doc["EDI_DC40"].startswith("EDI_DC40  100" + "0000000000004201")
-    assert all(len(doc[r]) == 1063 for r in ("E1EDK01", "E1EDK03", "E1EDKA1", "E1EDK18"))
+    assert doc["EDI_DC40"][:13] == "EDI_DC40  100" and doc["EDI_DC40"][21:29] == "00000002"  # 2nd PO of the file
+    assert "COUPA-PO-4201-V1" in doc["EDI_DC40"]  # ARCKEY names the PO and version
+    assert all(len(doc[r]) == 1063 for r in ("E1EDK01", "E1EDK03", "E1EDKA1", "E1EDK18_NET"))
+    assert doc["E1EDK18_DISCOUNT"] == ""  # Net 30: no discount term written
     segments = doc["line_records"].split("\n")
-    assert len(segments) == 2 * 3 and {len(s) for s in segments} == {1063}
-    assert [s[:7] for s in segments[:3]] == ["E1EDP01", "E1EDP20", "E1EDP19"]
+    assert len(segments) == 2 * 5 and {len(s) for s in segments} == {1063}  # E1EDP01 P20 P19 PT1 PT2 per item
+    assert [s[:7] for s in segments[:5]] == ["E1EDP01", "E1EDP20", "E1EDP19", "E1EDPT1", "E1EDPT2"]
     assert "0000100234" in doc["E1EDKA1"]  # SUP-1001 through the xref
 
 
-def test_shipped_mapping_on_sample_a_rejects_the_long_description_and_hands_off_the_rest() -> None:
+def test_shipped_mapping_on_sample_a_carries_the_long_description_whole() -> None:
     result = shipped("OrderHeader_20261123_020000Z.csv")
 
-    assert result.documents["id"].to_list() == ["4201", "4202", "4204"]
-    assert result.rejected["doc_id"].to_list() == ["4203"]
-    reason = result.rejected["reason"][0]
-    assert reason.startswith("line 11: E1EDP19.KTEXT: 'Armoire de sécurité")  # the physical line of the record
-    assert reason.endswith("is 179 characters, the field holds 70")
+    assert result.documents["id"].to_list() == ["4201", "4202", "4203", "4204"]
+    assert result.rejected.height == 0
+    segments = result.documents.filter(pl.col("id") == "4203")["line_records"][0].split("\n")
+    first_item = [s[:7] for s in segments[:7]]
+    assert first_item == ["E1EDP01", "E1EDP20", "E1EDP19", "E1EDPT1", "E1EDPT2", "E1EDPT2", "E1EDPT2"]
+    assert segments[2][101:171].startswith("Armoire de sécurité")  # KTEXT: the short text
     segments = result.documents.filter(pl.col("id") == "4202")["line_records"][0].split("\n")
-    assert len(segments) == 3 * 3 and {len(s) for s in segments} == {1063}
+    assert len(segments) == 3 * 5 and {len(s) for s in segments} == {1063}

@@ -91,10 +91,9 @@ def test_validate_the_samples_reports_validation_and_mapping_rejections(bare: Pa
     assert b.exit_code == 1
     assert _where(b.stdout) == [(SAMPLE_B, "16", "line", "4206", "price", "number", "12,50")]
 
-    a = _validate(str(SAMPLES / SAMPLE_A))  # valid, but PO 4203's description does not fit the SAP field
-    assert a.exit_code == 1
-    assert _where(a.stdout) == [(SAMPLE_A, "11", "line", "4203", "E1EDP19.KTEXT", "max_length", "")]
-    assert "is 179 characters, the field holds 70" in _rows(a.stdout)[0]["message"]
+    a = _validate(str(SAMPLES / SAMPLE_A))  # PO 4203's 179-character description goes whole into E1EDPT2
+    assert a.exit_code == 0
+    assert _where(a.stdout) == []
     assert list(bare.iterdir()) == []
 
 
@@ -231,7 +230,6 @@ def test_errors_after_a_run_of_the_samples_newest_first_with_filters(sftp_worksp
     assert isinstance(rows, list)
     assert [r["id"] for r in rows] == sorted((r["id"] for r in rows), reverse=True)  # newest first
     assert sorted((r["file"], r["line"], r["po_id"], r["column"], r["check"]) for r in rows) == [
-        ("OrderHeader_20261123_020000Z.csv", 11, "4203", "E1EDP19.KTEXT", "max_length"),
         ("OrderHeader_20261123_030000Z.csv", 16, "4206", "price", "number"),
         ("OrderHeader_20261123_040000Z.csv", 1, "4207", "E1EDKA1.LIFNR", "xref"),
         ("OrderHeader_20261123_040000Z.csv", 1, "4207", "E1EDKA1.PARTN", "xref"),
@@ -242,7 +240,7 @@ def test_errors_after_a_run_of_the_samples_newest_first_with_filters(sftp_worksp
     text = ws.cli("errors")
     assert text.exit_code == 0
     lines = text.stdout.splitlines()
-    assert len(lines) == 4
+    assert len(lines) == 3
     assert [line.split("  ")[1:3] for line in lines] == [[f"{r['file']}:{r['line']}", f"PO {r['po_id']}"] for r in rows]
     assert all(line.endswith("[unresolved]") for line in lines)
     assert "OrderHeader_20261123_030000Z.csv:16  PO 4206  price  price is not a number" in text.stdout
@@ -262,11 +260,11 @@ def test_errors_after_a_run_of_the_samples_newest_first_with_filters(sftp_worksp
     status = ws.cli("status")
     assert status.exit_code == 0
     assert "files: 3 processed" in status.stdout
-    assert "unresolved errors: 4;" in status.stdout
+    assert "unresolved errors: 3;" in status.stdout
     assert "rejected file" not in status.stdout
     view = _json(ws.cli("status", "--json"))
     assert isinstance(view, dict)
-    assert view["unresolved_errors"] == 4 and view["rejected_files"] == []
+    assert view["unresolved_errors"] == 3 and view["rejected_files"] == []
     assert view["files_by_state"] == {"processed": 3}
 
 

@@ -21,7 +21,7 @@ from tests.conftest import SAMPLE_A, SAMPLE_B, SAMPLE_C, SAMPLES, Workspace
 
 BATCHSYNC = Path(sys.executable).parent / "batchsync"  # the console script, as cron would call it
 COPIES = 10  # of each sample: 30 files keep the first run busy while the second one starts
-SENT = {("4201", 1), ("4202", 1), ("4202", 2), ("4204", 1), ("4205", 1), ("4208", 1)}  # samples/README.md
+SENT = {("4201", 1), ("4202", 1), ("4202", 2), ("4203", 1), ("4204", 1), ("4205", 1), ("4208", 1)}  # samples/README.md
 
 
 def _env() -> dict[str, str]:
@@ -160,7 +160,7 @@ def test_a_lock_left_by_a_dead_process_is_taken_over_with_a_warning(sftp_workspa
     )
     assert "another run holds the lock" not in result.stderr
     assert [r["status"] for r in ws.rows("SELECT status FROM runs")] == ["errored"]
-    assert ws.handoff_files() == [f"{SAMPLE_C.removesuffix('.csv')}.a64b7e6f4e21.sap_orders05.idoc"]
+    assert ws.handoff_files() == [f"R0000001-0001_{SAMPLE_C.removesuffix('.csv')}.a64b7e6f4e21.sap_orders05.idoc"]
     assert lock.read_text() == ""  # and released cleanly: the next run takes it without a warning
 
     again = run_cli(ws, "--log-level", "warning", "run")
@@ -227,7 +227,7 @@ def test_status_json_shape_after_runs(two_runs: Workspace) -> None:
         assert r["feeds"] == "purchase_orders,order_header_changes"
     newest, first = runs
     assert (newest["status"], newest["files"], newest["handed_off"]) == ("successful", 0, 0)
-    assert (first["status"], first["files"], first["handed_off"], first["rejected"]) == ("errored", 4, 6, 3)
+    assert (first["status"], first["files"], first["handed_off"], first["rejected"]) == ("errored", 4, 7, 2)
 
     last = view["last_completed_run"]
     assert last["id"] == 2

@@ -65,9 +65,9 @@ def test_full_job_and_a_second_run_on_every_server(server_workspace: Workspace, 
     result = ws.cli("run")
 
     assert result.exit_code == 1, result.output  # errored: some sample POs are rejected, nothing else
-    assert "6 PO(s) handed off, 3 rejected, 1 duplicate" in result.stdout
+    assert "7 PO(s) handed off, 2 rejected, 1 duplicate" in result.stdout
     assert "left unread" not in result.stdout and "after-action" not in result.stdout
-    assert len(handed_off(ws)) == 6 + 1  # six POs and one accepted change request
+    assert len(handed_off(ws)) == 7 + 1  # seven POs and one accepted change request
     assert [r["state"] for r in ws.rows("SELECT state FROM files WHERE feed = 'purchase_orders'")] == ["processed"] * 3
     row["fetch"] = "pass"
     assert ws.remote_names(ws.outgoing) == [] and ws.remote_names(ws.changes) == []
@@ -103,8 +103,8 @@ def refusing(listener: AsyncsshListener, tmp_path: Path, **behaviour: object) ->
     return ws
 
 
-def assert_sent_once(ws: Workspace, documents: int = 7) -> None:
-    """Each document (six POs, one change request, by default) handed off once, each outcome written back once."""
+def assert_sent_once(ws: Workspace, documents: int = 8) -> None:
+    """Each document (seven POs, one change request, by default) handed off once, each outcome written back once."""
     ids = handed_off(ws)
     assert len(ids) == len(set(ids)) == documents
     rows = ws.rows("SELECT count(*) AS n FROM writeback_rows GROUP BY po_id, version, field")
@@ -173,11 +173,11 @@ def test_a_refused_delete_is_recorded_and_retried(asyncssh_listener: AsyncsshLis
 
     assert result.exit_code == 1, result.output
     assert f"deleting /Outgoing/PurchaseOrders/{SAMPLE_A} on sftp://" in result.stderr
-    assert ws.remote_names(ws.outgoing) == [SAMPLE_A] and len(handed_off(ws)) == 3
+    assert ws.remote_names(ws.outgoing) == [SAMPLE_A] and len(handed_off(ws)) == 4
     asyncssh_listener.change(read_only=frozenset())
     result = ws.cli("run")
     assert result.exit_code == 0, result.output
-    assert ws.remote_names(ws.outgoing) == [] and len(handed_off(ws)) == 3
+    assert ws.remote_names(ws.outgoing) == [] and len(handed_off(ws)) == 4
 
 
 def test_a_write_back_folder_refusing_writes_leaves_the_upload_pending(
@@ -201,7 +201,7 @@ def test_a_write_back_folder_refusing_writes_leaves_the_upload_pending(
 
     assert result.exit_code == 0, result.output
     assert ws.remote_names(ws.incoming) == [pending["name"]]
-    assert_sent_once(ws, 6)
+    assert_sent_once(ws, 7)
 
 
 def test_a_file_the_server_will_not_let_us_read_is_never_a_silent_success(
@@ -216,7 +216,7 @@ def test_a_file_the_server_will_not_let_us_read_is_never_a_silent_success(
     assert result.exit_code == 1, result.output
     assert "1 file(s) left unread" in result.stdout
     assert "left unread: downloading /Outgoing/PurchaseOrders/folder.csv" in result.stderr
-    assert len(handed_off(ws)) == 3 and ws.remote_names(ws.archive) == [SAMPLE_A]
+    assert len(handed_off(ws)) == 4 and ws.remote_names(ws.archive) == [SAMPLE_A]
 
 
 def test_files_still_settling_are_logged_as_waiting_not_unread(sftp_workspace: Workspace) -> None:

@@ -14,21 +14,40 @@ from batchsync.writeback import WritebackFile, build_files, rejected_text, sent_
 STAMP = "20261124T020000Z"
 STATUS, CHANGE = "ERP Integration Status", "ERP Change Validation"
 COLUMNS = [
-    "Header", "Action", "Order Header ID", "Currency Code", "Payment Method", "Payment Term Code", "PCard Name",
-    "Hide Price", "Shipping Term Code", "Ship To Location Code", "Ship To Attention", "Ship To Email",
-    "Ship To Login", "Supplier Name", "Supplier Number", "Supplier Site Code", "Transmission Emails",
-    "Transmission Method Override", "Department Name", STATUS, CHANGE,
+    "Header",
+    "Action",
+    "Order Header ID",
+    "Currency Code",
+    "Payment Method",
+    "Payment Term Code",
+    "PCard Name",
+    "Hide Price",
+    "Shipping Term Code",
+    "Ship To Location Code",
+    "Ship To Attention",
+    "Ship To Email",
+    "Ship To Login",
+    "Supplier Name",
+    "Supplier Number",
+    "Supplier Site Code",
+    "Transmission Emails",
+    "Transmission Method Override",
+    "Department Name",
+    STATUS,
+    CHANGE,
 ]
 
 
 def rows(n: int, field: str = STATUS, start: int = 1) -> pl.DataFrame:
     ids = list(range(start, start + n))
-    return pl.DataFrame({
-        "id": ids,
-        "po_id": [str(4200 + i) for i in ids],
-        "field": [field] * n,
-        "text": [sent_text("2026-11-24T02:00:00Z", f"ORDERS_{i:05d}.idoc") for i in ids],
-    })
+    return pl.DataFrame(
+        {
+            "id": ids,
+            "po_id": [str(4200 + i) for i in ids],
+            "field": [field] * n,
+            "text": [sent_text("2026-11-24T02:00:00Z", f"ORDERS_{i:05d}.idoc") for i in ids],
+        }
+    )
 
 
 def table(file: WritebackFile) -> list[list[str]]:
@@ -37,15 +56,17 @@ def table(file: WritebackFile) -> list[list[str]]:
 
 
 def test_column_name_row_first_then_one_header_row_per_status() -> None:
-    data = pl.DataFrame({
-        "id": [11, 12],
-        "po_id": ["4201", "4206"],
-        "field": [STATUS, CHANGE],
-        "text": [
-            sent_text("2026-11-24T02:00:00Z", "ORDERS_1.idoc"),
-            rejected_text('line 16: price "12,50" is not a number'),
-        ],
-    })
+    data = pl.DataFrame(
+        {
+            "id": [11, 12],
+            "po_id": ["4201", "4206"],
+            "field": [STATUS, CHANGE],
+            "text": [
+                sent_text("2026-11-24T02:00:00Z", "ORDERS_1.idoc"),
+                rejected_text('line 16: price "12,50" is not a number'),
+            ],
+        }
+    )
 
     files = build_files(data, WritebackConfig(), STAMP)
 
@@ -160,9 +181,25 @@ def test_long_reasons_split_by_bytes_before_rows() -> None:
     n = 6000
     data = rows(n).with_columns(pl.format("Rejected: line {}: {}", pl.col("id"), pl.lit("x" * 1800)).alias("text"))
 
-    files = build_files(data, WritebackConfig(), STAMP)
+    files = build_files(data, WritebackConfig(status_max_length=10_000), STAMP)  # reasons kept whole
 
     assert len(files) == 2
     assert all(len(f.data) <= 8_000_000 and f.rows <= 5000 for f in files)
     assert files[0].rows < 5000  # the byte limit cut first
     assert [i for f in files for i in f.row_ids] == list(range(1, n + 1))
+
+
+def test_a_status_longer_than_the_custom_field_is_cut_with_an_ellipsis() -> None:
+    import polars as pl
+
+    from batchsync.config import WritebackConfig
+    from batchsync.writeback import build_files
+
+    rows = pl.DataFrame({"id": [1], "po_id": ["4201"], "field": ["ERP Integration Status"], "text": ["x" * 300]})
+    (file,) = build_files(rows, WritebackConfig(status_max_length=255), "20261202T000000Z")
+    import csv
+    import io
+
+    row = next(iter(csv.DictReader(io.StringIO(file.data.decode("utf-8")))))
+    cell = row["ERP Integration Status"]
+    assert len(cell) == 255 and cell.endswith("…") and cell.startswith("x" * 254)

@@ -1,0 +1,113 @@
+"""What a compiled mapping is: its records and fields as polars expressions, and the keys a mapping may use.
+
+mapping.py compiles the YAML into these; transform.py and records.py run them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import polars as pl
+
+# columns the pipeline adds before transforming (see transform.context_columns)
+RESERVED = {
+    "_decision",
+    "_change",
+    "_line_change",
+    "_docnum",
+    "_text_line",
+    "_text_format",
+    "_doc_seq",
+    "_row",
+    "_now_date",
+    "_now_time",
+    "_now",
+    "_source_file",
+    "_erp_file",
+}
+PRODUCERS = ("source", "const", "concat", "sequence", "segnum", "psgnum", "segment_name")
+# reserved columns that say how a document is sent, not what it says: never part of the comparison with the ERP
+NOT_COMPARED = RESERVED - {"_text_line", "_text_format"}
+FIELD_KEYS = {
+    *PRODUCERS,
+    "name",
+    "width",
+    "max_length",
+    "align",
+    "fill",
+    "map",
+    "xref",
+    "date",
+    "number",
+    "upper",
+    "oneline",
+    "default",
+    "required",
+    "short_text",
+    "kind",
+    "message",
+    "compare",
+}
+RECORD_KEYS = {"name", "segment", "level", "layout", "length", "delimiter", "when", "lines_of", "fields"}
+TOP_KEYS = {"mapping_version", "target", "description", "template", "extension", "kind", "xref", "idoc", "records"}
+
+
+@dataclass(frozen=True)
+class Problem:
+    """A row that does not fit: ``when`` is true for it, ``reason`` says why."""
+
+    when: pl.Expr
+    reason: pl.Expr
+    field: str = ""  # RECORD.FIELD, filled in when the field is compiled
+    check: str = "mapping"
+
+
+@dataclass(frozen=True)
+class CompiledField:
+    name: str
+    value: pl.Expr  # the formatted text (before padding)
+    width: int | None
+    align: str
+    fill: str
+    problems: list[Problem]
+    constant: str | None = None  # the value when it is the same on every row: laid out once, not per row
+    compared: bool = False  # part of what the ERP receives, compared with the version the ERP has
+
+    def padded_constant(self) -> str | None:
+        if self.constant is None:
+            return None
+        width = self.width or 0
+        return self.constant.rjust(width, self.fill) if self.align == "right" else self.constant.ljust(width, self.fill)
+
+
+@dataclass(frozen=True)
+class CompiledRecord:
+    name: str
+    level: str
+    layout: str  # fixed | csv
+    length: int | None
+    delimiter: str
+    fields: list[CompiledField]
+    segment: str = ""  # the IDoc segment (several records may write one segment, e.g. one per payment term)
+    when: pl.Expr | None = None  # written only for the rows where this holds
+    lines_of: tuple[pl.Expr, int] | None = None  # repeated once per text line of this value, lines this wide
+    numbered: bool = False  # has a segnum field: counts in the document's segment numbers
+
+    @property
+    def column_names(self) -> list[str]:
+        return [f.name for f in self.fields]
+
+
+@dataclass(frozen=True)
+class CompiledMapping:
+    path: Path
+    target: str
+    kind: str
+    template: str
+    extension: str
+    records: list[CompiledRecord]
+    header_columns: set[str] = field(default_factory=set)  # header columns used by line/allocation records
+
+    def at_level(self, level: str) -> list[CompiledRecord]:
+        return [r for r in self.records if r.level == level]

@@ -1,0 +1,59 @@
+"""``when:`` conditions of the mapping language: a record written only for the rows where it holds.
+
+A condition is data, never code:
+``{present: column}``, ``{absent: column}``, ``{positive: column}`` (a number above 0),
+``{not_positive: column}`` (absent, 0 or below), ``{equals: [column, text]}``,
+``{in: [column, [text, ...]]}``, ``{longer_than: [column, N]}`` (characters), and the
+combinations ``{all: [...]}``, ``{any: [...]}``, ``{not: condition}``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import polars as pl
+
+Column = Callable[[Any, str], pl.Expr]  # the compiler's column lookup: (name, where) -> expression
+FORMS = ("present", "absent", "positive", "not_positive", "equals", "in", "longer_than", "all", "any", "not")
+
+
+def compile_when(spec: Any, column: Column, where: str, problems: list[str]) -> pl.Expr:
+    if not isinstance(spec, dict) or len(spec) != 1 or next(iter(spec)) not in FORMS:
+        problems.append(f"{where}: expected one of {', '.join(FORMS)}, e.g. {{present: description}}")
+        return pl.lit(True)
+    form, body = next(iter(spec.items()))
+    if form in ("all", "any"):
+        if not isinstance(body, list) or not body:
+            problems.append(f"{where}.{form}: expected a list of conditions")
+            return pl.lit(True)
+        parts = [compile_when(b, column, f"{where}.{form}[{i}]", problems) for i, b in enumerate(body)]
+        return pl.all_horizontal(parts) if form == "all" else pl.any_horizontal(parts)
+    if form == "not":
+        return ~compile_when(body, column, f"{where}.not", problems)
+    return _test(form, body, column, f"{where}.{form}", problems)
+
+
+def _test(form: str, body: Any, column: Column, where: str, problems: list[str]) -> pl.Expr:
+    if form in ("present", "absent", "positive", "not_positive"):
+        value = column(body, where)
+        present = value.is_not_null() & (value.str.strip_chars() != "")
+        if form in ("present", "absent"):
+            return present if form == "present" else ~present
+        above = value.cast(pl.Float64, strict=False).fill_null(0) > 0
+        return above if form == "positive" else ~above
+    if not isinstance(body, list) or len(body) != 2:
+        problems.append(f"{where}: expected [column, value]")
+        return pl.lit(True)
+    value = column(body[0], where)
+    if form == "equals":
+        return value.fill_null("") == str(body[1])
+    if form == "in":
+        if not isinstance(body[1], list):
+            problems.append(f"{where}: expected [column, [value, ...]]")
+            return pl.lit(True)
+        return value.fill_null("").is_in([str(v) for v in body[1]])
+    if not isinstance(body[1], int):
+        problems.append(f"{where}: expected [column, number of characters]")
+        return pl.lit(True)
+    return value.fill_null("").str.len_chars() > body[1]

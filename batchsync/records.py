@@ -1,0 +1,132 @@
+"""Output records as text: which records a row writes, their segment numbers, and the text itself.
+
+Pure polars. A record is written for a row when its ``when`` holds, once per text line
+for a ``lines_of`` record, else once. Segment numbers (SEGNUM) count the records a
+document actually writes, in the order the file holds them: the header records in
+mapping order, then per line its line records in mapping order; PSGNUM is the number
+of the parent record of the same row. Records that carry no ``segnum`` field (the
+IDoc control record, CSV rows) are not counted.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+from batchsync.mapping_model import CompiledRecord
+from batchsync.textlines import text_lines_expr
+
+
+def with_text_lines(frame: pl.DataFrame, records: list[CompiledRecord]) -> pl.DataFrame:
+    """Adds ``_lines:R``, the text lines of each ``lines_of`` record, and ``_segcount``, the row's numbered records."""
+    frame = frame.with_columns(
+        text_lines_expr(r.lines_of[0], r.lines_of[1]).alias(f"_lines:{r.name}") for r in records if r.lines_of
+    )
+    counts = [_count(r) for r in records if r.numbered]
+    return frame.with_columns((pl.sum_horizontal(counts) if counts else pl.lit(0, pl.Int64)).alias("_segcount"))
+
+
+def number_records(frame: pl.DataFrame, records: list[CompiledRecord], base: pl.Expr) -> pl.DataFrame:
+    """Adds ``_segnum:R``, the number of R's first occurrence in the row, counting on from ``base``."""
+    running: pl.Expr = pl.lit(0, pl.Int64)
+    numbers = []
+    for record in records:
+        if record.numbered:
+            numbers.append((base + running + 1).alias(f"_segnum:{record.name}"))
+            running = running + _count(record)
+    return frame.with_columns(numbers)
+
+
+def _count(record: CompiledRecord) -> pl.Expr:
+    count = pl.col(f"_lines:{record.name}").list.len().cast(pl.Int64) if record.lines_of else pl.lit(1, pl.Int64)
+    return count if record.when is None else pl.when(record.when).then(count).otherwise(0)
+
+
+def record_texts(frame: pl.DataFrame, records: list[CompiledRecord]) -> pl.DataFrame:
+    """Adds ``_rec:R`` per record (its occurrences of the row joined by line breaks, null when not written)."""
+    plain = [_written(r, record_text(r)).alias(f"_rec:{r.name}") for r in records if not r.lines_of]
+    frame = frame.with_columns(plain)
+    for record in (r for r in records if r.lines_of):
+        frame = frame.with_columns(_repeated_text(frame, record))
+    return frame
+
+
+def row_text(records: list[CompiledRecord]) -> pl.Expr:
+    """The row's records in mapping order, one per line."""
+    if not records:
+        return pl.lit("")
+    columns = [pl.col(f"_rec:{r.name}") for r in records]
+    return pl.concat_list(columns).list.drop_nulls().list.join("\n")
+
+
+def _written(record: CompiledRecord, text: pl.Expr) -> pl.Expr:
+    return text if record.when is None else pl.when(record.when).then(text)
+
+
+def _repeated_text(frame: pl.DataFrame, record: CompiledRecord) -> pl.Series:
+    """One record per text line: the row exploded to its lines, laid out, and joined back per row."""
+    lines = f"_lines:{record.name}"
+    segnum = f"_segnum:{record.name}"
+    exploded = (
+        frame.with_row_index("_row_index")
+        .filter(pl.col(lines).list.len() > 0)
+        .explode(lines)
+        .unnest(lines)
+        .rename({"line": "_text_line", "format": "_text_format"})
+    )
+    if segnum in exploded.columns:
+        exploded = exploded.with_columns(pl.col(segnum) + pl.int_range(pl.len()).over("_row_index"))
+    texts = exploded.group_by("_row_index", maintain_order=True).agg(
+        _written(record, record_text(record)).str.join("\n").alias("text")
+    )
+    joined = frame.select(pl.int_range(pl.len(), dtype=pl.UInt32).alias("_row_index")).join(
+        texts, on="_row_index", how="left", maintain_order="left"
+    )
+    return joined["text"].alias(f"_rec:{record.name}")
+
+
+def record_text(record: CompiledRecord) -> pl.Expr:
+    return concat_text(_record_pieces(record))
+
+
+def _record_pieces(record: CompiledRecord) -> list[pl.Expr | str]:
+    """A record's text as expressions and literal strings, to be concatenated."""
+    if record.layout == "csv":
+        cells = [csv_cell(f.value) for f in record.fields]
+        return [pl.concat_str(cells, separator=record.delimiter)]
+    pieces: list[pl.Expr | str] = []
+    for f in record.fields:
+        constant = f.padded_constant()
+        width = f.width or 0
+        if constant is not None:
+            pieces.append(constant)
+        elif f.align == "right":
+            pieces.append(f.value.fill_null("").str.pad_start(width, f.fill))
+        else:
+            pieces.append(f.value.fill_null("").str.pad_end(width, f.fill))
+    # every field is padded to its width, so the record's padding is a constant too; a value
+    # too long for its field makes a longer text, but that row's document is rejected anyway
+    pieces.append(" " * max(0, (record.length or 0) - sum(f.width or 0 for f in record.fields)))
+    return pieces
+
+
+def concat_text(pieces: list[pl.Expr | str]) -> pl.Expr:
+    """Concatenate, with runs of literal strings joined first: they are laid out once, not per row."""
+    merged: list[pl.Expr | str] = []
+    for piece in pieces:
+        if isinstance(piece, str) and merged and isinstance(merged[-1], str):
+            merged[-1] += piece
+        elif not isinstance(piece, str) or piece:
+            merged.append(piece)
+    return pl.concat_str([pl.lit(p) if isinstance(p, str) else p for p in merged])
+
+
+def csv_cell(value: pl.Expr) -> pl.Expr:
+    """Quoted CSV cell; a leading = + - @ (other than a plain number) gets a ' so a spreadsheet shows text."""
+    guarded = guard_formula(value.fill_null(""))
+    return pl.lit('"') + guarded.str.replace_all('"', '""', literal=True) + pl.lit('"')
+
+
+def guard_formula(text: pl.Expr) -> pl.Expr:
+    """A leading = + - @ (other than a plain number such as -5.00) gets a ' so a spreadsheet shows text."""
+    formula = text.str.contains(r"^[=+\-@\t\r]") & ~text.str.contains(r"^[+-]?\d+(\.\d+)?$")
+    return pl.when(formula).then(pl.lit("'") + text).otherwise(text)
