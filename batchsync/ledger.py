@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 import sqlite_utils
 
 from batchsync.errors import StateError
+from batchsync.ledger_schema import MIGRATIONS
 
 if TYPE_CHECKING:
     import polars as pl
@@ -34,72 +35,6 @@ _LATEST_HANDED_OFF = """WITH latest AS (
     SELECT v.po_id, max(v.version) AS po_version, v.currency AS po_currency
     FROM po_versions v JOIN wanted w ON w.id = v.po_id
     WHERE v.outcome = 'handed_off' GROUP BY v.po_id)"""
-
-MIGRATIONS: list[tuple[str, str]] = [
-    (
-        "initial",
-        """
-        CREATE TABLE runs (
-            id INTEGER PRIMARY KEY, trigger TEXT NOT NULL, feeds TEXT, status TEXT NOT NULL,
-            started_at TEXT NOT NULL, finished_at TEXT, files INTEGER DEFAULT 0,
-            handed_off INTEGER DEFAULT 0, rejected INTEGER DEFAULT 0, skipped INTEGER DEFAULT 0,
-            errors INTEGER DEFAULT 0, message TEXT, pid INTEGER, host TEXT);
-        CREATE TABLE files (
-            id INTEGER PRIMARY KEY, feed TEXT NOT NULL, name TEXT NOT NULL, remote_path TEXT NOT NULL,
-            size INTEGER NOT NULL, mtime INTEGER NOT NULL, sha256 TEXT NOT NULL, archive_path TEXT NOT NULL,
-            state TEXT NOT NULL, reason TEXT, run_id INTEGER REFERENCES runs(id), fetched_at TEXT NOT NULL,
-            processed_at TEXT, remote_action TEXT NOT NULL, remote_done_at TEXT, duplicate_of INTEGER,
-            handoff_name TEXT, error_report TEXT);
-        CREATE INDEX files_listing ON files(feed, remote_path, size, mtime);
-        CREATE INDEX files_sha ON files(feed, sha256);
-        CREATE TABLE po_versions (
-            id INTEGER PRIMARY KEY, feed TEXT NOT NULL, po_id TEXT NOT NULL, version INTEGER,
-            content_hash TEXT, status TEXT, decision TEXT, outcome TEXT NOT NULL, reason TEXT,
-            file_id INTEGER REFERENCES files(id), run_id INTEGER REFERENCES runs(id), handoff_name TEXT,
-            recorded_at TEXT NOT NULL);
-        CREATE INDEX po_versions_po ON po_versions(po_id, outcome);
-        CREATE TABLE integration_errors (
-            id INTEGER PRIMARY KEY, file_id INTEGER REFERENCES files(id), run_id INTEGER, po_id TEXT,
-            line INTEGER, record_type TEXT, "column" TEXT, "check" TEXT, value TEXT, message TEXT,
-            created_at TEXT NOT NULL, resolved_at TEXT, resolved_run_id INTEGER);
-        CREATE INDEX integration_errors_po ON integration_errors(po_id, resolved_at);
-        CREATE TABLE handoffs (
-            name TEXT PRIMARY KEY, manifest TEXT NOT NULL, file_id INTEGER, run_id INTEGER, target TEXT,
-            sha256 TEXT, documents INTEGER, adopted INTEGER DEFAULT 0, created_at TEXT NOT NULL);
-        CREATE TABLE writeback_rows (
-            id INTEGER PRIMARY KEY, run_id INTEGER, feed TEXT, po_id TEXT NOT NULL, version INTEGER,
-            field TEXT NOT NULL, text TEXT NOT NULL, created_at TEXT NOT NULL, writeback_name TEXT);
-        CREATE INDEX writeback_rows_pending ON writeback_rows(writeback_name);
-        CREATE TABLE writebacks (
-            name TEXT PRIMARY KEY, run_id INTEGER, rows INTEGER, bytes INTEGER, sha256 TEXT,
-            local_path TEXT, created_at TEXT NOT NULL, uploaded_at TEXT);
-        """,
-    ),
-    (
-        "change requests and handed-off PO lines",
-        """
-        CREATE TABLE change_requests (
-            id TEXT PRIMARY KEY, po_id TEXT NOT NULL, version INTEGER, status TEXT NOT NULL, reason TEXT,
-            first_seen TEXT NOT NULL, last_seen TEXT NOT NULL, file_id INTEGER REFERENCES files(id),
-            run_id INTEGER, handoff_name TEXT, decided_at TEXT);
-        CREATE INDEX change_requests_po ON change_requests(po_id, status);
-        CREATE TABLE po_lines (
-            po_id TEXT NOT NULL, version INTEGER NOT NULL, line_number TEXT NOT NULL, line_id TEXT,
-            quantity TEXT, received TEXT, currency TEXT, PRIMARY KEY (po_id, version, line_number));
-        ALTER TABLE po_versions ADD COLUMN currency TEXT;
-        ALTER TABLE runs ADD COLUMN waiting INTEGER DEFAULT 0;
-        """,
-    ),
-    (
-        "remote after-action and upload failures",
-        """
-        ALTER TABLE files ADD COLUMN remote_error TEXT;
-        ALTER TABLE files ADD COLUMN remote_error_at TEXT;
-        ALTER TABLE files ADD COLUMN remote_archived_as TEXT;
-        ALTER TABLE writebacks ADD COLUMN upload_error TEXT;
-        """,
-    ),
-]
 
 
 @dataclass(frozen=True)
@@ -117,7 +52,8 @@ class FileOutcome:
     handoff: dict[str, Any] | None
     error_report: str | None
     now: str
-    po_lines: pl.DataFrame | None = None  # po_id, version, line_number, line_id, quantity, received, currency
+    po_lines: pl.DataFrame | None = None  # po_id, version, line_number, line_id, quantity, received, currency,
+    # mapped_hash, source (erp_state.py)
     change_requests: pl.DataFrame | None = None  # id, po_id, version, status, reason, handoff_name
 
 
@@ -274,7 +210,7 @@ class Ledger:
         )
         if versions.height:
             self._insert_frame("po_versions", versions)
-            handed = versions.filter(pl.col("outcome") == "handed_off")["po_id"].to_list()
+            handed = versions.filter(pl.col("outcome").is_in(["handed_off", "unchanged"]))["po_id"].to_list()
             self._resolve_errors(handed, o.run_id, o.now)
         errors = (
             o.errors.drop("file")
@@ -365,6 +301,31 @@ class Ledger:
         ).fetchall()
         head_schema = {"po_id": pl.String, "po_version": pl.Int64, "po_currency": pl.String}
         line_schema = {c: pl.String for c in ("po_id", "line_number", "line_id", "quantity", "received", "currency")}
+        return pl.DataFrame(heads, schema=head_schema, orient="row"), pl.DataFrame(
+            lines, schema=line_schema, orient="row"
+        )
+
+    def erp_state(self, po_ids: list[str]) -> tuple[pl.DataFrame, pl.DataFrame]:
+        """What the ERP has of each PO: its latest handed-off version's fingerprints (erp_state.py).
+
+        Headers: id, _erp_version, _erp_hash (null for a version handed off before fingerprints were
+        kept). Lines: _erp_po, _erp_line, _erp_hash, _erp_source (the line's Coupa columns as JSON).
+        """
+        self._want(po_ids)
+        latest = """WITH latest AS (
+            SELECT v.po_id, max(v.version) AS version FROM po_versions v JOIN wanted w ON w.id = v.po_id
+            WHERE v.feed = 'purchase_orders' AND v.outcome = 'handed_off' GROUP BY v.po_id)"""
+        heads = self.db.execute(
+            f"""{latest} SELECT h.po_id, h.version, max(v.mapped_hash) FROM latest h JOIN po_versions v
+                ON v.po_id = h.po_id AND v.version = h.version AND v.feed = 'purchase_orders'
+                AND v.outcome = 'handed_off' GROUP BY h.po_id"""
+        ).fetchall()
+        lines = self.db.execute(
+            f"""{latest} SELECT l.po_id, l.line_number, l.mapped_hash, l.source
+                FROM po_lines l JOIN latest h ON h.po_id = l.po_id AND h.version = l.version"""
+        ).fetchall()
+        head_schema = {"id": pl.String, "_erp_version": pl.Int64, "_erp_hash": pl.String}
+        line_schema = {c: pl.String for c in ("_erp_po", "_erp_line", "_erp_hash", "_erp_source")}
         return pl.DataFrame(heads, schema=head_schema, orient="row"), pl.DataFrame(
             lines, schema=line_schema, orient="row"
         )

@@ -37,7 +37,18 @@ from batchsync.mapping_model import (
     CompiledRecord,
     Problem,
 )
-from batchsync.mapping_values import constant_of, decimal_number, local_datetime, read_xref_table, too_long
+from batchsync.mapping_values import (
+    CHARSET_ALIASES,
+    CHARSETS,
+    WIDTH_UNITS,
+    constant_of,
+    decimal_number,
+    first_of,
+    local_datetime,
+    read_xref_table,
+    too_long,
+    unencodable,
+)
 from batchsync.mapping_version import version_problems
 from batchsync.mapping_when import compile_when
 from batchsync.textlines import CONTROL
@@ -80,6 +91,7 @@ class _Compiler:
         self.parents: dict[str, list[str]] = {}  # record -> the records its psgnum fields name
         self.segment = self.record_name = ""
         self.text_lines = False
+        self.charset, self.in_bytes = "utf-8", False
 
     def compile(self, raw: Any, target: str) -> CompiledMapping | None:
         if not isinstance(raw, dict):
@@ -91,6 +103,7 @@ class _Compiler:
         if kind != self.layout.kind:
             self.problems.append(f"kind: the mapping is for {kind!r} files, the feed reads {self.layout.kind!r}")
         self.xrefs = self._xrefs(raw.get("xref") or {})
+        self.charset, self.in_bytes = self._encoding(raw.get("encoding", {}))
         self.idoc = self._idoc(raw.get("idoc"))
         records_raw = raw.get("records")
         if not isinstance(records_raw, list) or not records_raw:
@@ -111,7 +124,24 @@ class _Compiler:
             str(raw.get("extension", "txt")),
             records,
             self.header_columns,
+            self.charset,
         )
+
+    def _encoding(self, raw: Any) -> tuple[str, bool]:
+        """``encoding: {charset: utf-8 | iso-8859-1 | ascii, width_unit: characters | bytes}``."""
+        if not isinstance(raw, dict) or set(raw) - {"charset", "width_unit"}:
+            self.problems.append("encoding: expected {charset: utf-8, width_unit: characters}")
+            return "utf-8", False
+        given = str(raw.get("charset", "utf-8")).lower()
+        charset = CHARSET_ALIASES.get(given, given)
+        if charset not in CHARSETS:
+            self.problems.append(f"encoding.charset: {given!r} is not one of {', '.join(CHARSETS)}")
+            charset = "utf-8"
+        unit = raw.get("width_unit", "characters")
+        if unit not in WIDTH_UNITS:
+            self.problems.append(f"encoding.width_unit: {unit!r} is not characters or bytes")
+        # in a single-byte code page a character is a byte: only UTF-8 makes the two differ
+        return charset, unit == "bytes" and charset == "utf-8"
 
     def _idoc(self, raw: Any) -> tuple[Any, str] | None:
         """``idoc: {basic_type: ORDERS05, segment_names: segment | definition}``: checked against SAP's definition."""
@@ -215,14 +245,14 @@ class _Compiler:
     def _in(self, level: str) -> Any:
         return lambda name, where: self._column(name, where, level)
 
-    def _lines_of(self, spec: Any, where: str, level: str) -> tuple[pl.Expr, int] | None:
+    def _lines_of(self, spec: Any, where: str, level: str) -> tuple[pl.Expr, int, bool] | None:
         """``lines_of: {source: description, width: 70}``: the record once per text line (textlines.py)."""
         if spec is None:
             return None
         if not isinstance(spec, dict) or "source" not in spec or not isinstance(spec.get("width"), int):
             self.problems.append(f"{where}: expected {{source: column, width: N}}")
             return None
-        return self._column(spec["source"], f"{where}.source", level), int(spec["width"])
+        return self._column(spec["source"], f"{where}.source", level), int(spec["width"]), self.in_bytes
 
     def _field(self, spec: Any, where: str, record: str, level: str, layout: str) -> CompiledField | None:
         if not isinstance(spec, dict) or "name" not in spec:
@@ -243,12 +273,14 @@ class _Compiler:
         if layout == "fixed":
             value = self._one_record(value, spec, producer, where, label, problems)
         if spec.get("short_text") and isinstance(width, int):  # declared: the first characters, SAP's short text
-            value = value.str.slice(0, width)
+            value = first_of(value, width, self.in_bytes)
         constant = self._constant(spec, producer)
-        if constant is not None and isinstance(width, int) and len(constant) > width:
-            self.problems.append(f"{where}.const: {constant!r} is {len(constant)} characters, the field holds {width}")
-        elif constant is None and isinstance(width, int) and not spec.get("short_text"):
-            problems.append(too_long(value, width, label))
+        if constant is not None:
+            self._check_constant(constant, width, where)
+        elif isinstance(width, int) and not spec.get("short_text"):
+            problems.append(too_long(value, width, label, self.in_bytes))
+        if constant is None and (cannot := unencodable(value, self.charset, label)) is not None:
+            problems.append(cannot)
         numbered = producer in ("segnum", "psgnum")
         align = spec.get("align", "right" if numbered else "left")
         fill = str(spec.get("fill", "0" if numbered else " "))
@@ -257,7 +289,19 @@ class _Compiler:
         pad = width if layout == "fixed" and isinstance(width, int) else None
         labelled = [Problem(p.when, p.reason, label, p.check) for p in problems]
         compared = spec.get("compare", constant is None and not numbered and not self._uses_reserved(spec, producer))
-        return CompiledField(str(spec["name"]), value, pad, align, fill, labelled, constant, bool(compared))
+        return CompiledField(
+            str(spec["name"]), value, pad, align, fill, labelled, constant, bool(compared), self.in_bytes
+        )
+
+    def _check_constant(self, constant: str, width: Any, where: str) -> None:
+        size = len(constant.encode()) if self.in_bytes else len(constant)
+        if isinstance(width, int) and size > width:
+            unit = "bytes" if self.in_bytes else "characters"
+            self.problems.append(f"{where}.const: {constant!r} is {size} {unit}, the field holds {width}")
+        try:
+            constant.encode(self.charset)
+        except UnicodeEncodeError:
+            self.problems.append(f"{where}.const: {constant!r} cannot be written in {self.charset}")
 
     def _one_record(
         self, value: pl.Expr, spec: dict[str, Any], producer: str, where: str, label: str, problems: list[Problem]

@@ -50,7 +50,18 @@ FIELD_KEYS = {
     "compare",
 }
 RECORD_KEYS = {"name", "segment", "level", "layout", "length", "delimiter", "when", "lines_of", "fields"}
-TOP_KEYS = {"mapping_version", "target", "description", "template", "extension", "kind", "xref", "idoc", "records"}
+TOP_KEYS = {
+    "mapping_version",
+    "target",
+    "description",
+    "template",
+    "extension",
+    "kind",
+    "xref",
+    "idoc",
+    "encoding",
+    "records",
+}
 
 
 @dataclass(frozen=True)
@@ -73,11 +84,12 @@ class CompiledField:
     problems: list[Problem]
     constant: str | None = None  # the value when it is the same on every row: laid out once, not per row
     compared: bool = False  # part of what the ERP receives, compared with the version the ERP has
+    width_in_bytes: bool = False  # the width counts UTF-8 bytes (a non-Unicode SAP), not characters
 
     def padded_constant(self) -> str | None:
         if self.constant is None:
             return None
-        width = self.width or 0
+        width = (self.width or 0) - (len(self.constant.encode()) - len(self.constant) if self.width_in_bytes else 0)
         return self.constant.rjust(width, self.fill) if self.align == "right" else self.constant.ljust(width, self.fill)
 
 
@@ -91,7 +103,8 @@ class CompiledRecord:
     fields: list[CompiledField]
     segment: str = ""  # the IDoc segment (several records may write one segment, e.g. one per payment term)
     when: pl.Expr | None = None  # written only for the rows where this holds
-    lines_of: tuple[pl.Expr, int] | None = None  # repeated once per text line of this value, lines this wide
+    # repeated once per text line of this value, lines this wide (in UTF-8 bytes when the flag says so)
+    lines_of: tuple[pl.Expr, int, bool] | None = None
     numbered: bool = False  # has a segnum field: counts in the document's segment numbers
 
     @property
@@ -108,6 +121,7 @@ class CompiledMapping:
     extension: str
     records: list[CompiledRecord]
     header_columns: set[str] = field(default_factory=set)  # header columns used by line/allocation records
+    charset: str = "utf-8"  # the hand-off file's code page (``encoding: {charset}``)
 
     def at_level(self, level: str) -> list[CompiledRecord]:
         return [r for r in self.records if r.level == level]

@@ -18,10 +18,40 @@ def constant_of(spec: dict[str, Any], producer: str) -> str | None:
     return text.upper() if spec.get("upper") else text
 
 
-def too_long(value: pl.Expr, width: int, label: str) -> Problem:
-    length = value.str.len_chars()
+# the code pages a mapping may declare (``encoding: {charset}``), and the characters each cannot hold
+CHARSETS = {"utf-8": None, "iso-8859-1": r"[^\x00-\xff]", "ascii": r"[^\x00-\x7f]"}
+CHARSET_ALIASES = {"utf8": "utf-8", "latin-1": "iso-8859-1", "latin1": "iso-8859-1", "us-ascii": "ascii"}
+WIDTH_UNITS = ("characters", "bytes")
+
+
+def unencodable(value: pl.Expr, charset: str, label: str) -> Problem | None:
+    """A value the file's code page cannot hold rejects its document: it is never replaced by '?'."""
+    outside = CHARSETS[charset]
+    if outside is None:
+        return None
+    shown = value.str.extract(f"({outside})", 1)
+    message = pl.format(f"{label}: '{{}}' holds '{{}}', which {charset} cannot write", value, shown)
+    return Problem(value.str.contains(outside), message, check="encoding")
+
+
+def width_of(value: pl.Expr, in_bytes: bool) -> pl.Expr:
+    return value.str.len_bytes() if in_bytes else value.str.len_chars()
+
+
+def first_of(value: pl.Expr, width: int, in_bytes: bool) -> pl.Expr:
+    """The first ``width`` characters, or as many whole characters as fit in ``width`` UTF-8 bytes."""
+    cut = value.str.slice(0, width)
+    if not in_bytes:
+        return cut
+    # each character beyond one byte costs one character more: never splits a character
+    return cut.str.slice(0, pl.lit(width) - (cut.str.len_bytes() - cut.str.len_chars()))
+
+
+def too_long(value: pl.Expr, width: int, label: str, in_bytes: bool = False) -> Problem:
+    length = width_of(value, in_bytes)
     shown = pl.when(length > 40).then(value.str.slice(0, 37) + pl.lit("...")).otherwise(value)
-    message = pl.format(f"{label}: '{{}}' is {{}} characters, the field holds {width}", shown, length)
+    unit = "bytes" if in_bytes else "characters"
+    message = pl.format(f"{label}: '{{}}' is {{}} {unit}, the field holds {width}", shown, length)
     return Problem(length > width, message, check="max_length")
 
 

@@ -81,7 +81,9 @@ class FeedSummary:
         documents = "change request(s) accepted" if self.kind == "order_header_changes" else "PO(s) handed off"
         pos = (
             f"{c['handed_off']} {documents}, {c['rejected']} rejected, {c['duplicate']} duplicate, "
-            f"{c['stale']} stale, {c['skipped']} skipped" + (f", {c['waiting']} waiting" if c["waiting"] else "")
+            f"{c['stale']} stale, {c['skipped']} skipped"
+            + (f", {c['unchanged']} unchanged for the ERP" if c["unchanged"] else "")
+            + (f", {c['waiting']} waiting" if c["waiting"] else "")
         )
         remote = [f"{len(self.unread)} file(s) left unread"] if self.unread else []
         remote += [f"{len(self.after_action_failed)} remote after-action(s) failed"] if self.after_action_failed else []
@@ -142,7 +144,8 @@ def prepare_feed(feed: FeedConfig, mappings_dir: Path, templates_dir: Path) -> P
     layout = layout_for(feed.kind, feed.columns)
     mapping = load_mapping(mappings_dir, feed.target, layout)
     template = load_template(templates_dir, mapping.template)
-    check_template(template, [r.name for r in mapping.at_level("header")] + [f"{r}_records" for r in layout.roles])
+    names = [r.name for r in mapping.at_level("header")] + [f"{r}_records" for r in layout.roles]
+    check_template(template, names, mapping.charset)
     models, rules, line_decision = SCHEMAS[feed.kind]
     return PreparedFeed(feed, layout, models, list(rules), mapping, template, line_decision)
 
@@ -423,7 +426,9 @@ def _totals(summaries: list[FeedSummary]) -> dict[str, int]:
         "files": sum(s.files_processed for s in summaries),
         "handed_off": sum(s.counts["handed_off"] for s in summaries),
         "rejected": sum(s.counts["rejected"] for s in summaries),
-        "skipped": sum(s.counts["duplicate"] + s.counts["stale"] + s.counts["skipped"] for s in summaries),
+        "skipped": sum(
+            s.counts["duplicate"] + s.counts["stale"] + s.counts["skipped"] + s.counts["unchanged"] for s in summaries
+        ),
         "errors": sum(s.counts["errors"] for s in summaries),
         "waiting": sum(s.counts["waiting"] for s in summaries),
     }

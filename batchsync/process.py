@@ -22,6 +22,7 @@ import polars as pl
 from batchsync.batches import document_batches, read_ahead
 from batchsync.config import Config, FeedConfig
 from batchsync.decide import SENDS, content_hashes, decide
+from batchsync.erp_state import ErpState
 from batchsync.errors import DataError
 from batchsync.faults import checkpoint
 from batchsync.handoff import Handoff, handoff_name, publish, sequence_prefix
@@ -29,14 +30,14 @@ from batchsync.layouts import Layout
 from batchsync.ledger import FileOutcome, Ledger
 from batchsync.mapping_model import CompiledMapping
 from batchsync.parse import ParsedFile, parse_file
+from batchsync.po_outcomes import handed_off_lines, po_outcomes, po_writeback_rows
 from batchsync.render import render_to
 from batchsync.streams import Sink
 from batchsync.transform import LineDecision, Transformed, guard_formula, same_as_document, transform
 from batchsync.validate import Rule, Validated, file_error_frame, validate
-from batchsync.writeback import rejected_text, sent_text
 
 log = logging.getLogger("batchsync.process")
-OUTCOMES = ("handed_off", "rejected", "duplicate", "stale", "skipped")
+OUTCOMES = ("handed_off", "rejected", "unchanged", "duplicate", "stale", "skipped")
 
 
 @dataclass(frozen=True)
@@ -133,6 +134,7 @@ class FileContext:
         """Map the documents to send, batch by batch; render and publish them with their manifest, if any is left."""
         feed = self.feed
         mapped: list[Transformed] = []  # per batch: the documents' ids and record counts, rejections, problems
+        erp_state = self.erp_state(sends)  # read here: the batches are mapped in another thread
 
         def batches() -> Iterator[pl.DataFrame]:
             for part, frames in document_batches(validated.frames, feed.layout, sends):
@@ -145,8 +147,9 @@ class FileContext:
                     source_file=self.name,
                     erp_file=erp_name,
                     line_decision=feed.line_decision,
+                    erp_state=erp_state,
                 )
-                mapped.append(Transformed(_document_counts(batch.documents), batch.rejected, batch.problems))
+                mapped.append(batch.counted(_document_counts(batch.documents)))
                 yield batch.documents
 
         def manifest() -> dict[str, Any]:
@@ -155,7 +158,7 @@ class FileContext:
             return manifest | {"reprocessed": self.replay is not None}
 
         def write(stream: Sink) -> bool:
-            return render_to(stream, feed.template, rendered) > 0
+            return render_to(stream, feed.template, rendered, charset=feed.mapping.charset) > 0
 
         rendered = read_ahead(batches())
         handoff = publish(self.config.handoff_dir, erp_name, write, manifest) if sends.height else None
@@ -164,6 +167,13 @@ class FileContext:
         if handoff is not None:
             checkpoint("after-handoff")
         return Transformed.concat(mapped), handoff
+
+    def erp_state(self, sends: pl.DataFrame) -> ErpState | None:
+        """What the ERP has of the POs a batch changes; none for a forced replay (it sends everything again)."""
+        if self.feed.layout.kind != "purchase_orders" or (self.replay is not None and self.replay.force):
+            return None
+        changed = sends.filter(pl.col("_decision") == "change")["id"].to_list()
+        return ErpState(*self.ledger.erp_state(changed))
 
     def errors(self, validated: Validated, transformed: Transformed) -> pl.DataFrame:
         mapped = transformed.problems.select(pl.lit(self.name).alias("file"), pl.all())
@@ -198,7 +208,7 @@ def process_file(
     sends = decisions.filter(pl.col("decision").is_in(SENDS)).select("id", pl.col("decision").alias("_decision"))
     erp_name = ctx.erp_name(replay_suffix(ledger, file_row["id"], replay))
     transformed, handoff = ctx.hand_off(validated, sends, decisions, erp_name)
-    versions = _po_outcomes(parsed, validated, decisions, transformed.rejected, handoff)
+    versions = po_outcomes(parsed, validated, decisions, transformed, handoff)
     errors = ctx.errors(validated, transformed)
     if replay:  # a replay of one PO says nothing new about the file's other POs
         versions, errors = replay.keeps(versions, "po_id"), replay.keeps(errors, "doc_id")
@@ -212,11 +222,11 @@ def process_file(
             None,
             versions,
             errors,
-            _writeback_rows(versions, config, now),
+            po_writeback_rows(versions, config.writeback.status_field, now),
             handoff_row(handoff, file_row, run_id, feed, now),
             write_error_report(config.state_dir, file_row["id"], ctx.name, errors),
             now.isoformat(),
-            po_lines=_handed_off_lines(validated.frames["line"], versions),
+            po_lines=handed_off_lines(validated.frames["line"], versions, transformed, feed.layout),
         )
     )
     counts = {o: int((versions["outcome"] == o).sum()) for o in OUTCOMES} | {"errors": errors.height}
@@ -293,83 +303,6 @@ def _document_counts(documents: pl.DataFrame) -> pl.DataFrame:
     """What the manifest needs of a batch's documents, without their text."""
     text = pl.col("line_records")
     return documents.select("id", (text.str.count_matches("\n") + (text != "").cast(pl.UInt32)).alias("line_records"))
-
-
-def _po_outcomes(
-    parsed: ParsedFile,
-    validated: Validated,
-    decisions: pl.DataFrame,
-    mapping_rejected: pl.DataFrame,
-    handoff: Handoff | None,
-) -> pl.DataFrame:
-    handed = [str(d["id"]) for d in handoff.manifest["documents"]] if handoff else []
-    headers = parsed.frames["header"].select(
-        pl.col("id").alias("po_id"),
-        pl.col("version").cast(pl.Int64, strict=False),
-        "status",
-        pl.col("accounting-total-currency").alias("currency"),
-    )
-    joined = (
-        headers.join(validated.rejected.rename({"doc_id": "po_id", "reason": "v_reason"}), on="po_id", how="left")
-        .join(
-            decisions.select(
-                pl.col("id").alias("po_id"), "content_hash", "decision", pl.col("reason").alias("d_reason")
-            ),
-            on="po_id",
-            how="left",
-        )
-        .join(mapping_rejected.rename({"doc_id": "po_id", "reason": "m_reason"}), on="po_id", how="left")
-    )
-    rejected = pl.col("v_reason").is_not_null() | pl.col("m_reason").is_not_null()
-    outcome = (
-        pl.when(rejected)
-        .then(pl.lit("rejected"))
-        .when(pl.col("po_id").is_in(handed))
-        .then(pl.lit("handed_off"))
-        .otherwise(pl.col("decision"))
-    )
-    return joined.select(
-        "po_id",
-        "version",
-        "content_hash",
-        "status",
-        "decision",
-        "currency",
-        outcome.alias("outcome"),
-        pl.coalesce("v_reason", "m_reason", "d_reason").alias("reason"),
-        pl.when(outcome == "handed_off").then(pl.lit(handoff.name if handoff else None)).alias("handoff_name"),
-    )
-
-
-def _handed_off_lines(lines: pl.DataFrame, versions: pl.DataFrame) -> pl.DataFrame:
-    """What the ERP now has of each PO line: the change feed checks quantities against what was received."""
-    handed = versions.filter(pl.col("outcome") == "handed_off").select("po_id", "version")
-    # a Line record has its own version column; the PO's is the one that counts
-    return (
-        lines.drop("version")
-        .join(handed, left_on="order-header-id", right_on="po_id", how="inner")
-        .select(
-            pl.col("order-header-id").alias("po_id"),
-            "version",
-            pl.col("line-number").alias("line_number"),
-            pl.col("id").alias("line_id"),
-            "quantity",
-            "received",
-            "currency",
-        )
-    )
-
-
-def _writeback_rows(versions: pl.DataFrame, config: Config, now: datetime) -> pl.DataFrame:
-    """Handed off and rejected POs tell Coupa; duplicates and stale versions do not."""
-    stamp = now.strftime("%Y-%m-%dT%H:%M:%SZ")
-    told = versions.filter(pl.col("outcome").is_in(["handed_off", "rejected"]) & pl.col("po_id").str.contains(r"^\d+$"))
-    text = (
-        pl.when(pl.col("outcome") == "handed_off")
-        .then(pl.lit(sent_text(stamp, "")) + pl.col("handoff_name"))
-        .otherwise(pl.lit(rejected_text("")) + pl.col("reason"))
-    )
-    return told.select("po_id", "version", pl.lit(config.writeback.status_field).alias("field"), text.alias("text"))
 
 
 def handoff_row(

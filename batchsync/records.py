@@ -18,9 +18,7 @@ from batchsync.textlines import text_lines_expr
 
 def with_text_lines(frame: pl.DataFrame, records: list[CompiledRecord]) -> pl.DataFrame:
     """Adds ``_lines:R``, the text lines of each ``lines_of`` record, and ``_segcount``, the row's numbered records."""
-    frame = frame.with_columns(
-        text_lines_expr(r.lines_of[0], r.lines_of[1]).alias(f"_lines:{r.name}") for r in records if r.lines_of
-    )
+    frame = frame.with_columns(text_lines_expr(*r.lines_of).alias(f"_lines:{r.name}") for r in records if r.lines_of)
     counts = [_count(r) for r in records if r.numbered]
     return frame.with_columns((pl.sum_horizontal(counts) if counts else pl.lit(0, pl.Int64)).alias("_segcount"))
 
@@ -99,10 +97,11 @@ def _record_pieces(record: CompiledRecord) -> list[pl.Expr | str]:
         width = f.width or 0
         if constant is not None:
             pieces.append(constant)
-        elif f.align == "right":
-            pieces.append(f.value.fill_null("").str.pad_start(width, f.fill))
         else:
-            pieces.append(f.value.fill_null("").str.pad_end(width, f.fill))
+            value = f.value.fill_null("")
+            # in a byte-wide field each character beyond one byte takes one padding character less
+            pad = pl.lit(width) - (value.str.len_bytes() - value.str.len_chars()) if f.width_in_bytes else width
+            pieces.append(value.str.pad_start(pad, f.fill) if f.align == "right" else value.str.pad_end(pad, f.fill))
     # every field is padded to its width, so the record's padding is a constant too; a value
     # too long for its field makes a longer text, but that row's document is rejected anyway
     pieces.append(" " * max(0, (record.length or 0) - sum(f.width or 0 for f in record.fields)))

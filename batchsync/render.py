@@ -52,7 +52,12 @@ class _Counted:
 
 
 def render_to(
-    stream: Sink, template: jinja2.Template, batches: Iterable[pl.DataFrame], *, handoff: bool = True
+    stream: Sink,
+    template: jinja2.Template,
+    batches: Iterable[pl.DataFrame],
+    *,
+    handoff: bool = True,
+    charset: str = "utf-8",
 ) -> int:
     """Write the rendered file to ``stream`` in large pieces; return how many documents it holds.
 
@@ -67,26 +72,31 @@ def render_to(
             pending.append(piece)
             size += len(piece)
             if size >= _WRITE_CHARS:
-                _write(stream, pending, handoff)
+                _write(stream, pending, handoff, charset)
                 pending, size = [], 0
-        _write(stream, pending, handoff)
+        _write(stream, pending, handoff, charset)
     except jinja2.UndefinedError as exc:
         raise ConfigError(
             f"template {template.name}: {exc.message}", hint="the template names a record the mapping does not build"
         ) from exc
+    except UnicodeEncodeError as exc:  # the mapping rejects values it cannot encode: this is the template's text
+        raise ConfigError(
+            f"template {template.name}: holds {exc.object[exc.start : exc.end]!r}, which {charset} cannot write",
+            hint="write the template in characters of the mapping's encoding.charset",
+        ) from exc
     return documents.count
 
 
-def _write(stream: Sink, pieces: list[str], handoff: bool) -> None:
+def _write(stream: Sink, pieces: list[str], handoff: bool, charset: str) -> None:
     wrote = False
-    for data in _encoded(pieces):
+    for data in _encoded(pieces, charset):
         stream.write(data)
         wrote = wrote or bool(data)
     if handoff and wrote:
         checkpoint("mid-render")
 
 
-def _encoded(pieces: list[str]) -> Iterator[bytes]:
+def _encoded(pieces: list[str], charset: str = "utf-8") -> Iterator[bytes]:
     """UTF-8, runs of ASCII pieces joined first (``isascii`` is O(1) on a str).
 
     One accented supplier name would otherwise widen a whole joined piece to
@@ -100,15 +110,15 @@ def _encoded(pieces: list[str]) -> Iterator[bytes]:
         if run:
             yield "".join(run).encode("ascii")
             run = []
-        yield piece.encode("utf-8")
+        yield piece.encode(charset)
     if run:
         yield "".join(run).encode("ascii")
 
 
-def check_template(template: jinja2.Template, record_names: list[str]) -> None:
-    """Render one empty document so a misspelt record name fails at load time."""
+def check_template(template: jinja2.Template, record_names: list[str], charset: str = "utf-8") -> None:
+    """Render one empty document so a misspelt record name, or text the code page cannot hold, fails at load time."""
     sample = pl.DataFrame({name: [""] for name in ["id", "version", "_decision", *record_names]})
-    render_to(_NullSink(), template, [sample], handoff=False)
+    render_to(_NullSink(), template, [sample], handoff=False, charset=charset)
 
 
 class _NullSink:

@@ -21,22 +21,34 @@ _CONTROL = re.compile(CONTROL)
 PARAGRAPH, CONTINUED = "*", "="
 
 
-def text_lines(text: str | None, width: int) -> list[dict[str, str]]:
-    """``[{"line": ..., "format": "*" or "="}, ...]``; none for an empty text."""
+def text_lines(text: str | None, width: int, in_bytes: bool = False) -> list[dict[str, str]]:
+    """``[{"line": ..., "format": "*" or "="}, ...]``; none for an empty text. ``in_bytes``: width in UTF-8 bytes."""
     if text is None or not text.strip():
         return []
     lines: list[dict[str, str]] = []
     for paragraph in _BREAK.split(text):
-        pieces = _wrap(_CONTROL.sub(" ", paragraph), width)
+        pieces = _wrap(_CONTROL.sub(" ", paragraph), width, in_bytes)
         lines += [{"line": p, "format": PARAGRAPH if i == 0 else CONTINUED} for i, p in enumerate(pieces)]
     return lines
 
 
-def _wrap(paragraph: str, width: int) -> list[str]:
+def _fitting(text: str, width: int, in_bytes: bool) -> int:
+    """How many characters of ``text`` fit in ``width`` (characters, or UTF-8 bytes)."""
+    if not in_bytes:
+        return min(len(text), width)
+    size = 0
+    for count, char in enumerate(text):
+        size += len(char.encode())
+        if size > width:
+            return count
+    return len(text)
+
+
+def _wrap(paragraph: str, width: int, in_bytes: bool = False) -> list[str]:
     pieces = []
-    while len(paragraph) > width:
-        cut = paragraph.rfind(" ", 1, width + 1)
-        cut = cut if cut > 0 else width  # one word longer than the line: cut it
+    while (fit := max(1, _fitting(paragraph, width, in_bytes))) < len(paragraph):
+        cut = paragraph.rfind(" ", 1, fit + 1)
+        cut = cut if cut > 0 else fit  # one word longer than the line: cut it
         pieces.append(paragraph[:cut])
         paragraph = paragraph[cut:]
     return [*pieces, paragraph]
@@ -45,13 +57,13 @@ def _wrap(paragraph: str, width: int) -> list[str]:
 LINES_DTYPE = pl.List(pl.Struct({"line": pl.String, "format": pl.String}))
 
 
-def text_lines_expr(value: pl.Expr, width: int) -> pl.Expr:
+def text_lines_expr(value: pl.Expr, width: int, in_bytes: bool = False) -> pl.Expr:
     """Per row, its text lines; Python only for texts that need splitting (most fit one line)."""
 
     def split(texts: pl.Series) -> pl.Series:
-        return pl.Series([text_lines(t, width) for t in texts.to_list()], dtype=LINES_DTYPE)
+        return pl.Series([text_lines(t, width, in_bytes) for t in texts.to_list()], dtype=LINES_DTYPE)
 
-    simple = value.str.len_chars().fill_null(0) <= width
+    simple = (value.str.len_bytes() if in_bytes else value.str.len_chars()).fill_null(0) <= width
     simple = simple & ~value.fill_null("").str.contains(CONTROL)
     one_line = pl.concat_list(pl.struct(value.alias("line"), pl.lit(PARAGRAPH).alias("format")))
     blank = value.is_null() | (value.str.strip_chars() == "")

@@ -9,12 +9,13 @@ only lays out documents.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from hashlib import sha256
 
 import polars as pl
 
+from batchsync.erp_state import ErpState, compare_with_erp, fingerprints, with_deleted_lines
 from batchsync.handoff import unsequenced
 from batchsync.layouts import Layout
 from batchsync.mapping_model import CompiledMapping, CompiledRecord
@@ -29,19 +30,37 @@ def same_as_document() -> pl.Expr:
     return pl.col("_decision")
 
 
+def _ids() -> pl.DataFrame:
+    return pl.DataFrame(schema={"id": pl.String, "_erp_version": pl.Int64})
+
+
 @dataclass
 class Transformed:
     documents: pl.DataFrame  # id, version, _decision, a column per header record, "<role>_records" per child role
     rejected: pl.DataFrame  # doc_id, reason (the first problem)
     problems: pl.DataFrame  # every problem, validate.ERROR_SCHEMA without file
+    unchanged: pl.DataFrame = field(default_factory=_ids)  # id: nothing the ERP receives changed, not sent
+    header_fingerprints: pl.DataFrame | None = None  # id, mapped_hash (erp_state.fingerprints)
+    line_fingerprints: pl.DataFrame | None = None  # po_id, line_number, mapped_hash
 
     @staticmethod
     def concat(parts: list[Transformed]) -> Transformed:
         """One file's batches as one result, problems in line order."""
+        heads = [p.header_fingerprints for p in parts if p.header_fingerprints is not None]
+        lines = [p.line_fingerprints for p in parts if p.line_fingerprints is not None]
         return Transformed(
             pl.concat([p.documents for p in parts]),
             pl.concat([p.rejected for p in parts]),
             pl.concat([p.problems for p in parts]).sort("line"),
+            pl.concat([p.unchanged for p in parts]),
+            pl.concat(heads) if heads else None,
+            pl.concat(lines) if lines else None,
+        )
+
+    def counted(self, documents: pl.DataFrame) -> Transformed:
+        """The same result with other document columns (the manifest's counts instead of the text)."""
+        return Transformed(
+            documents, self.rejected, self.problems, self.unchanged, self.header_fingerprints, self.line_fingerprints
         )
 
 
@@ -55,10 +74,24 @@ def transform(
     source_file: str,
     erp_file: str,
     line_decision: LineDecision = same_as_document,
+    erp_state: ErpState | None = None,
 ) -> Transformed:
-    """``decisions`` (id, _decision) names the documents to send and how."""
+    """``decisions`` (id, _decision) names the documents to send and how; ``erp_state`` what the ERP has."""
     context = _context(now, source_file, erp_file)
+    if erp_state is not None:
+        changes = decisions.filter(pl.col("_decision") == "change")["id"]
+        lines = with_deleted_lines(frames["line"], changes, erp_state, layout.records[1].doc_key)
+        frames = {**frames, "line": lines}
     levels = _level_frames(frames, decisions, mapping, layout, context, line_decision)
+    if erp_state is not None:
+        by_level = {"header": mapping.at_level("header"), "line": mapping.at_level("line")}
+        levels = compare_with_erp(levels, by_level, erp_state)
+        unchanged = levels["header"].filter(pl.col("_change") == "unchanged").select("id", "_erp_version")
+        levels = {
+            role: frame.filter(~pl.col("doc_id").is_in(unchanged["id"].implode())) for role, frame in levels.items()
+        }
+    else:
+        unchanged = _ids()
     levels = _numbered(levels, mapping)
     problems = pl.concat([_problems(levels[role], mapping.at_level(role), role) for role in levels]).sort("line")
     first = problems.group_by("doc_id", maintain_order=True).first()
@@ -75,7 +108,9 @@ def transform(
     for role in layout.roles[1:]:
         text = _joined_level_text(levels[role], mapping.at_level(role), role, bad)
         documents = documents.join(text, on="id", how="left").with_columns(pl.col(f"{role}_records").fill_null(""))
-    return Transformed(documents, rejected, problems)
+    if erp_state is None:
+        return Transformed(documents, rejected, problems, unchanged)
+    return Transformed(documents, rejected, problems, unchanged, *fingerprints(levels, documents["id"]))
 
 
 def _numbered(levels: dict[str, pl.DataFrame], mapping: CompiledMapping) -> dict[str, pl.DataFrame]:

@@ -60,6 +60,10 @@ def sent_text(now: str, erp_file: str) -> str:
     return f"Sent to ERP {now} {erp_file}"
 
 
+def unchanged_text(now: str, reason: str) -> str:
+    return f"Unchanged for ERP {now}: {reason}"
+
+
 def rejected_text(reason: str) -> str:
     return f"Rejected: {reason}"
 

@@ -17,6 +17,7 @@ from batchsync.config import load_config
 from batchsync.demo import build_workspace
 from batchsync.layouts import PO_HEADER, PO_LINE
 from tests.conftest import FIXED_NOW
+from tests.coupa_files import po_file
 from tests.idoc_reader import Idoc, check_numbering, item_text, read_idocs
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -86,6 +87,9 @@ def check_po_idoc(idoc: Idoc, po: dict[str, object]) -> None:
         assert [(t.values["QUALF"], int(t.values["TAGE"])) for t in terms] == [
             ("001", int(header["payment-terms-days-for-net-payment"]))
         ]
+    header_text = header.get("attachment-text-concat", "")
+    assert item_text(idoc.records, "E1EDKT2") == header_text.replace("\r\n", "\n").strip()
+    assert len(idoc.segments("E1EDKT1")) == (1 if header_text.strip() else 0)
     lines = {int(line["line-number"]): line for line in po["lines"]}  # type: ignore[attr-defined]
     items = idoc.items()
     assert len(items) == len(lines)
@@ -127,6 +131,38 @@ def test_fresh_render_reads_right_with_sap_definition(tmp_path: Path) -> None:
     pipeline.run(config, clock=lambda: FIXED_NOW)
     written = sorted(config.handoff_dir.glob("*OrderHeader_*.idoc"))
     assert sum(check_file(p, source_pos(SAMPLES)) for p in written) == 7  # the samples' POs handed off
+
+
+def test_long_multi_line_texts_go_whole_into_the_text_segments(tmp_path: Path) -> None:
+    """A 255-character description in three paragraphs, non-ASCII, and a header text: nothing rejected or cut."""
+    ws = build_workspace(tmp_path / "ws")
+    folder = tmp_path / "ws" / "remote" / "Outgoing" / "PurchaseOrders"
+    for old in folder.glob("*.csv"):
+        old.unlink()
+    description = (
+        "Sicherheitsschrank für brennbare Flüssigkeiten nach EN 14470-1, Typ 90 (90 min Feuerwiderstand),\r\n"
+        "Außenmaße 1196 × 615 × 1968 mm, Gehäuse lichtgrau RAL 7035, Türen grün RAL 6011,\n"
+        "mit Bodenauffangwanne, 3 Fachböden, Zuluft/Abluft Ø 75 mm — frei Haus, Lager"
+    )
+    assert len(description) == 255
+    header_text = "Anlieferung nur Mo–Fr 7–15 Uhr.\nTor 3, Ansprechpartner: Jürgen Weiß, +49 711 555-0142"
+    data = po_file(
+        [{"id": "4401", "attachment-text-concat": header_text}],
+        [{"description": description}, {"description": "Kabelbinder"}],
+    )
+    (folder / "OrderHeader_20261124_010000Z.csv").write_bytes(data)
+    (tmp_path / "source").mkdir()
+    (tmp_path / "source" / "po.csv").write_bytes(data)  # the run moves the remote file to the archive
+    config = load_config(ws)
+
+    pipeline.run(config, clock=lambda: FIXED_NOW)
+
+    (path,) = config.handoff_dir.glob("*OrderHeader_20261124_010000Z*.idoc")
+    assert check_file(path, source_pos(tmp_path / "source")) == 1  # every field against the source, texts too
+    (idoc,) = read_idocs(path)
+    first = idoc.items()[0]
+    assert [r.values["TDFORMAT"] for r in first if r.segment == "E1EDPT2"][:2] == ["*", "="]
+    assert all(len(r.raw[63:133].rstrip()) <= 70 for r in idoc.records if r.segment in ("E1EDPT2", "E1EDKT2"))
 
 
 def test_control_characters_never_break_a_record(tmp_path: Path) -> None:

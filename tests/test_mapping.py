@@ -112,6 +112,8 @@ def test_shipped_sap_orders05_mapping_compiles() -> None:
         "E1EDK18",
         "E1EDK18",
         "E1EDK18",
+        "E1EDKT1",
+        "E1EDKT2",
     ]
     assert [r.name for r in mapping.at_level("line")] == ["E1EDP01", "E1EDP20", "E1EDP19", "E1EDPT1", "E1EDPT2"]
     assert {r.name: r.length for r in mapping.records} == {

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from batchsync.lock import RunLock
 from tests.conftest import SAMPLE_A, SAMPLE_B, SAMPLE_C, SAMPLES, Workspace
+from tests.idoc_reader import read_idocs
 
 
 def manifests(ws: Workspace) -> dict[str, dict]:
@@ -92,7 +93,11 @@ def test_revision_is_sent_as_ordchg(sftp_workspace: Workspace) -> None:
     by_po = {line[434:504].split("-")[2]: line[99:129].strip() for line in controls}
     assert by_po == {"4202": "ORDCHG", "4205": "ORDERS"}
     e1edk01 = [line for line in idoc.splitlines() if line.startswith("E1EDK01")]
-    assert [line[63:66] for line in e1edk01] == ["004", "000"]  # changed (header and items), new
+    # 4202 v2 against what the ERP has of v1 (samples/README.md): only items changed; 4205 is new
+    assert [line[63:66] for line in e1edk01] == ["003", "000"]
+    first = read_idocs(next(ws.handoff.glob(f"R*_{SAMPLE_B.removesuffix('.csv')}*.idoc")))[0]
+    # line 1 unchanged, line 2 changed (20 x 42.50 -> 30 x 41.25), line 3 unchanged, line 4 added
+    assert [item[0].values["ACTION"] for item in first.items()] == ["004", "002", "004", "001"]
 
 
 def test_second_run_does_nothing(sftp_workspace: Workspace) -> None:

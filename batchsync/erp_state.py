@@ -1,0 +1,158 @@
+"""What the ERP has of a PO, and what a new version changes in it: SAP's header and item ACTION codes.
+
+For every version handed off, the ledger keeps a *fingerprint* of what the target received: a hash of
+the header's mapped fields and one of each line's (the fields a mapping marks ``compare``; by default
+every field that is not a constant, a segment number or one of the reserved columns that say *how* a
+document is sent). A new version is compared with the latest version the ERP got:
+
+* a line whose fingerprint is unchanged is ``unchanged`` (ORDERS05 item ACTION 004), a different one
+  ``changed`` (002), a line the ERP does not have ``added`` (001), a line that is no longer in the new
+  version ``deleted`` (sent once more, as the ERP has it, with 003);
+* the document is ``header`` (002), ``items`` (003) or ``header_items`` (004) changed; when nothing the
+  ERP receives changed it is ``unchanged``: not sent again, recorded and written back as such.
+
+A version handed off before fingerprints were kept has none: its next change counts as changed
+everywhere (header and items). Pure: DataFrames in, DataFrames out.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from hashlib import sha256
+
+import polars as pl
+
+from batchsync.mapping_model import CompiledRecord
+
+LINE_KEY = "line-number"  # what the ERP knows a PO line by (ORDERS05 E1EDP01-POSEX)
+CHANGED = ("header", "items", "header_items")
+
+
+@dataclass(frozen=True)
+class ErpState:
+    """Per PO, the latest version handed off (``Ledger.erp_state``)."""
+
+    headers: pl.DataFrame  # id, _erp_version, _erp_hash
+    lines: pl.DataFrame  # _erp_po, _erp_line, _erp_hash, _erp_source
+
+
+def fingerprint_expr(records: list[CompiledRecord]) -> pl.Expr:
+    """The compared values of a row's records, as one text (hashed by ``with_fingerprint``)."""
+    parts: list[pl.Expr] = []
+    for record in records:
+        if record.lines_of is not None:  # the text lines come from one value: compare that value
+            parts.append(record.lines_of[0].fill_null(""))
+            continue
+        for f in record.fields:
+            if f.compared:
+                value = f.value if record.when is None else pl.when(record.when).then(f.value)
+                parts.append(pl.lit(f"{record.name}.{f.name}=") + value.fill_null(""))
+    return pl.concat_str(parts, separator="\x1f") if parts else pl.lit("")
+
+
+def with_fingerprint(frame: pl.DataFrame, records: list[CompiledRecord]) -> pl.DataFrame:
+    """Adds ``_mapped_hash``: SHA-256 of the compared values, stable across polars releases."""
+    text = frame.select(fingerprint_expr(records).alias("t"))["t"]
+    hashes = [sha256(t.encode()).hexdigest()[:32] for t in text.to_list()]
+    return frame.with_columns(pl.Series("_mapped_hash", hashes, dtype=pl.String))
+
+
+def line_source(lines: pl.DataFrame, columns: list[str]) -> pl.Expr:
+    """A line's Coupa columns as JSON: enough to send it again as deleted once it leaves the PO."""
+    return pl.struct([pl.col(c) for c in columns if c in lines.columns]).struct.json_encode()
+
+
+def with_deleted_lines(lines: pl.DataFrame, changes: pl.Series, state: ErpState, doc_key: str) -> pl.DataFrame:
+    """The PO's lines plus each line the ERP has that a changed PO no longer lists (``_erp_deleted``)."""
+    lines = lines.with_columns(pl.lit(False).alias("_erp_deleted"))
+    current = lines.select(pl.col(doc_key).alias("_erp_po"), pl.col(LINE_KEY).alias("_erp_line"))
+    gone = state.lines.filter(pl.col("_erp_po").is_in(changes.implode()) & pl.col("_erp_source").is_not_null())
+    gone = gone.join(current, on=["_erp_po", "_erp_line"], how="anti")
+    if gone.height == 0:
+        return lines
+    schema = {c: t for c, t in lines.schema.items() if t == pl.String}
+    rebuilt = gone.select(pl.col("_erp_source").str.json_decode(pl.Struct(schema)).alias("s")).unnest("s")
+    rebuilt = rebuilt.with_columns(pl.lit(True).alias("_erp_deleted"))
+    return pl.concat([lines, rebuilt], how="diagonal_relaxed")
+
+
+def compare_with_erp(
+    levels: dict[str, pl.DataFrame], records: dict[str, list[CompiledRecord]], state: ErpState
+) -> dict[str, pl.DataFrame]:
+    """Sets ``_line_change`` per line and ``_change`` per document from what the ERP has."""
+    header = with_fingerprint(levels["header"], records["header"])
+    known_heads = state.headers.select("id", "_erp_version", "_erp_hash", pl.lit(True).alias("_erp_known"))
+    header = header.join(known_heads, on="id", how="left", maintain_order="left")
+    lines = with_fingerprint(levels["line"], records["line"])
+    known = state.lines.select(
+        pl.col("_erp_po").alias("doc_id"), pl.col("_erp_line").alias(LINE_KEY), pl.col("_erp_hash").alias("_erp_lh")
+    ).with_columns(pl.lit(True).alias("_erp_has_line"))
+    lines = lines.join(known, on=["doc_id", LINE_KEY], how="left", maintain_order="left")
+    legacy = header.filter(pl.col("_erp_known") & pl.col("_erp_hash").is_null())["id"].implode()
+    lines = lines.with_columns(_line_change(legacy).alias("_line_change"))
+    items = lines.group_by("doc_id").agg((pl.col("_line_change") != "unchanged").any().alias("_items_changed"))
+    header = header.join(items.rename({"doc_id": "id"}), on="id", how="left", maintain_order="left")
+    header = header.with_columns(_document_change().alias("_change"))
+    decided = header.select("_doc_seq", pl.col("_change").alias("_decided"))
+    levels = {"header": header, "line": lines} | {r: f for r, f in levels.items() if r not in ("header", "line")}
+    return {role: _with_change(frame, decided, role) for role, frame in levels.items()}
+
+
+def _line_change(legacy: pl.Series) -> pl.Expr:
+    change = pl.col("_decision") == "change"
+    return (
+        pl.when(~change | (pl.col("_line_change") == "cancelled"))
+        .then(pl.col("_line_change"))
+        .when(pl.col("_erp_deleted").fill_null(False))
+        .then(pl.lit("deleted"))
+        .when(pl.col("_erp_has_line").is_null())
+        .then(pl.lit("added"))
+        .when(pl.col("doc_id").is_in(legacy) | (pl.col("_erp_lh") != pl.col("_mapped_hash")).fill_null(True))
+        .then(pl.lit("changed"))
+        .otherwise(pl.lit("unchanged"))
+    )
+
+
+def _document_change() -> pl.Expr:
+    if_change = pl.col("_change").is_in(CHANGED) & pl.col("_erp_known").fill_null(False)
+    legacy = pl.col("_erp_hash").is_null()
+    header = (pl.col("_erp_hash") != pl.col("_mapped_hash")).fill_null(True)
+    items = pl.col("_items_changed").fill_null(False)
+    return (
+        pl.when(~if_change)
+        .then(pl.col("_change"))
+        .when(legacy | (header & items))
+        .then(pl.lit("header_items"))
+        .when(header)
+        .then(pl.lit("header"))
+        .when(items)
+        .then(pl.lit("items"))
+        .otherwise(pl.lit("unchanged"))
+    )
+
+
+def _with_change(frame: pl.DataFrame, decided: pl.DataFrame, role: str) -> pl.DataFrame:
+    if role == "header":
+        return frame
+    frame = frame.join(decided, on="_doc_seq", how="left", maintain_order="left")
+    frame = frame.with_columns(pl.col("_decided").alias("_change")).drop("_decided")
+    if role == "line":
+        return frame
+    return frame.with_columns(pl.col("_change").alias("_line_change"))  # allocations follow their document
+
+
+def fingerprints(levels: dict[str, pl.DataFrame], kept: pl.Series) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """What the ledger keeps of the documents sent.
+
+    Header: id, mapped_hash. Lines: po_id, line_number, mapped_hash.
+    """
+    header = levels["header"].filter(pl.col("id").is_in(kept.implode()))
+    lines = levels["line"].filter(pl.col("doc_id").is_in(kept.implode()) & ~pl.col("_erp_deleted").fill_null(False))
+    return (
+        header.select("id", pl.col("_mapped_hash").alias("mapped_hash")),
+        lines.select(
+            pl.col("doc_id").alias("po_id"),
+            pl.col(LINE_KEY).alias("line_number"),
+            pl.col("_mapped_hash").alias("mapped_hash"),
+        ),
+    )
