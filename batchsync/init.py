@@ -64,6 +64,7 @@ after_download = "archive"
 remote_dir = "/Incoming/PurchaseOrderChanges"   # where the PO Change import files are uploaded
 status_field = "ERP Integration Status"         # PO header custom field (English prompt name) for the outcome
 change_status_field = "ERP Change Validation"   # custom field for a change request's outcome
+# status_max_length = 255    # what the status custom fields hold: a longer text is cut with "…"
 # action = ""                # the Header row's Action column (submit, cancel, withdraw; empty: none)
 # max_rows = 5000            # Coupa's limits per import file: 5,000 rows
 # max_bytes = 8000000        # and 8 MB

@@ -99,13 +99,20 @@ def buyer_reason(problems: pl.DataFrame, frames: dict[str, pl.DataFrame]) -> pl.
         if c in frames[role].columns
     ]
     known = pl.concat(numbers).unique(["line", "record_type"]) if numbers else None
-    frame = problems.select("line", "record_type", "message")
+    frame = problems.select("line", "record_type", _with_value().alias("message"))
     if known is not None:
         frame = frame.join(known, on=["line", "record_type"], how="left", maintain_order="left")
     else:
         frame = frame.with_columns(pl.lit(None, pl.String).alias("po_line"))
     said = pl.when(pl.col("po_line").is_not_null()).then(pl.format("PO line {}: {}", "po_line", "message"))
     return frame.select(said.otherwise(pl.col("message")).alias("reason"))["reason"]
+
+
+def _with_value() -> pl.Expr:
+    """``price is not a number`` becomes ``price "12,50" is not a number``: the buyer sees what Coupa holds."""
+    if_named = pl.col("value").is_not_null() & pl.col("message").str.starts_with(pl.col("column") + pl.lit(" "))
+    rest = pl.col("message").str.slice(pl.col("column").str.len_chars() + 1)
+    return pl.when(if_named).then(pl.format('{} "{}" {}', "column", "value", rest)).otherwise(pl.col("message"))
 
 
 def split(frames: dict[str, pl.DataFrame], errors: pl.DataFrame, doc_keys: dict[str, str]) -> Validated:

@@ -59,7 +59,7 @@ def test_full_run_over_sftp(sftp_workspace: Workspace) -> None:
     assert {r["Transmission Method Override"] for r in rows} == {"do_not_transmit"}
     status = {r["Order Header ID"]: r["ERP Integration Status"] for r in rows}
     assert sorted(status) == ["4201", "4202", "4203", "4204", "4205", "4206", "4207", "4208"]
-    assert status["4206"].startswith("Rejected: PO line 1: price is not a number")
+    assert status["4206"].startswith('Rejected: PO line 1: price "12,50" is not a number')
     assert status["4207"] == (
         "Rejected: supplier SUP-1042 has no ERP vendor number (add it to mappings/xref/suppliers.csv)"
     )
