@@ -7,6 +7,7 @@ POs are read with the csv module. Golden files and a fresh render are both check
 from __future__ import annotations
 
 import csv
+import shutil
 from decimal import Decimal
 from pathlib import Path
 
@@ -163,6 +164,26 @@ def test_long_multi_line_texts_go_whole_into_the_text_segments(tmp_path: Path) -
     first = idoc.items()[0]
     assert [r.values["TDFORMAT"] for r in first if r.segment == "E1EDPT2"][:2] == ["*", "="]
     assert all(len(r.raw[63:133].rstrip()) <= 70 for r in idoc.records if r.segment in ("E1EDPT2", "E1EDKT2"))
+
+
+def test_sap_versioned_segment_names_on_request(tmp_path: Path) -> None:
+    """``idoc: {segment_names: definition}`` writes E2EDK01005 ... as SAP's WE60 export names them."""
+    ws = build_workspace(tmp_path / "ws")
+    shutil.copytree(ROOT / "mappings", tmp_path / "ws" / "mappings")
+    own = 'handoff_dir = "handoff"\nmappings_dir = "mappings"'
+    ws.write_text(ws.read_text().replace('handoff_dir = "handoff"', own))
+    mapping = tmp_path / "ws" / "mappings" / "sap_orders05.yaml"
+    text = mapping.read_text(encoding="utf-8")
+    mapping.write_text(text.replace("segment_names: segment}", "segment_names: definition}", 1), encoding="utf-8")
+    config = load_config(ws)
+
+    pipeline.run(config, clock=lambda: FIXED_NOW)
+
+    (path,) = config.handoff_dir.glob("*OrderHeader_20261123_020000Z*.idoc")
+    names = {line[:30].rstrip() for line in path.read_text(encoding="utf-8").splitlines()}
+    assert {"E2EDK01005", "E2EDKA1003", "E2EDP01011", "E2EDPT2001"} <= names
+    assert not {n for n in names if n.startswith("E1")}
+    assert check_file(path, source_pos(SAMPLES)) == 4  # read back through SAP's definition names
 
 
 def test_control_characters_never_break_a_record(tmp_path: Path) -> None:
