@@ -12,8 +12,9 @@ from typing import Any
 
 import click
 
-from batchsync.cli_base import open_ledger
+from batchsync.cli_base import load, open_ledger
 from batchsync.clock import utcnow
+from batchsync.config import ledger_path
 
 JSON_HELP = "Print the result as JSON."
 
@@ -72,6 +73,15 @@ def status(ctx: click.Context, as_json: bool) -> None:
     """
     from batchsync import ledger_views  # sqlite-utils: not for --help
 
+    path = ledger_path(load(ctx, offline=True))
+    if not path.exists():  # a state folder nothing has run in yet: a fact, not a failure
+        if as_json:
+            empty: dict[str, Any] = {"ledger": None, "last_runs": []}
+            empty |= {"last_completed_run": None, "last_successful_run": None}
+            click.echo(json.dumps(empty, indent=2))
+        else:
+            click.echo(f"no ledger at {path} yet: nothing has run with this state folder (last run: never)")
+        return
     view = ledger_views.status(open_ledger(ctx), utcnow())
     if as_json:
         click.echo(json.dumps(view, indent=2, ensure_ascii=False))

@@ -7,6 +7,7 @@ environment and are never part of ``repr``.
 
 from __future__ import annotations
 
+import difflib
 import os
 import tomllib
 from dataclasses import dataclass, field, replace
@@ -146,11 +147,12 @@ class _Reader:
         handoff_dir = self._path(local, "local.handoff_dir", "handoff")
         mappings_dir = self._path(local, "local.mappings_dir", shipped("mappings"))
         templates_dir = self._path(local, "local.templates_dir", shipped("templates"))
+        self._targets(feeds, mappings_dir)
         known = {"source", "local", "feeds", "writeback"}
         for key in sorted(set(self.raw) - known):
-            self.problems.append(f"{key}: unknown section")
+            self.problems.append(f"[{key}]: unknown section{_did_you_mean(key, known)}")
         if self.problems:
-            raise ConfigError([f"{self.path}: {p}" for p in self.problems])
+            raise ConfigError([f"{self.path}: {p}" for p in self.problems], where=str(self.path))
         return Config(
             path=self.path,
             source=source,
@@ -162,9 +164,22 @@ class _Reader:
             writeback=writeback,
         )
 
+    def _targets(self, feeds: dict[str, FeedConfig], mappings_dir: Path) -> None:
+        """Each feed's target has a mapping file: said with the other problems, not after they are fixed."""
+        if not mappings_dir.is_dir():  # said when a mapping is loaded: status and history need none
+            return
+        names = {p.name.split(".")[0] for p in mappings_dir.iterdir() if p.suffix in (".yaml", ".yml")}
+        for name, feed in feeds.items():
+            if not feed.target:
+                continue
+            stems = (f"{feed.target}.{feed.kind}", feed.target)
+            if not any((mappings_dir / f"{stem}{ext}").is_file() for stem in stems for ext in (".yaml", ".yml")):
+                said = _did_you_mean(feed.target, names) or f" (it has: {', '.join(sorted(names)) or 'none'})"
+                self.problems.append(f"feeds.{name}.target: no mapping {feed.target!r} in {mappings_dir}{said}")
+
     def _unknown(self, table: dict[str, Any], where: str, known: set[str]) -> None:
         for key in sorted(set(table) - known):
-            self.problems.append(f"{where}.{key}: unknown key")
+            self.problems.append(f"{where}.{key}: unknown key{_did_you_mean(key, known)}")
 
     def _section(self, name: str) -> dict[str, Any]:
         value = self.raw.get(name)
@@ -336,7 +351,10 @@ class _Reader:
 
 def _kind_name(kind: type | tuple[type, ...]) -> str:
     kinds = kind if isinstance(kind, tuple) else (kind,)
-    return " or ".join(
-        {"str": "a string", "int": "a number", "float": "a number", "dict": "a table"}.get(k.__name__, k.__name__)
-        for k in kinds
-    )
+    names = {"str": "a string", "int": "a number", "float": "a number", "dict": "a table", "bool": "true or false"}
+    return " or ".join(dict.fromkeys(names.get(k.__name__, k.__name__) for k in kinds))  # each named once
+
+
+def _did_you_mean(key: str, known: set[str]) -> str:
+    close = difflib.get_close_matches(key, sorted(known), n=1, cutoff=0.6)
+    return f" (did you mean {close[0]}?)" if close else ""

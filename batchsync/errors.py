@@ -12,9 +12,9 @@ from enum import IntEnum
 
 class ExitCode(IntEnum):
     OK = 0  # successful, or nothing to do
-    ERRORED = 1  # finished, but some POs were rejected or are waiting
-    USAGE = 2  # usage or configuration error
-    FAILED = 3  # could not finish: transport, disk, state
+    ERRORED = 1  # finished, but something was rejected, or a remote after-action failed (retried next run)
+    USAGE = 2  # a person must act first: usage, configuration, mapping, missing folder, host key, credentials
+    FAILED = 3  # could not finish, a later run may: network, timeouts, server unavailable, disk full
     LOCKED = 4  # another run holds the lock
 
 
@@ -39,9 +39,15 @@ class ConfigError(BatchsyncError):
     exit_code = ExitCode.USAGE
     default_hint = "fix the configuration and run again"
 
-    def __init__(self, problems: list[str] | str, hint: str | None = None) -> None:
+    def __init__(self, problems: list[str] | str, hint: str | None = None, *, where: str = "") -> None:
+        """Several problems are listed one per line, under ``where`` (the file they all start with) said once."""
         self.problems = [problems] if isinstance(problems, str) else list(problems)
-        message = "; ".join(self.problems)
+        if len(self.problems) == 1:
+            message = self.problems[0]
+        else:
+            head = f"{where}: {len(self.problems)} problems" if where else f"{len(self.problems)} problems"
+            lines = [p.removeprefix(f"{where}: ") if where else p for p in self.problems]
+            message = "\n".join([head + ":", *(f"  {line}" for line in lines)])
         super().__init__(message, hint)
 
 
@@ -82,6 +88,13 @@ class TransportError(BatchsyncError):
     default_hint = "check the server address, credentials and folders with `batchsync check`"
 
 
+class UnknownHost(TransportError):
+    """The server's name does not resolve: no retry can help until the URL or the DNS is fixed."""
+
+    exit_code = ExitCode.USAGE
+    default_hint = "check the host name in source.url (and the machine's DNS)"
+
+
 class RemoteRefused(TransportError):
     """The server answered, and refused one operation on one path (denied, missing, failed).
 
@@ -95,13 +108,17 @@ class RemoteRefused(TransportError):
 
 
 class HostKeyError(TransportError):
-    """The server's host key is unknown or changed: a person must decide."""
+    """The server's host key is unknown or changed: a person must decide before any run can succeed."""
+
+    exit_code = ExitCode.USAGE
 
     default_hint = "verify the fingerprint with the server's owner, then add it to known_hosts"
 
 
 class AuthError(TransportError):
-    """The server refused our credentials."""
+    """The key or the credentials cannot be used: a person must fix them before any run can succeed."""
+
+    exit_code = ExitCode.USAGE
 
     default_hint = "check key_file, BATCHSYNC_SFTP_PASSWORD or BATCHSYNC_SFTP_KEY_PASSPHRASE"
 

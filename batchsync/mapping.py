@@ -74,7 +74,8 @@ def load_mapping(mappings_dir: Path, target: str, layout: Layout) -> CompiledMap
     compiler = _Compiler(path, layout)
     mapping = compiler.compile(raw, target)
     if compiler.problems:
-        raise ConfigError([f"{path}: {p}" for p in compiler.problems], hint="fix the mapping file; nothing was fetched")
+        problems = [f"{path}: {p}" for p in compiler.problems]
+        raise ConfigError(problems, hint="fix the mapping file; nothing was fetched", where=str(path))
     assert mapping is not None
     return mapping
 

@@ -319,7 +319,8 @@ def _session(
         raise StateError(f"run {run_id} failed: {exc}") from exc
     totals = _totals(feeds)
     attention = any(s.needs_attention for s in feeds) or bool(refused)
-    status = "errored" if totals["rejected"] or totals["errors"] or totals["waiting"] or attention else "successful"
+    # a change waiting for its approver, or for its PO within wait_days, is Coupa's normal state: no page
+    status = "errored" if totals["rejected"] or totals["errors"] or attention else "successful"
     remote = [m for s in feeds for m in s.unread + s.after_action_failed] + refused
     ledger.finish_run(run_id, status, totals, "; ".join(remote) or None, clock().isoformat())
     return RunSummary(

@@ -48,6 +48,9 @@ def tag(exc: BaseException, op: str, path: str) -> None:
 
 def reason(exc: BaseException, timeout: float | None = None) -> str:
     """Why, in words; the server's own status text quoted where it gives one."""
+    per_address = getattr(exc, "errors", None)  # one failure per address tried (the SSH library's wrapper)
+    if isinstance(per_address, dict) and per_address:
+        return reason(next(iter(per_address.values())), timeout)
     if isinstance(exc, TimeoutError | socket.timeout):
         return f"no reply from the server within {timeout:g} s" if timeout else "no reply from the server"
     if isinstance(exc, ConnectionRefusedError):
@@ -74,6 +77,11 @@ def _os_reason(exc: OSError) -> str:
     if exc.errno is None:  # an SFTP status without an errno (SSH_FX_FAILURE and the like): the server's words
         return f"the server refused it (it said: {text or 'no reason given'})"
     return text or f"error {exc.errno}"
+
+
+def doing(op: str, path: str, server: str) -> str:
+    """``connecting to sftp://…``, ``listing /Outgoing on sftp://…``: the server named once."""
+    return _what(op, path, server)
 
 
 def _what(op: str, path: str, server: str) -> str:

@@ -22,7 +22,8 @@ import paramiko
 
 from batchsync import remote_words
 from batchsync.config import SourceConfig
-from batchsync.errors import AuthError, HostKeyError
+from batchsync.errors import AuthError, HostKeyError, UnknownHost
+from batchsync.key_words import key_file_problem
 from batchsync.transfer import _PROBE_BYTES, Fetched, _fetch_once, _reason, _Stat, _TreeSource
 
 # Same logger name as before the split, so log output and filters are unchanged.
@@ -79,6 +80,11 @@ class _RefuseUnknownHost(paramiko.MissingHostKeyPolicy):
         )
 
 
+def _unknown_name(exc: BaseException) -> bool:
+    """The resolver said the name does not exist (not: it could not ask, which may pass)."""
+    return isinstance(exc, socket.gaierror) and exc.errno in (socket.EAI_NONAME, getattr(socket, "EAI_NODATA", -5))
+
+
 def _is_transient(exc: BaseException, alive: bool) -> bool:
     if isinstance(exc, (paramiko.AuthenticationException, paramiko.BadHostKeyException)):
         return False
@@ -132,11 +138,17 @@ class SftpSource(_TreeSource):
                 self.close()
                 log.debug("%s %s: %r", op, path, exc)  # the library's own words, for --debug only
                 timeout = self._config.timeout_seconds
+                if _unknown_name(exc):  # asking again gives the same answer
+                    raise UnknownHost(
+                        f"connecting to {self.describe()} failed: the host name {self._config.host!r} is not known"
+                    ) from exc
                 if attempt > self._config.retries:
                     raise remote_words.gave_up(op, path, self.describe(), exc, attempt, timeout) from exc
                 retries = self._config.retries
                 why = remote_words.reason(exc, timeout)
-                log.info("%s %s: %s; retry %d of %d in %gs", op, path, why, attempt, retries, delay)
+                # said by default: a person at the terminal sees why nothing happens, not silence
+                where = remote_words.doing(op, path, self.describe())
+                log.warning("%s: %s; retry %d of %d in %g s", where, why, attempt, retries, delay)
                 self._sleep(delay)
                 delay *= 2
 
@@ -154,7 +166,10 @@ class SftpSource(_TreeSource):
         c = self._config
         pkey = self._load_key()
         if pkey is None and not c.password and not os.environ.get("SSH_AUTH_SOCK"):
-            raise AuthError(f"no credentials for {self.describe()}: no key_file, password or ssh-agent")
+            raise AuthError(
+                f"no credentials for {self.describe()}: no key_file, password or ssh-agent",
+                hint="set source.key_file (or BATCHSYNC_SFTP_PASSWORD, or run an ssh-agent)",
+            )
         client = self._client = self._new_client()
         log.debug("connecting to %s", self.describe())
         try:
@@ -179,7 +194,15 @@ class SftpSource(_TreeSource):
             self.close()
             log.debug("authentication: %r", exc)
             key = f"key_file {c.key_file}" if c.key_file else "the password or ssh-agent"
-            raise AuthError(f"{self.describe()} refused our credentials (user {c.username}, {key})") from exc
+            raise AuthError(
+                f"{self.describe()} refused our credentials (user {c.username}, {key})",
+                hint=(
+                    f"give the server's administrator the public key ({c.key_file}.pub) for user {c.username}, "
+                    "or check the user in source.url"
+                    if c.key_file
+                    else "check BATCHSYNC_SFTP_PASSWORD and the user in source.url"
+                ),
+            ) from exc
         except BaseException:
             self.close()
             raise
@@ -214,8 +237,9 @@ class SftpSource(_TreeSource):
                 if secret is None:
                     raise
                 return paramiko.PKey.from_path(c.key_file, None)
-        except (OSError, ValueError, TypeError, paramiko.SSHException) as exc:
-            raise AuthError(f"cannot load key_file {c.key_file} (wrong passphrase?): {_reason(exc)}") from exc
+        except Exception as exc:  # the libraries raise many kinds (cryptography's too): each means "this key"
+            message, hint = key_file_problem(c.key_file, bool(c.key_passphrase))
+            raise AuthError(message, hint=hint) from exc
 
     def _stat(self, path: str, *, follow: bool = True) -> _Stat | None:
         try:

@@ -185,3 +185,16 @@ def test_a_change_file_rejected_whole_is_kept_and_reported(sftp_workspace: Works
     assert result.exit_code == 1
     [file] = ws.rows("SELECT state, reason FROM files WHERE feed = 'order_header_changes'")
     assert file["state"] == "rejected" and "NUL" in file["reason"]
+
+
+def test_a_run_whose_only_news_is_changes_still_waiting_is_successful(sftp_workspace: Workspace) -> None:
+    """Waiting for an approver, or for the PO within wait_days, is Coupa's normal state: exit 0, no page."""
+    ws = sftp_workspace
+    run_samples(ws)  # exit 1: the samples hold rejected POs and changes
+
+    result = ws.cli("run")
+
+    assert result.exit_code == 0, result.output
+    assert "2 waiting" in result.stdout
+    assert [r["status"] for r in ws.rows("SELECT status FROM runs ORDER BY id")] == ["errored", "successful"]
+    assert "last successful run: 2 " in ws.cli("status").stdout

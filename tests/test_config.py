@@ -6,9 +6,12 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
+from batchsync.cli import cli
 from batchsync.config import PASSPHRASE_ENV, PASSWORD_ENV, Config, load_config
 from batchsync.errors import ConfigError
+from batchsync.resources import shipped
 
 FEEDS = """
 [feeds.purchase_orders]
@@ -193,7 +196,7 @@ def test_every_problem_is_reported_at_once_with_its_key(tmp_path: Path) -> None:
         "writeback.max_rows",
         "writeback.max_bytes",
         "writeback.colour",
-        "extras",
+        "[extras]",
     ]
     for key in keys:
         assert any(p.startswith(f"{path}: {key}: ") for p in found), (key, found)
@@ -215,8 +218,38 @@ def test_unknown_keys_in_source_and_local_are_reported(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as caught:
         load_config(path)
 
-    assert f"{path}: source.settle_secs: unknown key" in caught.value.problems
-    assert f"{path}: local.stat_dir: unknown key" in caught.value.problems
+    assert f"{path}: source.settle_secs: unknown key (did you mean settle_seconds?)" in caught.value.problems
+    assert f"{path}: local.stat_dir: unknown key (did you mean state_dir?)" in caught.value.problems
+
+
+def test_three_problems_are_three_lines_under_the_file_named_once(tmp_path: Path) -> None:
+    """The README shows this output (Configuration: when the config is wrong)."""
+    (tmp_path / "inbox").mkdir()
+    path = write_config(tmp_path, """
+        [source]
+        url = "inbox"
+        settle_seconds = "abc"
+
+        [local]
+        state_dri = "var"
+
+        [feeds.purchase_orders]
+        kind = "purchase_orders"
+        remote_dir = "/Outgoing/PurchaseOrders"
+        target = "sap_orders5"
+        """)
+
+    result = CliRunner().invoke(cli, ["--config", str(path), "run"])
+
+    assert result.exit_code == 2
+    shipped_mappings = shipped("mappings")
+    assert result.stderr.splitlines() == [
+        f"batchsync: error: {path}: 3 problems:",
+        "  source.settle_seconds: expected a number, got 'abc'",
+        "  local.state_dri: unknown key (did you mean state_dir?)",
+        f"  feeds.purchase_orders.target: no mapping 'sap_orders5' in {shipped_mappings} (did you mean sap_orders05?)",
+        "hint: fix the configuration and run again",
+    ]
 
 
 def test_password_in_the_file_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

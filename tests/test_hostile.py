@@ -91,7 +91,7 @@ def test_auth_attempts_show_in_the_sshd_log(sftp_workspace: Workspace, tmp_path:
 
     result = run(ws, "run")
 
-    assert result.returncode == 3
+    assert result.returncode == 2
     assert "refused our credentials" in result.stderr
     assert auth_lines(log.read_bytes()[before:].decode(errors="replace")) != []
 
@@ -119,7 +119,7 @@ def test_hostile_host_key_is_refused_before_authentication(
 
     result = run(ws, "run")
 
-    assert result.returncode == 3, result.stderr
+    assert result.returncode == 2, result.stderr
     assert "Traceback" not in result.stderr
     assert "refused our credentials" not in result.stderr
     message = result.stderr
@@ -151,7 +151,7 @@ def test_changed_host_key_message_shows_the_line_to_add(sftp_workspace: Workspac
 
     result = run(ws, "run")
 
-    assert result.returncode == 3
+    assert result.returncode == 2
     assert f"[127.0.0.1]:{server.port} {server.host_key_pub}" in result.stderr
 
 
@@ -384,11 +384,11 @@ def test_secrets_appear_nowhere_and_state_is_owner_only(sftp_workspace: Workspac
     # failures: a wrong passphrase, with and without --debug tracebacks; a password the server refuses
     wrong = {**secrets, "BATCHSYNC_SFTP_KEY_PASSPHRASE": WRONG_PASSPHRASE}
     outputs.append(bad_key := run(ws, *debug, "run", env=wrong))
-    assert bad_key.returncode == 3 and "cannot load key_file" in bad_key.stderr
+    assert bad_key.returncode == 2 and "does not open key_file" in bad_key.stderr
     outputs.append(run(ws, *debug, "--debug", "run", env=wrong))
     use_key(ws, None)
     outputs.append(bad_password := run(ws, *debug, "run", env=secrets))
-    assert bad_password.returncode == 3 and "refused our credentials" in bad_password.stderr
+    assert bad_password.returncode == 2 and "refused our credentials" in bad_password.stderr
     outputs.append(run(ws, *debug, "--debug", "run", env=secrets))
 
     everything = [PASSWORD, PASSPHRASE, WRONG_PASSPHRASE]

@@ -155,7 +155,8 @@ def test_connection_cut_mid_download_is_retried_and_the_file_handed_off_whole(
 
     assert result.returncode == 0, result.stderr
     assert proxy.faults == 1 and proxy.connections >= 2  # it was cut, and a new connection finished the work
-    assert re.search(r"download \S+: .*; retry 1 of 3", result.stderr), result.stderr
+    retried = r"WARNING transfer: downloading \S+ on sftp:\S+: .*; retry 1 of 3 in "
+    assert re.search(retried, result.stderr), result.stderr
     assert_handed_off_once_and_whole(ws, big_file)
     assert ws.remote_names(ws.outgoing) == []
     assert leftovers(ws) == []
@@ -249,7 +250,7 @@ def test_connection_cut_mid_upload_is_retried_and_the_write_back_uploaded_once(
 
     assert result.returncode == 0, result.stderr
     assert proxy.faults == 1
-    assert re.search(r"upload \S+: .*; retry 1 of 3", result.stderr), result.stderr
+    assert re.search(r"WARNING transfer: uploading \S+ on sftp:\S+: .*; retry 1 of 3 in ", result.stderr), result.stderr
     [uploaded] = ws.remote_names(ws.incoming)
     [local] = ws.rows("SELECT name, sha256, uploaded_at FROM writebacks")
     assert local["name"] == uploaded and local["uploaded_at"]

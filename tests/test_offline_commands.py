@@ -205,11 +205,16 @@ def test_errors_and_status_before_any_run_say_so(tmp_path: Path) -> None:
     config = tmp_path / "batchsync.toml"
     config.write_text(LOCAL_CONFIG)
     (tmp_path / "remote").mkdir()
-    for command in ("errors", "status"):
-        result = CliRunner().invoke(cli, ["--config", str(config), command])
-        assert result.exit_code == 3, result.output
-        assert f"no ledger at {tmp_path / 'var' / 'ledger.db'} yet" in result.stderr
-        assert "hint: run `batchsync run` first" in result.stderr
+    result = CliRunner().invoke(cli, ["--config", str(config), "errors"])
+    assert result.exit_code == 3, result.output
+    assert f"no ledger at {tmp_path / 'var' / 'ledger.db'} yet" in result.stderr
+    assert "hint: run `batchsync run` first" in result.stderr
+    status = CliRunner().invoke(cli, ["--config", str(config), "status"])
+    assert status.exit_code == 0, status.output  # a monitor reads "never ran", not a failure
+    ledger = tmp_path / "var" / "ledger.db"
+    assert status.stdout == f"no ledger at {ledger} yet: nothing has run with this state folder (last run: never)\n"
+    as_json = CliRunner().invoke(cli, ["--config", str(config), "status", "--json"])
+    assert as_json.exit_code == 0 and json.loads(as_json.stdout)["last_completed_run"] is None
     assert not (tmp_path / "var").exists()
 
 

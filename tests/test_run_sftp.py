@@ -159,7 +159,7 @@ def test_unknown_host_key_is_refused_before_anything_moves(sftp_workspace: Works
 
     result = ws.cli("run")
 
-    assert result.exit_code == 3
+    assert result.exit_code == 2  # a person must check the key first
     assert "SHA256:" in result.stderr and "unknown" in result.stderr.lower()
     assert "Traceback" not in result.output
     assert empty.read_text() == ""  # nothing auto-added

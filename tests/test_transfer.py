@@ -367,7 +367,8 @@ def test_encrypted_key_needs_its_passphrase(sshd: SshdServer, tmp_path: Path) ->
     assert source.list(str(sshd.root), "*") is not None
     source.close()
     for wrong in ("not-the-phrase-42", None):
-        with pytest.raises(AuthError, match="cannot load key_file") as caught:
+        said = "does not open key_file" if wrong else "is protected by a passphrase"
+        with pytest.raises(AuthError, match=said) as caught:
             SftpSource(sftp_config(sshd, key_file=key, key_passphrase=wrong), sleep=Sleeps()).connect()
         assert phrase not in str(caught.value) and (wrong is None or wrong not in str(caught.value))
 
