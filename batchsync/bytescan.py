@@ -112,5 +112,5 @@ def _encoding_error(name: str, offset: int, line: int, what: str) -> DataError:
         file=name,
         line=line,
         offset=offset,
-        hint="re-export the file as UTF-8 (without BOM); the raw copy is kept in the local archive",
+        hint="re-export the file as UTF-8 (without BOM)",
     )

@@ -136,9 +136,12 @@ def _print_summary(summary: RunSummary, as_json: bool) -> None:
     for line in summary.lines():
         click.echo(line)
     if summary.dry_run:
-        click.echo(f"dry run: nothing was changed; would hand off to {summary.handoff_dir}:")
-        for name in summary.would_hand_off:
-            click.echo(f"  {name}")
+        if summary.would_hand_off:
+            click.echo(f"dry run: nothing was changed; would hand off to {summary.handoff_dir}:")
+            for name in summary.would_hand_off:
+                click.echo(f"  {name}")
+        else:
+            click.echo(f"dry run: nothing was changed; would hand off nothing to {summary.handoff_dir}")
         for action in summary.would_do:
             click.echo(f"  would {action}")
 
@@ -253,7 +256,10 @@ def validate(ctx: click.Context, path: Path, feed_name: str | None, out: Path | 
     from batchsync import offline
     from batchsync.validate import file_error_frame
 
-    feed = _offline_feed(ctx, feed_name)
+    kind = "order_header_changes" if feed_name is None and offline.looks_like_change_file(path) else None
+    feed = _offline_feed(ctx, feed_name, kind)
+    if kind:
+        click.echo(f"{path.name}: an Order Header Change export: checked as feed {feed.name}", err=True)
     try:
         result = offline.check_file(path, feed, utcnow())
     except DataError as exc:
@@ -262,14 +268,16 @@ def validate(ctx: click.Context, path: Path, feed_name: str | None, out: Path | 
         click.echo(f"hint: {exc.hint}", err=True)
         ctx.exit(int(ExitCode.USAGE))
     _write_report(result.errors, out)
+    documents = "change request(s)" if feed.layout.kind == "order_header_changes" else "PO(s)"
     click.echo(
-        f"{path.name}: {result.documents} PO(s), {result.rejected} rejected, {result.errors.height} error(s)", err=True
+        f"{path.name}: {result.documents} {documents}, {result.rejected} rejected, {result.errors.height} error(s)",
+        err=True,
     )
     ctx.exit(int(ExitCode.OK if result.valid else ExitCode.ERRORED))
 
 
-def _offline_feed(ctx: click.Context, feed_name: str | None) -> PreparedFeed:
-    """The configured feed when a config is found; else the shipped PO layout and SAP mapping."""
+def _offline_feed(ctx: click.Context, feed_name: str | None, kind: str | None = None) -> PreparedFeed:
+    """The configured feed (of ``kind``, when given) if a config is found; else the shipped layout and SAP mapping."""
     from batchsync import pipeline
 
     try:
@@ -277,8 +285,11 @@ def _offline_feed(ctx: click.Context, feed_name: str | None) -> PreparedFeed:
     except ConfigError:
         if settings(ctx)["config_path"] or feed_name:
             raise
-        return pipeline.prepare_default_feed()
-    names = [feed_name] if feed_name else [next((f.name for f in config.feeds.values()), "")]
+        return pipeline.prepare_default_feed(kind or "purchase_orders")
+    feeds = [f.name for f in config.feeds.values() if kind is None or f.kind == kind]
+    if not feeds and kind:
+        return pipeline.prepare_default_feed(kind)
+    names = [feed_name] if feed_name else feeds[:1] or [""]
     return pipeline.prepare_feeds(config, names)[0]
 
 

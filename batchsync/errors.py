@@ -51,6 +51,13 @@ class ConfigError(BatchsyncError):
         super().__init__(message, hint)
 
 
+class NothingSelected(BatchsyncError):
+    """A command was asked about something the ledger does not have: nothing was started."""
+
+    exit_code = ExitCode.USAGE
+    default_hint = "`batchsync history` and `batchsync errors` show the files, runs and POs the ledger has"
+
+
 class DataError(BatchsyncError):
     """The input file cannot be read as its feed's format: fix the data."""
 
@@ -105,6 +112,13 @@ class RemoteRefused(TransportError):
         "ask the server's administrator to allow it, or change the folder or after_download in the "
         "configuration; `batchsync check` tries every operation a run needs"
     )
+
+
+class MissingFolder(RemoteRefused):
+    """A configured remote folder does not exist: a person must create it or fix the configuration."""
+
+    exit_code = ExitCode.USAGE
+    default_hint = "create the folder on the server (ask its administrator), or fix remote_dir in the configuration"
 
 
 class HostKeyError(TransportError):

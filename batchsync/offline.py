@@ -27,6 +27,15 @@ class FileCheck:
         return self.errors.height == 0
 
 
+def looks_like_change_file(path: Path) -> bool:
+    """Coupa's Order Header Change export: its name, or an Approval record near the top."""
+    if path.name.startswith("OrderHeaderChange"):
+        return True
+    with path.open("rb") as stream:
+        head = stream.read(1 << 16)
+    return any(line.lstrip(b'"').startswith(b"Approval") for line in head.splitlines())
+
+
 def check_file(path: Path, feed: PreparedFeed, now: datetime) -> FileCheck:
     """Raises ``DataError`` when the file cannot be read as the feed's format at all."""
     parsed = parse_file(path, feed.layout, display_name=path.name)

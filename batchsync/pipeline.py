@@ -24,7 +24,15 @@ from batchsync.clock import utcnow
 from batchsync.config import Config, FeedConfig, SourceConfig, ledger_path
 from batchsync.discover import Discovery, discover, remove_stale_staging
 from batchsync.dryrun import DryRunSource, no_server, scratch_config, would_hand_off
-from batchsync.errors import BatchsyncError, ConfigError, ExitCode, RemoteRefused, StateError
+from batchsync.errors import (
+    BatchsyncError,
+    ConfigError,
+    ExitCode,
+    MissingFolder,
+    NothingSelected,
+    RemoteRefused,
+    StateError,
+)
 from batchsync.faults import checkpoint
 from batchsync.handoff import remove_stale_temporaries
 from batchsync.layouts import layout_for
@@ -72,13 +80,17 @@ class FeedSummary:
     handoff_files: list[str] = field(default_factory=list)
     counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys((*OUTCOMES, "waiting", "errors"), 0))
 
-    def line(self) -> str:
+    def line(self, dry: bool = False) -> str:
+        """The feed's counts; a dry run's in the conditional (nothing was done)."""
         c = self.counts
+        done = "would be " if dry else ""
         files = (
-            f"{self.files_processed} file(s) processed, {self.files_rejected} rejected, "
+            f"{self.files_processed} file(s) {done}processed, {self.files_rejected} rejected, "
             f"{self.files_duplicate} duplicate"
         )
-        documents = "change request(s) accepted" if self.kind == "order_header_changes" else "PO(s) handed off"
+        documents = (
+            f"change request(s) {done}accepted" if self.kind == "order_header_changes" else f"PO(s) {done}handed off"
+        )
         pos = (
             f"{c['handed_off']} {documents}, {c['rejected']} rejected, {c['duplicate']} duplicate, "
             f"{c['stale']} stale, {c['skipped']} skipped"
@@ -88,6 +100,8 @@ class FeedSummary:
         remote = [f"{len(self.unread)} file(s) left unread"] if self.unread else []
         remote += [f"{len(self.after_action_failed)} remote after-action(s) failed"] if self.after_action_failed else []
         return f"{self.name}: {files}; {pos}" + "".join(f"; {r}" for r in remote)
+
+    missing_folder: str | None = None  # the feed's remote folder does not exist: a person must act (exit 2)
 
     @property
     def needs_attention(self) -> bool:
@@ -109,6 +123,8 @@ class RunSummary:
 
     @property
     def exit_code(self) -> ExitCode:
+        if any(f.missing_folder for f in self.feeds):  # no later run can succeed until someone acts
+            return ExitCode.USAGE
         return {"successful": ExitCode.OK, "errored": ExitCode.ERRORED}.get(self.status, ExitCode.FAILED)
 
     def to_dict(self) -> dict[str, Any]:
@@ -116,6 +132,11 @@ class RunSummary:
 
     def lines(self) -> list[str]:
         failed = f", {len(self.writeback_failed)} refused (pending)" if self.writeback_failed else ""
+        if self.dry_run:
+            return [f.line(dry=True) for f in self.feeds] + [
+                f"write-back: {len(self.writeback_files)} file(s) would be uploaded{failed}; "
+                f"the run would end {self.status}"
+            ]
         return [f.line() for f in self.feeds] + [
             f"write-back: {len(self.writeback_files)} file(s) uploaded{failed}; run {self.run_id} {self.status}"
         ]
@@ -150,9 +171,15 @@ def prepare_feed(feed: FeedConfig, mappings_dir: Path, templates_dir: Path) -> P
     return PreparedFeed(feed, layout, models, list(rules), mapping, template, line_decision)
 
 
-def prepare_default_feed() -> PreparedFeed:
-    """The shipped PO layout and SAP mapping, for checking a file without a config."""
-    feed = FeedConfig("purchase_orders", "purchase_orders", "/Outgoing/PurchaseOrders", "*.csv", "sap_orders05")
+DEFAULT_FOLDERS = {
+    "purchase_orders": "/Outgoing/PurchaseOrders",
+    "order_header_changes": "/Outgoing/OrderHeaderChanges",
+}
+
+
+def prepare_default_feed(kind: str = "purchase_orders") -> PreparedFeed:
+    """The shipped layout of ``kind`` and SAP mapping, for checking a file without a config."""
+    feed = FeedConfig(kind, kind, DEFAULT_FOLDERS[kind], "*.csv", "sap_orders05")
     return prepare_feed(feed, shipped("mappings"), shipped("templates"))
 
 
@@ -225,12 +252,10 @@ def reprocess(
     prepared = prepare_feeds(config)
     by_name = {f.name: f for f in prepared}
     replay = Replay(force=force, po_id=po, version=version)
+    _something_to_replay(config, file=file, run_id=run_id, po=po, version=version)
 
     def work(session: _Session) -> None:
         files = session.ledger.files_for_replay(file=file, run=run_id, po=po, version=version)
-        if not files:
-            wanted = f"file {file}" if file else f"run {run_id}" if run_id is not None else f"PO {po}"
-            raise ConfigError(f"nothing to reprocess: no archived file for {wanted} in the ledger")
         for file_row in files:
             with log_context(feed=file_row["feed"]):
                 session.process(by_name[file_row["feed"]], file_row, replay)
@@ -238,6 +263,22 @@ def reprocess(
     # a replay downloads nothing; its dry run uploads nothing either, so it needs no server (nor key)
     connect = no_server if dry_run else open_source
     return _execute(config, prepared, "reprocess", clock, work, dry_run=dry_run, progress=no_progress, connect=connect)
+
+
+def _something_to_replay(config: Config, **selection: Any) -> None:
+    """Said before a run is started, so a mistyped id records no failed run."""
+    path = ledger_path(config)
+    file, run_id, po = selection["file"], selection["run_id"], selection["po"]
+    wanted = f"file {file}" if file else f"run {run_id}" if run_id is not None else f"PO {po}"
+    if not path.exists():
+        raise NothingSelected(f"nothing to reprocess: no ledger at {path} yet, so no archived file for {wanted}")
+    ledger = Ledger(path)
+    try:
+        found = ledger.files_for_replay(file=file, run=run_id, po=po, version=selection["version"])
+    finally:
+        ledger.close()
+    if not found:
+        raise NothingSelected(f"nothing to reprocess: no archived file for {wanted} in the ledger")
 
 
 def _execute(
@@ -344,6 +385,7 @@ def _run_feed(session: _Session, feed: PreparedFeed, sleep: Callable[[float], No
     except RemoteRefused as exc:  # this feed's folder only: the other feeds, and files already fetched, go on
         log.warning("%s; the other feeds go on", exc.message)
         found = Discovery(unread=[exc.message])
+        summary.missing_folder = exc.message if isinstance(exc, MissingFolder) else None
     summary.files_fetched = found.fetched
     summary.files_duplicate = found.duplicates
     summary.files_not_yet_stable = found.not_yet_stable

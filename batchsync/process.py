@@ -254,7 +254,7 @@ def reject_file(
 ) -> FileResult:
     """The whole file cannot be read as the feed's format: keep it, say why, send nothing from it."""
     log.error("%s rejected: %s", file_row["name"], exc.message)
-    error = file_error_frame(exc)
+    error = file_error_frame(exc, kept=str(file_row["archive_path"]))  # a run archived it; validate does not
     report = write_error_report(config.state_dir, file_row["id"], file_row["name"], error)
     empty_versions = pl.DataFrame(schema={"po_id": pl.String})
     ledger.record_outcome(

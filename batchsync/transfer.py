@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, NamedTuple, Protocol
 
 from batchsync import remote_words
 from batchsync.config import SourceConfig
-from batchsync.errors import RemoteRefused, TransportError
+from batchsync.errors import MissingFolder, RemoteRefused, TransportError
 from batchsync.faults import checkpoint
 from batchsync.streams import DigestingWriter
 
@@ -203,7 +203,7 @@ class _TreeSource(ABC):
             try:
                 entries = self._listdir(remote_dir)
             except FileNotFoundError:
-                raise RemoteRefused(f"remote folder {remote_dir} does not exist on {self.describe()}") from None
+                raise MissingFolder(f"remote folder {remote_dir} does not exist on {self.describe()}") from None
             files = []
             for name, st in entries:
                 path = posixpath.join(remote_dir, name)

@@ -226,8 +226,8 @@ def _finish(found: list[pl.DataFrame], file_name: str) -> pl.DataFrame:
     return merged.select(pl.lit(file_name).alias("file"), pl.all())
 
 
-def file_error_frame(exc: DataError) -> pl.DataFrame:
-    """A file-level rejection as one error row (line, byte offset, column when known)."""
+def file_error_frame(exc: DataError, kept: str | None = None) -> pl.DataFrame:
+    """A file-level rejection as one error row (line, byte offset, column when known); ``kept``: the raw copy."""
     return pl.DataFrame(
         [
             {
@@ -238,7 +238,7 @@ def file_error_frame(exc: DataError) -> pl.DataFrame:
                 "column": exc.column,
                 "check": "file",
                 "value": None if exc.offset is None else f"byte offset {exc.offset}",
-                "message": f"{exc.message}; {exc.hint}",
+                "message": f"{exc.message}; {exc.hint}" + (f"; the raw copy is kept at {kept}" if kept else ""),
             }
         ],
         schema=ERROR_SCHEMA,

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import Workspace
+from tests.conftest import CHANGE_SAMPLE, Workspace
 
 LIBRARY_WORDS = ("Valid PEM", "cryptography", "paramiko", "Traceback", "delimiters", "Errno")
 
@@ -135,3 +135,18 @@ def test_a_server_that_refuses_connections_is_said_per_attempt_and_once_at_the_e
         f"batchsync: error: connecting to {server} failed after 2 attempts: the connection was refused" in result.stderr
     )
     assert result.stderr.count(server) == 2  # the URL named once per line
+
+
+def test_a_missing_remote_folder_is_exit_2_from_run_as_from_check(sftp_workspace: Workspace) -> None:
+    """A person must create the folder or fix remote_dir: the same code from every command."""
+    ws = sftp_workspace
+    ws.config.write_text(ws.config.read_text().replace("Outgoing/PurchaseOrders", "Outgoing/PurchaseOrdres", 1))
+    ws.put_change(CHANGE_SAMPLE)
+
+    run = ws.cli("run")
+    check = ws.cli("check")
+
+    assert (run.exit_code, check.exit_code) == (2, 2), (run.output, check.output)
+    assert "remote folder " in run.stderr and "Outgoing/PurchaseOrdres does not exist on sftp://" in run.stderr
+    assert "order_header_changes: 1 file(s) processed" in run.stdout  # the other feed still ran
+    assert [r["status"] for r in ws.rows("SELECT status FROM runs")] == ["errored"]

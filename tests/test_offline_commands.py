@@ -120,8 +120,24 @@ def test_validate_a_file_not_readable_as_the_format_exits_2(
     assert f"{name}: rejected whole: " in result.stderr
     assert f"line {line}, byte offset {offset}: {what}" in result.stderr
     assert "hint: re-export the file as UTF-8" in result.stderr
+    assert "archive" not in result.output  # validate keeps no copy, and says none
     assert "Traceback" not in result.output
     assert list(bare.iterdir()) == []
+
+
+def test_validate_recognises_a_change_file_and_counts_change_requests(bare: Path) -> None:
+    sample = Path(__file__).resolve().parent.parent / "samples" / "remote" / "Outgoing" / "OrderHeaderChanges"
+    [source] = sorted(sample.glob("*.csv"))
+    path = _file(bare, source.name, source.read_bytes())
+
+    result = _validate(str(path))
+
+    assert result.exit_code == 0, result.output
+    assert result.stderr.splitlines() == [
+        f"{source.name}: an Order Header Change export: checked as feed order_header_changes",
+        f"{source.name}: 5 change request(s), 0 rejected, 0 error(s)",
+    ]
+    assert "supplier-id" not in result.output
 
 
 def test_validate_a_ragged_file_exits_2_naming_the_line(bare: Path) -> None:
@@ -326,6 +342,8 @@ def test_a_file_rejected_whole_is_listed_by_status_with_its_reason(sftp_workspac
     assert (rejected["id"], rejected["name"], rejected["feed"]) == (file["id"], name, "purchase_orders")
     assert reason in rejected["reason"]
     assert rejected["error_report"] and Path(rejected["error_report"]).name.endswith(f"{name}.errors.csv")
+    report = Path(rejected["error_report"]).read_text(encoding="utf-8")
+    assert "the raw copy is kept at " in report  # a run did archive it
     assert view["unresolved_errors"] == 1
 
     [error] = _json(ws.cli("errors", "--file", str(file["id"]), "--json"))

@@ -97,8 +97,14 @@ def test_reprocess_a_run_replays_every_file_it_processed(ws: Workspace) -> None:
 def test_reprocess_needs_exactly_one_selector_and_something_to_replay(ws: Workspace) -> None:
     assert ws.cli("reprocess").exit_code == 2
     assert ws.cli("reprocess", "--po", "1", "--run", "1").exit_code == 2
+    runs_before = ws.rows("SELECT count(*) AS n FROM runs")[0]["n"]
     missing = ws.cli("reprocess", "--po", "999999")
-    assert missing.exit_code == 2 and "nothing to reprocess" in missing.stderr
+    assert missing.exit_code == 2
+    assert missing.stderr.splitlines() == [
+        "batchsync: error: nothing to reprocess: no archived file for PO 999999 in the ledger",
+        "hint: `batchsync history` and `batchsync errors` show the files, runs and POs the ledger has",
+    ]
+    assert ws.rows("SELECT count(*) AS n FROM runs")[0]["n"] == runs_before  # no failed run recorded
 
 
 def test_dry_run_changes_nothing_and_says_what_it_would_do(ws: Workspace) -> None:
@@ -113,6 +119,19 @@ def test_dry_run_changes_nothing_and_says_what_it_would_do(ws: Workspace) -> Non
     assert "would move" in result.stdout and "OrderHeader_20261124_020000Z.csv" in result.stdout
     assert "would upload PurchaseOrderChange_" in result.stdout
     assert ws.rows("SELECT count(*) AS n FROM runs")[0]["n"] == 1
+    # the conditional throughout: nothing was done
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("purchase_orders: 1 file(s) would be processed, 0 rejected, 0 duplicate; 0 PO(s) would")
+    assert lines[2].startswith("write-back: 1 file(s) would be uploaded; the run would end ")
+    assert " handed off," not in lines[0].replace("would be handed off", "") and "run 2" not in result.stdout
+
+
+def test_a_dry_replay_with_nothing_to_hand_off_says_so(ws: Workspace) -> None:
+    result = ws.cli("reprocess", "--po", "4201", "--dry-run")  # the ERP has every version of it
+
+    assert result.exit_code == 0, result.output
+    assert f"dry run: nothing was changed; would hand off nothing to {ws.handoff}" in result.stdout
+    assert "would hand off to" not in result.stdout
 
 
 def test_reprocess_dry_run_changes_nothing(ws: Workspace) -> None:
