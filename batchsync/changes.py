@@ -20,6 +20,7 @@ from batchsync.config import Config
 from batchsync.decide_changes import judge_changes
 from batchsync.layouts import PO_KEY
 from batchsync.ledger import FileOutcome, Ledger
+from batchsync.parse import LINE
 from batchsync.process import (
     FileContext,
     FileResult,
@@ -32,6 +33,7 @@ from batchsync.process import (
 )
 
 log = logging.getLogger("batchsync.changes")
+CHANGE_RULE = "change_rule"  # the check of an integration error that is a rejected change request
 STATUS = {"accept": "accepted", "reject": "rejected", "wait": "waiting"}
 
 
@@ -63,6 +65,9 @@ def process_change_file(
     errors = ctx.errors(validated, transformed)
     if file_row["state"] == "waiting":  # judged before: record only what is new about changes not yet decided
         errors = errors.filter(pl.col("doc_id").is_in(changes["id"].implode()))
+    errors = pl.concat(
+        [errors, rule_errors(parsed.frames["header"], judged, changes, ctx.name)], how="vertical_relaxed"
+    )
     report = write_error_report(config.state_dir, file_row["id"], ctx.name, errors) or file_row.get("error_report")
     counts = {s: int((changes["status"] == s).sum()) for s in ("accepted", "rejected", "waiting")}
     state = "waiting" if counts["waiting"] else ("empty" if parsed.is_empty else "processed")
@@ -85,6 +90,24 @@ def process_change_file(
     counts = {"handed_off": counts.pop("accepted"), **counts, "errors": errors.height}
     log.info("%s: %s", ctx.name, ", ".join(f"{v} {k}" for k, v in counts.items() if v))
     return FileResult(ctx.name, state, counts, handoff.name if handoff else None)
+
+
+def rule_errors(headers: pl.DataFrame, judged: pl.DataFrame, changes: pl.DataFrame, file: str) -> pl.DataFrame:
+    """A change request a rule rejected (quantity below received, an approver said no, a wait too long) is an
+    integration error of its PO, as the PO's own are: ``errors`` and ``status`` list it until a later change
+    to that PO is accepted, or a later version of the PO is handed off."""
+    decided = changes.filter(pl.col("status") == "rejected")["id"].implode()
+    rejected = judged.filter((pl.col("decision") == "reject") & pl.col("id").is_in(decided))
+    return rejected.join(headers.select("id", pl.col(LINE).alias("line"), pl.col(PO_KEY).alias("po")), on="id").select(
+        pl.lit(file).alias("file"),
+        "line",
+        pl.lit("header").alias("record_type"),
+        pl.col("po").alias("doc_id"),
+        pl.lit("change").alias("column"),
+        pl.lit(CHANGE_RULE).alias("check"),
+        pl.col("id").alias("value"),
+        pl.format("change {}: {}", "id", "reason").alias("message"),
+    )
 
 
 def _suffix(ctx: FileContext) -> str:

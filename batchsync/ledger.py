@@ -228,6 +228,8 @@ class Ledger:
             self._insert_frame("po_lines", o.po_lines, verb="INSERT OR REPLACE")
         if o.change_requests is not None and o.change_requests.height:
             self._record_changes(o.change_requests, o.file_id, o.run_id, o.now)
+            accepted = o.change_requests.filter(pl.col("status") == "accepted")["po_id"].to_list()
+            self._resolve_errors(accepted, o.run_id, o.now, check="change_rule")
         if o.handoff:
             self._table("handoffs").insert(o.handoff, replace=True)
         update = {
@@ -258,12 +260,14 @@ class Ledger:
         sql = f'{verb} INTO "{table}" ({columns}) VALUES ({marks}){conflict}'
         self.db.conn.executemany(sql, frame.iter_rows())
 
-    def _resolve_errors(self, po_ids: list[str], run_id: int, now: str) -> None:
-        """A later version handed off resolves the PO's earlier integration errors (seed 002)."""
+    def _resolve_errors(self, po_ids: list[str], run_id: int, now: str, check: str | None = None) -> None:
+        """A later version handed off resolves the PO's earlier integration errors (seed 002); an accepted
+        change request resolves the PO's rejected change requests (``check``)."""
+        only = ' AND "check" = ?' if check else ""
         self.db.conn.executemany(
             "UPDATE integration_errors SET resolved_at = ?, resolved_run_id = ? "
-            "WHERE po_id = ? AND resolved_at IS NULL",
-            [(now, run_id, p) for p in po_ids],
+            f"WHERE po_id = ? AND resolved_at IS NULL{only}",
+            [(now, run_id, p, *([check] if check else [])) for p in po_ids],
         )
 
     # change requests ---------------------------------------------------

@@ -7,6 +7,7 @@ import csv
 import io
 import json
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from batchsync import pipeline
 from batchsync.config import load_config
@@ -198,3 +199,44 @@ def test_a_run_whose_only_news_is_changes_still_waiting_is_successful(sftp_works
     assert "2 waiting" in result.stdout
     assert [r["status"] for r in ws.rows("SELECT status FROM runs ORDER BY id")] == ["errored", "successful"]
     assert "last successful run: 2 " in ws.cli("status").stdout
+
+
+def test_rejected_change_requests_are_integration_errors_until_a_later_change_is_accepted(
+    sftp_workspace: Workspace,
+) -> None:
+    ws = sftp_workspace
+    run_samples(ws)
+
+    rows = json.loads(ws.cli("errors", "--json").stdout)
+    changes_rejected = sorted((r["po_id"], r["value"], r["message"]) for r in rows if r["check"] == "change_rule")
+    assert changes_rejected == [
+        ("4202", "9004", "change 9004: line 1: quantity 2 is below the 3.0 already received"),
+        ("4208", "9005", "change 9005: rejected by approver dmiller: No budget for expedite fees"),
+    ]
+    assert all(r["file"] == CHANGE_SAMPLE and r["line"] for r in rows if r["check"] == "change_rule")
+    [report] = ws.rows("SELECT error_report FROM files WHERE feed = 'order_header_changes'")
+    assert "change 9004: line 1: quantity 2" in Path(report["error_report"]).read_text(encoding="utf-8")
+
+    later = change_file(
+        [{"id": "9010", "order-header-id": "4202", "supplier-number": "SUP-1003", "currency": "USD"}],
+        [
+            {
+                "order-header-change-id": "9010",
+                "order-line-id": "88111",
+                "line-num": "2",
+                "quantity": "35",
+                "price": "41.25",
+                "total": "1443.75",
+                "currency": "USD",
+                "uom": "CS",
+                "description": "Copy paper, letter",
+            }
+        ],
+        [{"order-header-change-id": "9010", "position": "1", "status": "approved", "approver-login": "dmiller"}],
+    )
+    ws.put_change("OrderHeaderChange_20261124_010000Z.csv", later)
+    ws.cli("run")
+
+    assert changes(ws)["9010"] == ("accepted", None)
+    open_ones = json.loads(ws.cli("errors", "--unresolved", "--json").stdout)
+    assert [r["value"] for r in open_ones if r["check"] == "change_rule"] == ["9005"]  # 4202's is resolved
