@@ -26,8 +26,8 @@ from batchsync.logs import configure_logging
 if TYPE_CHECKING:
     import polars as pl
 
-    from batchsync.pipeline import RunSummary
     from batchsync.process import PreparedFeed
+    from batchsync.run_summary import RunSummary
 
 
 @click.group(cls=Group)

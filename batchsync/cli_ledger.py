@@ -15,6 +15,7 @@ import click
 from batchsync.cli_base import load, open_ledger
 from batchsync.clock import utcnow
 from batchsync.config import ledger_path
+from batchsync.errors import ConfigError
 
 JSON_HELP = "Print the result as JSON."
 
@@ -35,12 +36,12 @@ class IsoDateTime(click.ParamType):
 
 
 @click.command()
-@click.option("--file", "file_id", type=int, help="Only errors of this file (ledger id).")
+@click.option("--file", "file_id", metavar="ID_OR_NAME", help="Only errors of this file (ledger id or file name).")
 @click.option("--po", "po_id", help="Only errors of this PO (Coupa id).")
 @click.option("--unresolved", is_flag=True, help="Only errors no later version has resolved.")
 @click.option("--json", "as_json", is_flag=True, help=JSON_HELP)
 @click.pass_context
-def errors(ctx: click.Context, file_id: int | None, po_id: str | None, unresolved: bool, as_json: bool) -> None:
+def errors(ctx: click.Context, file_id: str | None, po_id: str | None, unresolved: bool, as_json: bool) -> None:
     """Row-level integration errors, newest first.
 
     \b
@@ -120,7 +121,12 @@ def history(ctx: click.Context, feed: str | None, since: datetime | None, limit:
     """
     from batchsync import ledger_views  # sqlite-utils: not for --help
 
-    runs = ledger_views.history(open_ledger(ctx), feed, since, limit)
+    ledger = open_ledger(ctx)
+    if feed is not None:  # as run --feed: a misspelt feed is said, not answered with nothing
+        config = load(ctx, offline=True)
+        if feed not in config.feeds and feed not in ledger_views.feeds_run(ledger):  # a feed since removed still is
+            raise ConfigError(f"no feed named {feed} in {config.path} (feeds: {', '.join(config.feeds)})")
+    runs = ledger_views.history(ledger, feed, since, limit)
     if as_json:
         click.echo(json.dumps(runs, indent=2, ensure_ascii=False))
         return

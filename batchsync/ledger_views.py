@@ -43,6 +43,11 @@ def status(ledger: Ledger, now: datetime, runs: int = 5) -> dict[str, Any]:
     }
 
 
+def feeds_run(ledger: Ledger) -> set[str]:
+    """Every feed name a run of this ledger included."""
+    return {name for row in ledger.query("SELECT DISTINCT feeds FROM runs") for name in (row["feeds"] or "").split(",")}
+
+
 def history(
     ledger: Ledger, feed: str | None = None, since: datetime | None = None, limit: int = 20
 ) -> list[dict[str, Any]]:
@@ -64,14 +69,19 @@ def history(
 
 
 def errors(
-    ledger: Ledger, file_id: int | None = None, po_id: str | None = None, unresolved: bool = False, limit: int = 500
+    ledger: Ledger,
+    file_id: int | str | None = None,
+    po_id: str | None = None,
+    unresolved: bool = False,
+    limit: int = 500,
 ) -> list[dict[str, Any]]:
     """Integration errors, newest first."""
     where: list[str] = ["1 = 1"]
     params: list[object] = []
-    if file_id is not None:
-        where.append("e.file_id = ?")
-        params.append(file_id)
+    if file_id is not None:  # the ledger id, or the file's name (as reprocess --file takes it)
+        by_id = isinstance(file_id, int) or str(file_id).isdigit()
+        where.append("e.file_id = ?" if by_id else "f.name = ?")
+        params.append(int(file_id) if by_id else file_id)
     if po_id:
         where.append("e.po_id = ?")
         params.append(po_id)

@@ -16,6 +16,7 @@ fetched; each problem names the mapping file and the key.
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -288,7 +289,7 @@ class _Compiler:
         if align not in ("left", "right") or len(fill) != 1:
             self.problems.append(f"{where}: align is left or right, fill one character")
         pad = width if layout == "fixed" and isinstance(width, int) else None
-        labelled = [Problem(p.when, p.reason, label, p.check) for p in problems]
+        labelled = [replace(p, field=label) for p in problems]
         compared = spec.get("compare", constant is None and not numbered and not self._uses_reserved(spec, producer))
         return CompiledField(
             str(spec["name"]), value, pad, align, fill, labelled, constant, bool(compared), self.in_bytes
@@ -320,7 +321,7 @@ class _Compiler:
             return value.str.replace_all(CONTROL, " ")
         shown = value.str.replace_all(CONTROL, "␣")
         message = pl.format(f"{label}: '{{}}' holds a line break or control character", shown)
-        problems.append(Problem(value.str.contains(CONTROL), message, check="control_character"))
+        problems.append(Problem(value.str.contains(CONTROL), message, check="control_character", value=shown))
         return value
 
     def _uses_reserved(self, spec: dict[str, Any], producer: str) -> bool:
@@ -376,7 +377,7 @@ class _Compiler:
             )
         if "message" in spec:  # the buyer's words for why this value cannot go to the ERP
             said = self._message(spec["message"], produced, f"{where}.message", level)
-            problems = [Problem(p.when, said, p.field, p.check) for p in problems]
+            problems = [replace(p, reason=said) for p in problems]
         return value, problems
 
     def _message(self, text: Any, value: pl.Expr, where: str, level: str) -> pl.Expr:
@@ -445,6 +446,7 @@ class _Compiler:
                 value.is_not_null() & mapped.is_null(),
                 pl.format(f"{label}: {{}} {what}", pl.format("'{}'", value)),
                 check=check,
+                value=value,
             )
         )
         return mapped

@@ -72,6 +72,7 @@ class Problem:
     reason: pl.Expr
     field: str = ""  # RECORD.FIELD, filled in when the field is compiled
     check: str = "mapping"
+    value: pl.Expr | None = None  # the value that did not fit, as the error row's ``value``
 
 
 @dataclass(frozen=True)

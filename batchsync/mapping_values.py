@@ -31,7 +31,7 @@ def unencodable(value: pl.Expr, charset: str, label: str) -> Problem | None:
         return None
     shown = value.str.extract(f"({outside})", 1)
     message = pl.format(f"{label}: '{{}}' holds '{{}}', which {charset} cannot write", value, shown)
-    return Problem(value.str.contains(outside), message, check="encoding")
+    return Problem(value.str.contains(outside), message, check="encoding", value=value)
 
 
 def width_of(value: pl.Expr, in_bytes: bool) -> pl.Expr:
@@ -52,7 +52,7 @@ def too_long(value: pl.Expr, width: int, label: str, in_bytes: bool = False) -> 
     shown = pl.when(length > 40).then(value.str.slice(0, 37) + pl.lit("...")).otherwise(value)
     unit = "bytes" if in_bytes else "characters"
     message = pl.format(f"{label}: '{{}}' is {{}} {unit}, the field holds {width}", shown, length)
-    return Problem(length > width, message, check="max_length")
+    return Problem(length > width, message, check="max_length", value=value)
 
 
 def local_datetime(text: pl.Expr) -> pl.Expr:
@@ -73,7 +73,7 @@ def decimal_number(value: pl.Expr, decimals: int, label: str, problems: list[Pro
     # rounding a price or quantity would change the order: refuse rather than guess
     lossy = value.is_not_null() & (rounded.is_null() | (significant > decimals))
     message = pl.format(f"{label}: '{{}}' is not a number with at most {decimals} decimals", value)
-    problems.append(Problem(lossy, message, check="decimals"))
+    problems.append(Problem(lossy, message, check="decimals", value=value))
     return rounded.cast(pl.String)
 
 

@@ -13,7 +13,7 @@ import socket
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -27,7 +27,6 @@ from batchsync.dryrun import DryRunSource, no_server, scratch_config, would_hand
 from batchsync.errors import (
     BatchsyncError,
     ConfigError,
-    ExitCode,
     MissingFolder,
     NothingSelected,
     RemoteRefused,
@@ -40,9 +39,10 @@ from batchsync.ledger import Ledger
 from batchsync.lock import RunLock
 from batchsync.logs import log_context
 from batchsync.mapping import load_mapping
-from batchsync.process import OUTCOMES, PreparedFeed, Read, Replay, process_file, read_file
+from batchsync.process import PreparedFeed, Read, Replay, process_file, read_file
 from batchsync.render import check_template, load_template
 from batchsync.resources import shipped
+from batchsync.run_summary import FeedSummary, RunSummary
 from batchsync.schemas import PO_MODELS, PO_RULES, po_line_decision
 from batchsync.schemas_changes import CHANGE_MODELS, CHANGE_RULES, change_line_decision
 from batchsync.transfer import Source, open_source
@@ -63,83 +63,6 @@ Progress = Callable[[list[dict[str, Any]], str], Iterable[dict[str, Any]]]
 
 def no_progress(items: list[dict[str, Any]], label: str) -> Iterable[dict[str, Any]]:
     return items
-
-
-@dataclass
-class FeedSummary:
-    name: str
-    kind: str = "purchase_orders"
-    files_fetched: int = 0
-    files_processed: int = 0
-    files_rejected: int = 0
-    files_duplicate: int = 0
-    files_not_yet_stable: int = 0
-    refused_names: list[str] = field(default_factory=list)
-    unread: list[str] = field(default_factory=list)  # matching files the server would not let us read
-    after_action_failed: list[str] = field(default_factory=list)  # remote archive/delete refused, retried next run
-    handoff_files: list[str] = field(default_factory=list)
-    counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys((*OUTCOMES, "waiting", "errors"), 0))
-
-    def line(self, dry: bool = False) -> str:
-        """The feed's counts; a dry run's in the conditional (nothing was done)."""
-        c = self.counts
-        done = "would be " if dry else ""
-        files = (
-            f"{self.files_processed} file(s) {done}processed, {self.files_rejected} rejected, "
-            f"{self.files_duplicate} duplicate"
-        )
-        documents = (
-            f"change request(s) {done}accepted" if self.kind == "order_header_changes" else f"PO(s) {done}handed off"
-        )
-        pos = (
-            f"{c['handed_off']} {documents}, {c['rejected']} rejected, {c['duplicate']} duplicate, "
-            f"{c['stale']} stale, {c['skipped']} skipped"
-            + (f", {c['unchanged']} unchanged for the ERP" if c["unchanged"] else "")
-            + (f", {c['waiting']} waiting" if c["waiting"] else "")
-        )
-        remote = [f"{len(self.unread)} file(s) left unread"] if self.unread else []
-        remote += [f"{len(self.after_action_failed)} remote after-action(s) failed"] if self.after_action_failed else []
-        return f"{self.name}: {files}; {pos}" + "".join(f"; {r}" for r in remote)
-
-    missing_folder: str | None = None  # the feed's remote folder does not exist: a person must act (exit 2)
-
-    @property
-    def needs_attention(self) -> bool:
-        return bool(self.files_rejected or self.refused_names or self.unread or self.after_action_failed)
-
-
-@dataclass
-class RunSummary:
-    run_id: int
-    status: str
-    feeds: list[FeedSummary]
-    writeback_files: list[str] = field(default_factory=list)
-    writeback_failed: list[str] = field(default_factory=list)  # uploads the server refused: pending for next run
-    ledger: str = ""
-    handoff_dir: str = ""
-    dry_run: bool = False
-    would_hand_off: list[str] = field(default_factory=list)  # dry run: ERP files and manifests
-    would_do: list[str] = field(default_factory=list)  # dry run: remote moves, deletes, uploads
-
-    @property
-    def exit_code(self) -> ExitCode:
-        if any(f.missing_folder for f in self.feeds):  # no later run can succeed until someone acts
-            return ExitCode.USAGE
-        return {"successful": ExitCode.OK, "errored": ExitCode.ERRORED}.get(self.status, ExitCode.FAILED)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self) | {"exit_code": int(self.exit_code)}
-
-    def lines(self) -> list[str]:
-        failed = f", {len(self.writeback_failed)} refused (pending)" if self.writeback_failed else ""
-        if self.dry_run:
-            return [f.line(dry=True) for f in self.feeds] + [
-                f"write-back: {len(self.writeback_files)} file(s) would be uploaded{failed}; "
-                f"the run would end {self.status}"
-            ]
-        return [f.line() for f in self.feeds] + [
-            f"write-back: {len(self.writeback_files)} file(s) uploaded{failed}; run {self.run_id} {self.status}"
-        ]
 
 
 def prepare_feeds(config: Config, names: list[str] | None = None) -> list[PreparedFeed]:
@@ -326,7 +249,9 @@ def _locked(
             feeds = [f.name for f in prepared]
             run_id = ledger.start_run(trigger, feeds, started.isoformat(), os.getpid(), socket.gethostname())
             with log_context(run_id=run_id):
-                return _session(config, prepared, ledger, run_id, clock, work, progress, connect, dry=dry)
+                summary = _session(config, prepared, ledger, run_id, clock, work, progress, connect, dry=dry)
+            summary.started_at = started.isoformat()
+            return summary
         finally:
             ledger.close()
 
@@ -363,9 +288,18 @@ def _session(
     # a change waiting for its approver, or for its PO within wait_days, is Coupa's normal state: no page
     status = "errored" if totals["rejected"] or totals["errors"] or attention else "successful"
     remote = [m for s in feeds for m in s.unread + s.after_action_failed] + refused
-    ledger.finish_run(run_id, status, totals, "; ".join(remote) or None, clock().isoformat())
+    finished = clock().isoformat()
+    ledger.finish_run(run_id, status, totals, "; ".join(remote) or None, finished)
     return RunSummary(
-        run_id, status, feeds, uploaded, refused, str(ledger.path), str(config.handoff_dir), would_do=would
+        run_id,
+        status,
+        feeds,
+        uploaded,
+        refused,
+        str(ledger.path),
+        str(config.handoff_dir),
+        would_do=would,
+        finished_at=finished,
     )
 
 

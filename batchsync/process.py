@@ -32,12 +32,12 @@ from batchsync.mapping_model import CompiledMapping
 from batchsync.parse import ParsedFile, parse_file
 from batchsync.po_outcomes import handed_off_lines, po_outcomes, po_writeback_rows
 from batchsync.render import render_to
+from batchsync.run_summary import OUTCOMES
 from batchsync.streams import Sink
 from batchsync.transform import LineDecision, Transformed, guard_formula, same_as_document, transform
 from batchsync.validate import Rule, Validated, file_error_frame, validate
 
 log = logging.getLogger("batchsync.process")
-OUTCOMES = ("handed_off", "rejected", "unchanged", "duplicate", "stale", "skipped")
 
 
 @dataclass(frozen=True)
@@ -288,6 +288,7 @@ def manifest_for(
     return {
         "target": feed.mapping.target,
         "feed": feed.name,
+        "kind": feed.layout.kind,
         "created_at": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
         "run_id": run_id,
         "reprocessed": False,

@@ -208,6 +208,7 @@ def _problems(frame: pl.DataFrame, records: list[CompiledRecord], level: str) ->
             pl.struct(
                 pl.lit(p.field).alias("column"),
                 pl.lit(p.check).alias("check"),
+                (pl.lit(None, pl.String) if p.value is None else p.value.cast(pl.String)).alias("value"),
                 p.reason.cast(pl.String).alias("message"),
             )
         )
@@ -229,7 +230,7 @@ def _problems(frame: pl.DataFrame, records: list[CompiledRecord], level: str) ->
             "doc_id",
             "column",
             "check",
-            pl.lit(None, pl.String).alias("value"),
+            "value",
             "message",
         )
     )

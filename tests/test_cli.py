@@ -35,6 +35,9 @@ def test_demo_runs_the_full_job_and_a_second_run_does_nothing(tmp_path: Path) ->
     assert changes["handoff_files"] == [] and summary["writeback_files"] == []
     conn = sqlite3.connect(folder / "var" / "ledger.db")
     assert conn.execute("SELECT count(*) FROM runs").fetchone() == (2,)
+    # the JSON carries the run's start and end, as the ledger has them
+    started, finished = conn.execute("SELECT started_at, finished_at FROM runs WHERE id = 2").fetchone()
+    assert (summary["started_at"], summary["finished_at"]) == (started, finished) and started <= finished
 
 
 def test_demo_refuses_a_folder_that_is_not_a_demo(tmp_path: Path) -> None:

@@ -256,6 +256,7 @@ def test_errors_after_a_run_of_the_samples_newest_first_with_filters(sftp_worksp
         ("OrderHeader_20261123_040000Z.csv", 1, "4207", "E1EDKA1.PARTN", "xref"),
     ]
     assert all(r["resolved_at"] is None for r in rows)
+    assert sorted(r["value"] for r in rows) == ["12,50", "SUP-1042", "SUP-1042"]  # what did not fit, never null
     assert {r["id"] for r in ws.rows("SELECT id FROM integration_errors")} == {r["id"] for r in rows}
 
     text = ws.cli("errors")
@@ -384,3 +385,22 @@ def test_a_file_with_bare_cr_line_breaks_is_not_half_sent(sftp_workspace: Worksp
     sent = [r["po_id"] for r in ws.rows("SELECT po_id FROM po_versions WHERE outcome = 'handed_off' ORDER BY po_id")]
     [file] = ws.rows("SELECT state FROM files")
     assert (file["state"], sent) in (("rejected", []), ("processed", ["4301", "4302"])), (file["state"], sent)
+
+
+def test_errors_file_takes_a_name_as_reprocess_does_and_history_refuses_an_unknown_feed(
+    sftp_workspace: Workspace,
+) -> None:
+    ws = sftp_workspace
+    ws.put_samples()
+    ws.cli("run")
+    [row] = ws.rows("SELECT id FROM files WHERE name = 'OrderHeader_20261123_030000Z.csv'")
+
+    by_name = _json(ws.cli("errors", "--file", "OrderHeader_20261123_030000Z.csv", "--json"))
+    by_id = _json(ws.cli("errors", "--file", str(row["id"]), "--json"))
+    assert by_name == by_id and [r["po_id"] for r in by_name] == ["4206"]  # type: ignore[index]
+
+    nosuch = ws.cli("history", "--feed", "nosuch")
+    assert nosuch.exit_code == 2  # as run --feed nosuch
+    assert "no feed named nosuch in " in nosuch.stderr and "(feeds: purchase_orders" in nosuch.stderr
+    manifest = json.loads(next(ws.handoff.glob("*.manifest.json")).read_text())
+    assert (manifest["feed"], manifest["kind"]) == ("purchase_orders", "purchase_orders")

@@ -302,7 +302,8 @@ def test_history_json_shape_and_filters(two_runs: Workspace) -> None:
     assert _json(ws, "history", "--since", tomorrow, "--json") == []
     assert [r["id"] for r in _json(ws, "history", "--since", runs[1]["started_at"], "--json")] == [2, 1]
     assert [r["id"] for r in _json(ws, "history", "--feed", "purchase_orders", "--json")] == [2, 1]
-    assert _json(ws, "history", "--feed", "nope", "--json") == []
+    nope = ws.cli("history", "--feed", "nope", "--json")
+    assert nope.exit_code == 2 and "no feed named nope in " in nope.stderr  # neither configured nor ever run
 
     human = ws.cli("history", "--limit", "1")
     assert human.exit_code == 0, human.output
@@ -328,4 +329,4 @@ def test_history_since_with_a_utc_offset_is_compared_as_a_time(two_runs: Workspa
 
 
 def test_history_feed_is_matched_exactly(two_runs: Workspace) -> None:
-    assert _json(two_runs, "history", "--feed", "purchase%", "--json") == []
+    assert two_runs.cli("history", "--feed", "purchase%", "--json").exit_code == 2  # no LIKE pattern
