@@ -9,6 +9,7 @@ state change is one transaction.
 
 from __future__ import annotations
 
+import logging
 import os
 import sqlite3
 from collections.abc import Iterator
@@ -21,6 +22,8 @@ import sqlite_utils
 
 from batchsync.errors import StateError
 from batchsync.ledger_schema import MIGRATIONS
+
+log = logging.getLogger("batchsync.ledger")
 
 if TYPE_CHECKING:
     import polars as pl
@@ -85,6 +88,9 @@ class Ledger:
     def _migrate(self) -> None:
         self.db.execute("CREATE TABLE IF NOT EXISTS migrations (id INTEGER PRIMARY KEY, name TEXT, applied_at TEXT)")
         done = {row[0] for row in self.db.execute("SELECT id FROM migrations").fetchall()}
+        pending = [n for n in range(1, len(MIGRATIONS) + 1) if n not in done]
+        if pending and done:  # a ledger of an earlier release: keep it as it was before changing it
+            self._copy_aside(pending[0])
         for number, (name, sql) in enumerate(MIGRATIONS, start=1):
             if number in done:
                 continue
@@ -92,6 +98,21 @@ class Ledger:
                 for statement in filter(str.strip, sql.split(";")):
                     self.db.execute(statement)
                 self.db.execute("INSERT INTO migrations VALUES (?, ?, datetime('now'))", [number, name])
+
+    def _copy_aside(self, first_pending: int) -> None:
+        """SQLite's online backup: a consistent copy even with the WAL in use; never overwrites an earlier one."""
+        target = self.path.with_name(f"{self.path.name}.before-migration-{first_pending}")
+        if target.exists():
+            return
+        copy = sqlite3.connect(target)
+        try:
+            self.db.conn.backup(copy)
+        finally:
+            copy.close()
+        os.chmod(target, 0o600)
+        log.warning(
+            "ledger %s is upgraded from migration %d on; as it was, it is kept at %s", self.path, first_pending, target
+        )
 
     def _table(self, name: str) -> sqlite_utils.db.Table:
         return self.db.table(name)
