@@ -32,10 +32,10 @@ else:
 
     pl = LazyModule("polars")  # status and history read the ledger without polars (start-up, issue 12)
 
-# per wanted PO, its highest handed-off version and that version's currency
-# (SQLite returns a bare column from the row that holds the max())
+# per wanted PO, its highest handed-off version and that version's currency and fingerprint
+# (SQLite returns a bare column from the row that holds the max()); only PO feeds record po_versions
 _LATEST_HANDED_OFF = """WITH latest AS (
-    SELECT v.po_id, max(v.version) AS po_version, v.currency AS po_currency
+    SELECT v.po_id, max(v.version) AS po_version, v.currency AS po_currency, v.mapped_hash AS po_mapped_hash
     FROM po_versions v JOIN wanted w ON w.id = v.po_id
     WHERE v.outcome = 'handed_off' GROUP BY v.po_id)"""
 
@@ -337,17 +337,10 @@ class Ledger:
         kept). Lines: _erp_po, _erp_line, _erp_hash, _erp_source (the line's Coupa columns as JSON).
         """
         self._want(po_ids)
-        latest = """WITH latest AS (
-            SELECT v.po_id, max(v.version) AS version FROM po_versions v JOIN wanted w ON w.id = v.po_id
-            WHERE v.feed = 'purchase_orders' AND v.outcome = 'handed_off' GROUP BY v.po_id)"""
-        heads = self.db.execute(
-            f"""{latest} SELECT h.po_id, h.version, max(v.mapped_hash) FROM latest h JOIN po_versions v
-                ON v.po_id = h.po_id AND v.version = h.version AND v.feed = 'purchase_orders'
-                AND v.outcome = 'handed_off' GROUP BY h.po_id"""
-        ).fetchall()
+        heads = self.db.execute(f"{_LATEST_HANDED_OFF} SELECT po_id, po_version, po_mapped_hash FROM latest").fetchall()
         lines = self.db.execute(
-            f"""{latest} SELECT l.po_id, l.line_number, l.mapped_hash, l.source
-                FROM po_lines l JOIN latest h ON h.po_id = l.po_id AND h.version = l.version"""
+            f"""{_LATEST_HANDED_OFF} SELECT l.po_id, l.line_number, l.mapped_hash, l.source
+                FROM po_lines l JOIN latest h ON h.po_id = l.po_id AND h.po_version = l.version"""
         ).fetchall()
         head_schema = {"id": pl.String, "_erp_version": pl.Int64, "_erp_hash": pl.String}
         line_schema = {c: pl.String for c in ("_erp_po", "_erp_line", "_erp_hash", "_erp_source")}

@@ -149,3 +149,16 @@ def test_two_change_requests_for_one_po_in_one_file_have_their_own_docnum(sftp_w
     assert len(set(docnums)) == 2
     for idoc in idocs:
         check_numbering(idoc)  # every data record carries its own control record's DOCNUM
+
+
+def test_a_po_feed_under_any_name_is_compared_with_what_the_erp_has(sftp_workspace: Workspace) -> None:
+    """Feeds are named in the configuration: ``[feeds.orders]`` judges ACTION codes as ``purchase_orders`` does."""
+    ws = sftp_workspace
+    ws.config.write_text(ws.config.read_text().replace("[feeds.purchase_orders]", "[feeds.orders]"))
+    first_version(ws)
+    v2 = [LINES[0], {**LINES[1], "price": "13.90"}, LINES[2]]
+
+    idoc = send(ws, "OrderHeader_20261124_020000Z.csv", po_file([{"id": "4301", "version": "2"}], v2))
+
+    assert idoc is not None and idoc.one("E1EDK01")["ACTION"] == "003"
+    assert item_actions(idoc) == [("000001", "004"), ("000002", "002"), ("000003", "004")]
