@@ -97,10 +97,11 @@ def load(ctx: click.Context, *, offline: bool = False) -> Config:
     return load_config(find_config(settings(ctx)["config_path"]), offline=offline)
 
 
-def open_ledger(ctx: click.Context) -> Ledger:
+def open_ledger(ctx: click.Context, config: Config | None = None) -> Ledger:
+    """The ledger of ``config`` (read from the command line when not given); none yet is an error."""
     from batchsync.ledger import Ledger
 
-    path = ledger_path(load(ctx, offline=True))
+    path = ledger_path(config or load(ctx, offline=True))
     if not path.exists():
         raise StateError(f"no ledger at {path} yet", hint="run `batchsync run` first")
     return Ledger(path)

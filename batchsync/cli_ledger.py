@@ -74,7 +74,8 @@ def status(ctx: click.Context, as_json: bool) -> None:
     """
     from batchsync import ledger_views  # sqlite-utils: not for --help
 
-    path = ledger_path(load(ctx, offline=True))
+    config = load(ctx, offline=True)
+    path = ledger_path(config)
     if not path.exists():  # a state folder nothing has run in yet: a fact, not a failure
         if as_json:
             empty: dict[str, Any] = {"ledger": None, "last_runs": []}
@@ -83,7 +84,7 @@ def status(ctx: click.Context, as_json: bool) -> None:
         else:
             click.echo(f"no ledger at {path} yet: nothing has run with this state folder (last run: never)")
         return
-    view = ledger_views.status(open_ledger(ctx), utcnow())
+    view = ledger_views.status(open_ledger(ctx, config), utcnow())
     if as_json:
         click.echo(json.dumps(view, indent=2, ensure_ascii=False))
         return
@@ -121,11 +122,11 @@ def history(ctx: click.Context, feed: str | None, since: datetime | None, limit:
     """
     from batchsync import ledger_views  # sqlite-utils: not for --help
 
-    ledger = open_ledger(ctx)
-    if feed is not None:  # as run --feed: a misspelt feed is said, not answered with nothing
-        config = load(ctx, offline=True)
-        if feed not in config.feeds and feed not in ledger_views.feeds_run(ledger):  # a feed since removed still is
-            raise ConfigError(f"no feed named {feed} in {config.path} (feeds: {', '.join(config.feeds)})")
+    config = load(ctx, offline=True)
+    ledger = open_ledger(ctx, config)
+    # as run --feed: a misspelt feed is said, not answered with nothing (a feed since removed still is known)
+    if feed is not None and feed not in config.feeds and feed not in ledger_views.feeds_run(ledger):
+        raise ConfigError(f"no feed named {feed} in {config.path} (feeds: {', '.join(config.feeds)})")
     runs = ledger_views.history(ledger, feed, since, limit)
     if as_json:
         click.echo(json.dumps(runs, indent=2, ensure_ascii=False))

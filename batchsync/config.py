@@ -112,6 +112,12 @@ def find_config(explicit: str | None) -> Path:
     return path
 
 
+def mapping_path(mappings_dir: Path, target: str, kind: str) -> Path | None:
+    """``<target>.<kind>.yaml`` (one target, a mapping per feed kind), else ``<target>.yaml``."""
+    names = [f"{target}.{kind}{ext}" for ext in (".yaml", ".yml")] + [f"{target}{ext}" for ext in (".yaml", ".yml")]
+    return next((mappings_dir / n for n in names if (mappings_dir / n).is_file()), None)
+
+
 def ledger_path(config: Config) -> Path:
     return config.state_dir / "ledger.db"
 
@@ -172,8 +178,7 @@ class _Reader:
         for name, feed in feeds.items():
             if not feed.target:
                 continue
-            stems = (f"{feed.target}.{feed.kind}", feed.target)
-            if not any((mappings_dir / f"{stem}{ext}").is_file() for stem in stems for ext in (".yaml", ".yml")):
+            if mapping_path(mappings_dir, feed.target, feed.kind) is None:
                 said = _did_you_mean(feed.target, names) or f" (it has: {', '.join(sorted(names)) or 'none'})"
                 self.problems.append(f"feeds.{name}.target: no mapping {feed.target!r} in {mappings_dir}{said}")
 

@@ -23,6 +23,7 @@ from typing import Any
 import polars as pl
 import yaml
 
+from batchsync.config import mapping_path
 from batchsync.errors import ConfigError
 from batchsync.idoc import SEGMENT_NAMES, RecordShape, check_records, definition_path, load_basic_type
 from batchsync.layouts import Layout
@@ -52,15 +53,7 @@ from batchsync.mapping_values import (
 )
 from batchsync.mapping_version import version_problems
 from batchsync.mapping_when import compile_when
-from batchsync.textlines import CONTROL
-
-_CONTROL = re.compile(CONTROL)
-
-
-def mapping_path(mappings_dir: Path, target: str, kind: str) -> Path | None:
-    """``<target>.<kind>.yaml`` (one target, a mapping per feed kind), else ``<target>.yaml``."""
-    names = [f"{target}.{kind}{ext}" for ext in (".yaml", ".yml")] + [f"{target}{ext}" for ext in (".yaml", ".yml")]
-    return next((mappings_dir / n for n in names if (mappings_dir / n).is_file()), None)
+from batchsync.textlines import CONTROL, CONTROL_RE
 
 
 def load_mapping(mappings_dir: Path, target: str, layout: Layout) -> CompiledMapping:
@@ -92,7 +85,6 @@ class _Compiler:
         self.shapes: list[RecordShape] = []  # what the IDoc check reads of each record
         self.parents: dict[str, list[str]] = {}  # record -> the records its psgnum fields name
         self.segment = self.record_name = ""
-        self.text_lines = False
         self.charset, self.in_bytes = "utf-8", False
 
     def compile(self, raw: Any, target: str) -> CompiledMapping | None:
@@ -212,7 +204,6 @@ class _Compiler:
         if not isinstance(fields_raw, list) or not fields_raw:
             self.problems.append(f"{where}.fields: expected a list of fields")
             fields_raw = []
-        self.text_lines = lines_of is not None
         fields = [
             f
             for i, spec in enumerate(fields_raw)
@@ -310,7 +301,7 @@ class _Compiler:
     ) -> pl.Expr:
         """No field may break a fixed-width record: a text's control characters become spaces; a code's reject."""
         if producer == "const":
-            if isinstance(spec["const"], str) and _CONTROL.search(spec["const"]):
+            if isinstance(spec["const"], str) and CONTROL_RE.search(spec["const"]):
                 self.problems.append(f"{where}.const: holds a line break or control character")
             return value
         text = producer in ("source", "concat") and not any(k in spec for k in ("map", "xref", "date", "number"))
@@ -396,7 +387,7 @@ class _Compiler:
         if producer == "segment_name":
             return pl.lit(self._constant(spec, producer), pl.String)
         if producer in ("segnum", "psgnum"):
-            # the numbers of the segments actually written, counted by the engine (segments.py)
+            # the numbers of the segments actually written, counted by the engine (records.py)
             return pl.col(f"_segnum:{self.record_name if producer == 'segnum' else body}").cast(pl.String)
         if producer == "source":
             return self._column(body, f"{where}.source", level)

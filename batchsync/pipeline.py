@@ -175,7 +175,7 @@ def reprocess(
     prepared = prepare_feeds(config)
     by_name = {f.name: f for f in prepared}
     replay = Replay(force=force, po_id=po, version=version)
-    _something_to_replay(config, file=file, run_id=run_id, po=po, version=version)
+    _something_to_replay(config, file, run_id, po, version)
 
     def work(session: _Session) -> None:
         files = session.ledger.files_for_replay(file=file, run=run_id, po=po, version=version)
@@ -188,16 +188,17 @@ def reprocess(
     return _execute(config, prepared, "reprocess", clock, work, dry_run=dry_run, progress=no_progress, connect=connect)
 
 
-def _something_to_replay(config: Config, **selection: Any) -> None:
+def _something_to_replay(
+    config: Config, file: str | None, run_id: int | None, po: str | None, version: int | None
+) -> None:
     """Said before a run is started, so a mistyped id records no failed run."""
     path = ledger_path(config)
-    file, run_id, po = selection["file"], selection["run_id"], selection["po"]
     wanted = f"file {file}" if file else f"run {run_id}" if run_id is not None else f"PO {po}"
     if not path.exists():
         raise NothingSelected(f"nothing to reprocess: no ledger at {path} yet, so no archived file for {wanted}")
     ledger = Ledger(path)
     try:
-        found = ledger.files_for_replay(file=file, run=run_id, po=po, version=selection["version"])
+        found = ledger.files_for_replay(file=file, run=run_id, po=po, version=version)
     finally:
         ledger.close()
     if not found:

@@ -79,19 +79,18 @@ def handed_off_lines(
 ) -> pl.DataFrame:
     """What the ERP now has of each PO line: the change feed checks quantities against what was received,
     the next version is compared with its fingerprint, and its Coupa columns let it go out as deleted."""
-    handed = versions.filter(pl.col("outcome") == "handed_off").select("po_id", "version")
+    # a Line record has its own version column; the PO's is the one that counts
+    handed = versions.filter(pl.col("outcome") == "handed_off").select("po_id", pl.col("version").alias("_po"))
     marks = transformed.line_fingerprints
     if marks is None:
         marks = pl.DataFrame(schema={"po_id": pl.String, "line_number": pl.String, "mapped_hash": pl.String})
     columns = list(layout.role("line").columns)
-    # a Line record has its own version column; the PO's is the one that counts
+    kept = lines.join(handed, left_on="order-header-id", right_on="po_id", how="inner")
     return (
-        lines.with_columns(line_source(lines, columns).alias("source"))
-        .drop("version")
-        .join(handed, left_on="order-header-id", right_on="po_id", how="inner")
+        kept.with_columns(line_source(kept, columns).alias("source"))  # JSON for the lines handed off only
         .select(
             pl.col("order-header-id").alias("po_id"),
-            "version",
+            pl.col("_po").alias("version"),
             pl.col("line-number").alias("line_number"),
             pl.col("id").alias("line_id"),
             "quantity",

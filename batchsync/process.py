@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -31,10 +31,11 @@ from batchsync.ledger import FileOutcome, Ledger
 from batchsync.mapping_model import CompiledMapping
 from batchsync.parse import ParsedFile, parse_file
 from batchsync.po_outcomes import handed_off_lines, po_outcomes, po_writeback_rows
+from batchsync.records import guard_formula
 from batchsync.render import render_to
 from batchsync.run_summary import OUTCOMES
 from batchsync.streams import Sink
-from batchsync.transform import LineDecision, Transformed, guard_formula, same_as_document, transform
+from batchsync.transform import LineDecision, Transformed, same_as_document, transform
 from batchsync.validate import Rule, Validated, file_error_frame, validate
 
 log = logging.getLogger("batchsync.process")
@@ -149,7 +150,7 @@ class FileContext:
                     line_decision=feed.line_decision,
                     erp_state=erp_state,
                 )
-                mapped.append(batch.counted(_document_counts(batch.documents)))
+                mapped.append(replace(batch, documents=_document_counts(batch.documents)))  # counts, not text
                 yield batch.documents
 
         def manifest() -> dict[str, Any]:

@@ -81,10 +81,6 @@ def _os_reason(exc: OSError) -> str:
 
 def doing(op: str, path: str, server: str) -> str:
     """``connecting to sftp://…``, ``listing /Outgoing on sftp://…``: the server named once."""
-    return _what(op, path, server)
-
-
-def _what(op: str, path: str, server: str) -> str:
     if op == "connect":
         return f"{DOING[op]} {server}"
     return f"{DOING.get(op, op)} {path} on {server}"
@@ -93,7 +89,7 @@ def _what(op: str, path: str, server: str) -> str:
 def failure(op: str, path: str, server: str, exc: BaseException, timeout: float | None = None) -> RemoteRefused:
     """The server answered and refused: the innermost operation first, the one it was part of after."""
     inner_op, inner_path = getattr(exc, "remote_op", None) or (op, path)
-    message = f"{_what(inner_op, inner_path, server)} failed: {reason(exc, timeout)}"
+    message = f"{doing(inner_op, inner_path, server)} failed: {reason(exc, timeout)}"
     if inner_path != path:  # the step it was part of, unless that names the same path again
         message += f" ({DOING.get(op, op)} {path})"
     denied = isinstance(exc, OSError) and exc.errno in (errno.EACCES, errno.EPERM)
@@ -103,5 +99,5 @@ def failure(op: str, path: str, server: str, exc: BaseException, timeout: float 
 def gave_up(op: str, path: str, server: str, exc: BaseException, attempts: int, timeout: float) -> TransportError:
     """The connection kept failing: the run cannot go on."""
     return TransportError(
-        f"{_what(op, path, server)} failed after {attempts} attempts: {reason(exc, timeout)}", hint=NETWORK_HINT
+        f"{doing(op, path, server)} failed after {attempts} attempts: {reason(exc, timeout)}", hint=NETWORK_HINT
     )

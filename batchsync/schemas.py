@@ -199,8 +199,8 @@ PO_RULES = [rule_has_lines, rule_orphans, rule_unique, rule_line_total, rule_all
 def po_line_decision() -> pl.Expr:
     """What a line does to the ERP's copy (``_line_change``): a cancelled PO or line is cancelled there.
 
-    A new PO adds every line; a line of a changed PO counts as changed (what the ERP has of
-    each line is not recorded yet, so nothing is known to be unchanged).
+    A new PO adds every line; a line of a changed PO counts as changed until erp_state.py has
+    compared it with what the ERP has (unchanged, added, deleted).
     """
     deleted = pl.col("status").str.to_lowercase().is_in(["cancelled", "canceled", "deleted"])
     return (

@@ -17,7 +17,7 @@ import polars as pl
 # what no fixed-width record may hold: it would end the record early (or look like it does)
 CONTROL = r"\r\n|[\x00-\x1f\x7f\x85\u2028\u2029]"
 _BREAK = re.compile(r"\r\n|[\n\r\x0b\x0c\x85\u2028\u2029]")
-_CONTROL = re.compile(CONTROL)
+CONTROL_RE = re.compile(CONTROL)
 PARAGRAPH, CONTINUED = "*", "="
 
 
@@ -27,7 +27,7 @@ def text_lines(text: str | None, width: int, in_bytes: bool = False) -> list[dic
         return []
     lines: list[dict[str, str]] = []
     for paragraph in _BREAK.split(text):
-        pieces = _wrap(_CONTROL.sub(" ", paragraph), width, in_bytes)
+        pieces = _wrap(CONTROL_RE.sub(" ", paragraph), width, in_bytes)
         lines += [{"line": p, "format": PARAGRAPH if i == 0 else CONTINUED} for i, p in enumerate(pieces)]
     return lines
 

@@ -20,8 +20,8 @@ from batchsync.handoff import unsequenced
 from batchsync.layouts import Layout
 from batchsync.mapping_model import CompiledMapping, CompiledRecord
 from batchsync.parse import LINE
-from batchsync.records import guard_formula, number_records, record_texts, row_text, with_text_lines
-from batchsync.validate import ERROR_SCHEMA, buyer_reason
+from batchsync.records import number_records, record_texts, row_text, with_text_lines
+from batchsync.validate import ERROR_SCHEMA, first_reasons
 
 LineDecision = Callable[[], pl.Expr]  # per line record, from the document's _decision and the line's own columns
 
@@ -57,12 +57,6 @@ class Transformed:
             pl.concat(lines) if lines else None,
         )
 
-    def counted(self, documents: pl.DataFrame) -> Transformed:
-        """The same result with other document columns (the manifest's counts instead of the text)."""
-        return Transformed(
-            documents, self.rejected, self.problems, self.unchanged, self.header_fingerprints, self.line_fingerprints
-        )
-
 
 def transform(
     frames: dict[str, pl.DataFrame],
@@ -94,8 +88,7 @@ def transform(
         unchanged = _ids()
     levels = _numbered(levels, mapping)
     problems = pl.concat([_problems(levels[role], mapping.at_level(role), role) for role in levels]).sort("line")
-    first = problems.group_by("doc_id", maintain_order=True).first()
-    rejected = first.with_columns(buyer_reason(first, levels).alias("reason")).select("doc_id", "reason")
+    rejected = first_reasons(problems, levels)
     bad = rejected["doc_id"].implode()
     header_records = mapping.at_level("header")
     documents = record_texts(levels["header"].filter(~pl.col("id").is_in(bad)), header_records).select(
@@ -248,5 +241,3 @@ def _joined_level_text(frame: pl.DataFrame, records: list[CompiledRecord], level
         .agg(pl.col(name).str.join("\n"))
     )
 
-
-__all__ = ["guard_formula"]  # process.py and the error reports use it from here

@@ -108,6 +108,12 @@ def buyer_reason(problems: pl.DataFrame, frames: dict[str, pl.DataFrame]) -> pl.
     return frame.select(said.otherwise(pl.col("message")).alias("reason"))["reason"]
 
 
+def first_reasons(problems: pl.DataFrame, frames: dict[str, pl.DataFrame]) -> pl.DataFrame:
+    """doc_id, reason: each document's first problem, in a buyer's words (validation and mapping alike)."""
+    first = problems.group_by("doc_id", maintain_order=True).first()
+    return first.select("doc_id", buyer_reason(first, frames).alias("reason"))
+
+
 def _with_value() -> pl.Expr:
     """``price is not a number`` becomes ``price "12,50" is not a number``: the buyer sees what Coupa holds."""
     if_named = pl.col("value").is_not_null() & pl.col("message").str.starts_with(pl.col("column") + pl.lit(" "))
@@ -118,8 +124,7 @@ def _with_value() -> pl.Expr:
 def split(frames: dict[str, pl.DataFrame], errors: pl.DataFrame, doc_keys: dict[str, str]) -> Validated:
     """Keep only documents without errors; say why each other one was rejected."""
     header_ids = frames["header"]["id"]
-    first = errors.filter(pl.col("doc_id").is_in(header_ids.implode())).group_by("doc_id", maintain_order=True).first()
-    rejected = first.with_columns(buyer_reason(first, frames).alias("reason")).select("doc_id", "reason")
+    rejected = first_reasons(errors.filter(pl.col("doc_id").is_in(header_ids.implode())), frames)
     bad = rejected["doc_id"].implode()
     accepted = {
         role: keep_rows(frame, ~pl.col(doc_keys[role]).is_in(bad) & pl.col(doc_keys[role]).is_in(header_ids.implode()))

@@ -13,6 +13,8 @@ from batchsync.writeback import WritebackFile, build_files, rejected_text, sent_
 
 STAMP = "20261124T020000Z"
 STATUS, CHANGE = "ERP Integration Status", "ERP Change Validation"
+# Coupa's Purchase Order Change import header, written out here on purpose rather than imported
+# from writeback.HEADER_COLUMNS: the files are checked against the contract, not against themselves
 COLUMNS = [
     "Header",
     "Action",
