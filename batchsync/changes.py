@@ -31,6 +31,8 @@ from batchsync.process import (
     replay_suffix,
     write_error_report,
 )
+from batchsync.transform import Transformed
+from batchsync.writeback import unchanged_text
 
 log = logging.getLogger("batchsync.changes")
 CHANGE_RULE = "change_rule"  # the check of an integration error that is a rejected change request
@@ -57,11 +59,11 @@ def process_change_file(
     pos, po_lines = ledger.handed_off_pos(validated.frames["header"][PO_KEY].unique().to_list())
     judged = judge_changes(validated.frames, known, pos, po_lines, now=now, wait_days=feed.config.wait_days)
     sends = judged.filter(pl.col("decision") == "accept").select("id", "po_id", "version")
-    to_map = sends.select("id", pl.lit("change").alias("_decision"))
+    to_map = sends.select("id", "po_id", pl.lit("change").alias("_decision"))
     described = sends.with_columns(pl.lit("change").alias("decision"))
     transformed, handoff = ctx.hand_off(validated, to_map, described, ctx.erp_name(_suffix(ctx)))
     decided = set(known.filter(pl.col("known_status") != "waiting")["id"].to_list())
-    changes = _outcomes(parsed.frames["header"], validated.rejected, judged, transformed.rejected, handoff, decided)
+    changes = _outcomes(parsed.frames["header"], validated.rejected, judged, transformed, handoff, decided)
     errors = ctx.errors(validated, transformed)
     if file_row["state"] == "waiting":  # judged before: record only what is new about changes not yet decided
         errors = errors.filter(pl.col("doc_id").is_in(changes["id"].implode()))
@@ -85,6 +87,7 @@ def process_change_file(
             report,
             now.isoformat(),
             change_requests=changes,
+            change_lines=_handed_off_lines(changes, transformed),
         )
     )
     counts = {"handed_off": counts.pop("accepted"), **counts, "errors": errors.height}
@@ -120,18 +123,26 @@ def _outcomes(
     headers: pl.DataFrame,
     invalid: pl.DataFrame,
     judged: pl.DataFrame,
-    unmappable: pl.DataFrame,
+    transformed: Transformed,
     handoff: Any,
     decided: set[str],
 ) -> pl.DataFrame:
-    """One row per change request not decided before: id, po_id, version, status, reason, handoff_name."""
+    """One row per change request not decided before: id, po_id, version, status, reason, handoff_name,
+    mapped_values (what the ERP got of a change handed off: erp_changes.py)."""
     sent = {str(d["id"]) for d in handoff.manifest["documents"]} if handoff else set()
+    unchanged = transformed.unchanged.select(
+        "id", pl.format("nothing the ERP receives differs from what it has of version {}", "_erp_version").alias("u")
+    )
+    marks = transformed.header_fingerprints
+    values = pl.DataFrame(schema={"id": pl.String, "mapped_values": pl.String}) if marks is None else marks
     rows = (
         headers.select("id", pl.col(PO_KEY).alias("po_id"), pl.col("version").cast(pl.Int64, strict=False))
         .filter(~pl.col("id").is_in(list(decided)))
         .join(invalid.rename({"doc_id": "id", "reason": "v_reason"}), on="id", how="left")
         .join(judged.select("id", "decision", pl.col("reason").alias("j_reason")), on="id", how="left")
-        .join(unmappable.rename({"doc_id": "id", "reason": "m_reason"}), on="id", how="left")
+        .join(transformed.rejected.rename({"doc_id": "id", "reason": "m_reason"}), on="id", how="left")
+        .join(unchanged, on="id", how="left")
+        .join(values.select("id", "mapped_values"), on="id", how="left")
     )
     status = (
         pl.when(pl.col("v_reason").is_not_null() | pl.col("m_reason").is_not_null())
@@ -145,9 +156,21 @@ def _outcomes(
         "po_id",
         "version",
         status.alias("status"),
-        pl.coalesce("v_reason", "m_reason", "j_reason").alias("reason"),
-        pl.when(status == "accepted").then(pl.lit(handoff.name if handoff else None)).alias("handoff_name"),
+        pl.coalesce("v_reason", "m_reason", "j_reason", "u").alias("reason"),
+        pl.when(pl.col("id").is_in(list(sent))).then(pl.lit(handoff.name if handoff else None)).alias("handoff_name"),
+        pl.when(pl.col("id").is_in(list(sent))).then(pl.col("mapped_values")).alias("mapped_values"),
     ).filter(pl.col("status").is_not_null())
+
+
+def _handed_off_lines(changes: pl.DataFrame, transformed: Transformed) -> pl.DataFrame | None:
+    """The lines of each change handed off, as the ERP got them: what it has after the change."""
+    marks = transformed.line_fingerprints
+    if marks is None:
+        return None
+    sent = changes.filter(pl.col("handoff_name").is_not_null())["id"].implode()
+    return marks.filter(pl.col("po_id").is_in(sent)).select(
+        pl.col("po_id").alias("change_id"), "line_number", "line_change", "mapped_values"
+    )
 
 
 def _writeback_rows(changes: pl.DataFrame, config: Config, now: datetime) -> pl.DataFrame:
@@ -155,7 +178,9 @@ def _writeback_rows(changes: pl.DataFrame, config: Config, now: datetime) -> pl.
     stamp = now.strftime("%Y-%m-%dT%H:%M:%SZ")
     told = changes.filter(pl.col("status").is_in(["accepted", "rejected"]) & pl.col("po_id").str.contains(r"^\d+$"))
     text = (
-        pl.when(pl.col("status") == "accepted")
+        pl.when((pl.col("status") == "accepted") & pl.col("handoff_name").is_null())
+        .then(pl.format(f"{unchanged_text(stamp, '')}change {{}}: {{}}", "id", "reason"))
+        .when(pl.col("status") == "accepted")
         .then(pl.format(f"Accepted by ERP validation {stamp} (change {{}}, {{}})", "id", "handoff_name"))
         .otherwise(pl.format("Rejected: change {}: {}", "id", "reason"))
     )

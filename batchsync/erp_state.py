@@ -11,12 +11,17 @@ document is sent). A new version is compared with the latest version the ERP got
 * the document is ``header`` (002), ``items`` (003) or ``header_items`` (004) changed; when nothing the
   ERP receives changed it is ``unchanged``: not sent again, recorded and written back as such.
 
+Beside the hash, the ledger keeps the compared values themselves (``mapped_values``, JSON): a change
+request (erp_changes.py) carries only what it changes, so it is compared field by field, and what the
+ERP has after it is the PO version plus the change, the values overlaid and hashed again.
+
 A version handed off before fingerprints were kept has none: its next change counts as changed
 everywhere (header and items). Pure: DataFrames in, DataFrames out.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from hashlib import sha256
 
@@ -28,33 +33,69 @@ LINE_KEY = "line-number"  # what the ERP knows a PO line by (ORDERS05 E1EDP01-PO
 CHANGED = ("header", "items", "header_items")
 
 
+HEAD_SCHEMA = {"id": pl.String, "_erp_version": pl.Int64, "_erp_hash": pl.String, "_erp_values": pl.String}
+LINE_SCHEMA = {c: pl.String for c in ("_erp_po", "_erp_line", "_erp_hash", "_erp_source", "_erp_values")}
+
+
 @dataclass(frozen=True)
 class ErpState:
-    """Per PO, the latest version handed off (``Ledger.erp_state``)."""
+    """Per PO, what the ERP has: the latest version handed off plus the changes handed off after it."""
 
-    headers: pl.DataFrame  # id, _erp_version, _erp_hash
-    lines: pl.DataFrame  # _erp_po, _erp_line, _erp_hash, _erp_source
+    headers: pl.DataFrame  # HEAD_SCHEMA: the PO's id
+    lines: pl.DataFrame  # LINE_SCHEMA
+    po_key: str | None = None  # the column naming the PO, for a feed whose documents are not POs (a change)
+    line_key: str = LINE_KEY  # what the feed's lines call the PO line number
+
+    @staticmethod
+    def nothing(po_key: str | None = None, line_key: str = LINE_KEY) -> ErpState:
+        return ErpState(pl.DataFrame(schema=HEAD_SCHEMA), pl.DataFrame(schema=LINE_SCHEMA), po_key, line_key)
 
 
-def fingerprint_expr(records: list[CompiledRecord]) -> pl.Expr:
-    """The compared values of a row's records, as one text (hashed by ``with_fingerprint``)."""
-    parts: list[pl.Expr] = []
+def compared_parts(records: list[CompiledRecord]) -> list[tuple[str, pl.Expr]]:
+    """What the ERP receives of a row, value by value: ``RECORD.FIELD`` (or ``RECORD`` for text lines)."""
+    parts: list[tuple[str, pl.Expr]] = []
     for record in records:
         if record.lines_of is not None:  # the text lines come from one value: compare that value
-            parts.append(record.lines_of[0].fill_null(""))
+            parts.append((record.name, record.lines_of[0].fill_null("")))
             continue
         for f in record.fields:
             if f.compared:
                 value = f.value if record.when is None else pl.when(record.when).then(f.value)
-                parts.append(pl.lit(f"{record.name}.{f.name}=") + value.fill_null(""))
+                parts.append((f"{record.name}.{f.name}", value.fill_null("").cast(pl.String)))
+    return parts
+
+
+def fingerprint_expr(records: list[CompiledRecord]) -> pl.Expr:
+    """The compared values of a row's records, as one text (hashed by ``with_fingerprint``)."""
+    parts = [value if "." not in key else pl.lit(f"{key}=") + value for key, value in compared_parts(records)]
     return pl.concat_str(parts, separator="\x1f") if parts else pl.lit("")
 
 
+def fingerprint_text(values: dict[str, str]) -> str:
+    """The same text as ``fingerprint_expr``, from the values the ledger keeps."""
+    return "\x1f".join(v if "." not in k else f"{k}={v}" for k, v in values.items())
+
+
+def digest(text: str) -> str:
+    return sha256(text.encode()).hexdigest()[:32]
+
+
 def with_fingerprint(frame: pl.DataFrame, records: list[CompiledRecord]) -> pl.DataFrame:
-    """Adds ``_mapped_hash``: SHA-256 of the compared values, stable across polars releases."""
-    text = frame.select(fingerprint_expr(records).alias("t"))["t"]
-    hashes = [sha256(t.encode()).hexdigest()[:32] for t in text.to_list()]
-    return frame.with_columns(pl.Series("_mapped_hash", hashes, dtype=pl.String))
+    """Adds ``_mapped_hash`` (SHA-256 of the compared values, stable across polars releases) and
+    ``_mapped_values`` (the values, a JSON object in the mapping's order)."""
+    parts = compared_parts(records)
+    values = pl.struct([v.alias(k) for k, v in parts]).struct.json_encode() if parts else pl.lit("{}")
+    found = frame.select(fingerprint_expr(records).alias("t"), values.alias("v"))
+    hashes = [digest(t) for t in found["t"].to_list()]
+    return frame.with_columns(pl.Series("_mapped_hash", hashes, dtype=pl.String), found["v"].alias("_mapped_values"))
+
+
+def differs(mine: str, theirs: str | None) -> bool:
+    """Whether a change's values change what the ERP has (``theirs`` null: nothing known, so yes)."""
+    if theirs is None:
+        return True
+    known = json.loads(theirs)
+    return any(known.get(k, "") != v for k, v in json.loads(mine).items())
 
 
 def line_source(lines: pl.DataFrame, columns: list[str]) -> pl.Expr:
@@ -93,6 +134,11 @@ def compare_with_erp(
     items = lines.group_by("doc_id").agg((pl.col("_line_change") != "unchanged").any().alias("_items_changed"))
     header = header.join(items.rename({"doc_id": "id"}), on="id", how="left", maintain_order="left")
     header = header.with_columns(_document_change().alias("_change"))
+    return with_decided(levels, header, lines)
+
+
+def with_decided(levels: dict[str, pl.DataFrame], header: pl.DataFrame, lines: pl.DataFrame) -> dict[str, pl.DataFrame]:
+    """Every level gets the document's ``_change`` as decided on the header."""
     decided = header.select("_doc_seq", pl.col("_change").alias("_decided"))
     levels = {"header": header, "line": lines} | {r: f for r, f in levels.items() if r not in ("header", "line")}
     return {role: _with_change(frame, decided, role) for role, frame in levels.items()}
@@ -114,9 +160,14 @@ def _line_change(legacy: pl.Series) -> pl.Expr:
 
 
 def _document_change() -> pl.Expr:
-    if_change = pl.col("_change").is_in(CHANGED) & pl.col("_erp_known").fill_null(False)
     legacy = pl.col("_erp_hash").is_null()
     header = (pl.col("_erp_hash") != pl.col("_mapped_hash")).fill_null(True)
+    return document_change(legacy, header)
+
+
+def document_change(legacy: pl.Expr, header: pl.Expr) -> pl.Expr:
+    """``header``, ``items``, ``header_items`` or ``unchanged``, for a change the ERP has a version of."""
+    if_change = pl.col("_change").is_in(CHANGED) & pl.col("_erp_known").fill_null(False)
     items = pl.col("_items_changed").fill_null(False)
     return (
         pl.when(~if_change)
@@ -141,18 +192,25 @@ def _with_change(frame: pl.DataFrame, decided: pl.DataFrame, role: str) -> pl.Da
     return frame.with_columns(pl.col("_change").alias("_line_change"))  # allocations follow their document
 
 
-def fingerprints(levels: dict[str, pl.DataFrame], kept: pl.Series) -> tuple[pl.DataFrame, pl.DataFrame]:
+def fingerprints(
+    levels: dict[str, pl.DataFrame], kept: pl.Series, line_key: str = LINE_KEY
+) -> tuple[pl.DataFrame, pl.DataFrame]:
     """What the ledger keeps of the documents sent.
 
-    Header: id, mapped_hash. Lines: po_id, line_number, mapped_hash.
+    Header: id, mapped_hash, mapped_values. Lines: po_id (the document's id), line_number, line_change,
+    mapped_hash, mapped_values.
     """
     header = levels["header"].filter(pl.col("id").is_in(kept.implode()))
     lines = levels["line"].filter(pl.col("doc_id").is_in(kept.implode()) & ~pl.col("_erp_deleted").fill_null(False))
     return (
-        header.select("id", pl.col("_mapped_hash").alias("mapped_hash")),
+        header.select(
+            "id", pl.col("_mapped_hash").alias("mapped_hash"), pl.col("_mapped_values").alias("mapped_values")
+        ),
         lines.select(
             pl.col("doc_id").alias("po_id"),
-            pl.col(LINE_KEY).alias("line_number"),
+            pl.col(line_key).alias("line_number"),
+            pl.col("_line_change").alias("line_change"),
             pl.col("_mapped_hash").alias("mapped_hash"),
+            pl.col("_mapped_values").alias("mapped_values"),
         ),
     )

@@ -35,9 +35,17 @@ else:
 # per wanted PO, its highest handed-off version and that version's currency and fingerprint
 # (SQLite returns a bare column from the row that holds the max()); only PO feeds record po_versions
 _LATEST_HANDED_OFF = """WITH latest AS (
-    SELECT v.po_id, max(v.version) AS po_version, v.currency AS po_currency, v.mapped_hash AS po_mapped_hash
+    SELECT v.po_id, max(v.version) AS po_version, v.currency AS po_currency, v.mapped_hash AS po_mapped_hash,
+        v.mapped_values AS po_mapped_values, v.handoff_name AS po_handoff
     FROM po_versions v JOIN wanted w ON w.id = v.po_id
     WHERE v.outcome = 'handed_off' GROUP BY v.po_id)"""
+
+# the accepted change requests handed off after the PO version the ERP has, in hand-off order
+_CHANGES_SINCE = f"""{_LATEST_HANDED_OFF}, since AS (
+    SELECT c.id AS change_id, c.po_id, c.mapped_values, hc.rowid AS seq
+    FROM change_requests c JOIN latest l ON l.po_id = c.po_id
+    JOIN handoffs hc ON hc.name = c.handoff_name JOIN handoffs hv ON hv.name = l.po_handoff
+    WHERE c.status = 'accepted' AND hc.rowid > hv.rowid)"""
 
 
 @dataclass(frozen=True)
@@ -57,7 +65,8 @@ class FileOutcome:
     now: str
     po_lines: pl.DataFrame | None = None  # po_id, version, line_number, line_id, quantity, received, currency,
     # mapped_hash, source (erp_state.py)
-    change_requests: pl.DataFrame | None = None  # id, po_id, version, status, reason, handoff_name
+    change_requests: pl.DataFrame | None = None  # id, po_id, version, status, reason, handoff_name, mapped_values
+    change_lines: pl.DataFrame | None = None  # change_id, line_number, line_change, mapped_values (handed off)
 
 
 class Ledger:
@@ -251,6 +260,8 @@ class Ledger:
             self._record_changes(o.change_requests, o.file_id, o.run_id, o.now)
             accepted = o.change_requests.filter(pl.col("status") == "accepted")["po_id"].to_list()
             self._resolve_errors(accepted, o.run_id, o.now, check="change_rule")
+        if o.change_lines is not None:
+            self._insert_frame("change_lines", o.change_lines, verb="INSERT OR REPLACE")
         if o.handoff:
             self._table("handoffs").insert(o.handoff, replace=True)
         update = {
@@ -331,21 +342,32 @@ class Ledger:
         )
 
     def erp_state(self, po_ids: list[str]) -> tuple[pl.DataFrame, pl.DataFrame]:
-        """What the ERP has of each PO: its latest handed-off version's fingerprints (erp_state.py).
+        """What the ERP has of each PO: its latest handed-off version plus the changes handed off after it.
 
-        Headers: id, _erp_version, _erp_hash (null for a version handed off before fingerprints were
-        kept). Lines: _erp_po, _erp_line, _erp_hash, _erp_source (the line's Coupa columns as JSON).
+        Headers and lines as ``erp_state.HEAD_SCHEMA`` and ``LINE_SCHEMA``: the hash is null for a version
+        handed off before fingerprints were kept, the values for one handed off before they were.
         """
+        from batchsync.erp_changes import apply_changes  # polars: not for status and history
+        from batchsync.erp_state import HEAD_SCHEMA, LINE_SCHEMA
+
         self._want(po_ids)
-        heads = self.db.execute(f"{_LATEST_HANDED_OFF} SELECT po_id, po_version, po_mapped_hash FROM latest").fetchall()
-        lines = self.db.execute(
-            f"""{_LATEST_HANDED_OFF} SELECT l.po_id, l.line_number, l.mapped_hash, l.source
+        heads = self.query(
+            f"""{_LATEST_HANDED_OFF} SELECT po_id AS id, po_version AS _erp_version, po_mapped_hash AS _erp_hash,
+                po_mapped_values AS _erp_values FROM latest"""
+        )
+        lines = self.query(
+            f"""{_LATEST_HANDED_OFF} SELECT l.po_id AS _erp_po, l.line_number AS _erp_line, l.mapped_hash AS _erp_hash,
+                l.source AS _erp_source, l.mapped_values AS _erp_values
                 FROM po_lines l JOIN latest h ON h.po_id = l.po_id AND h.po_version = l.version"""
-        ).fetchall()
-        head_schema = {"id": pl.String, "_erp_version": pl.Int64, "_erp_hash": pl.String}
-        line_schema = {c: pl.String for c in ("_erp_po", "_erp_line", "_erp_hash", "_erp_source")}
-        return pl.DataFrame(heads, schema=head_schema, orient="row"), pl.DataFrame(
-            lines, schema=line_schema, orient="row"
+        )
+        changes = self.query(f"{_CHANGES_SINCE} SELECT change_id, po_id, mapped_values FROM since ORDER BY seq")
+        change_lines = self.query(
+            f"""{_CHANGES_SINCE} SELECT c.change_id, c.line_number, c.line_change, c.mapped_values
+                FROM change_lines c JOIN since s ON s.change_id = c.change_id"""
+        )
+        heads, lines = apply_changes(heads, lines, changes, change_lines)
+        return pl.DataFrame(heads, schema=HEAD_SCHEMA, orient="row"), pl.DataFrame(
+            lines, schema=LINE_SCHEMA, orient="row"
         )
 
     def _want(self, ids: list[str]) -> None:

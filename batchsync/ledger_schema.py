@@ -77,4 +77,15 @@ MIGRATIONS: list[tuple[str, str]] = [
         ALTER TABLE po_lines ADD COLUMN source TEXT;
         """,
     ),
+    (
+        "what the ERP has, value by value, and the changes handed off after a version",
+        """
+        ALTER TABLE po_versions ADD COLUMN mapped_values TEXT;
+        ALTER TABLE po_lines ADD COLUMN mapped_values TEXT;
+        ALTER TABLE change_requests ADD COLUMN mapped_values TEXT;
+        CREATE TABLE change_lines (
+            change_id TEXT NOT NULL, line_number TEXT NOT NULL, line_change TEXT, mapped_values TEXT,
+            PRIMARY KEY (change_id, line_number));
+        """,
+    ),
 ]

@@ -24,7 +24,8 @@ def po_outcomes(
     transformed: Transformed,
     handoff: Handoff | None,
 ) -> pl.DataFrame:
-    """po_id, version, content_hash, status, decision, currency, outcome, reason, handoff_name, mapped_hash."""
+    """po_id, version, content_hash, status, decision, currency, outcome, reason, handoff_name, mapped_hash,
+    mapped_values."""
     handed = [str(d["id"]) for d in handoff.manifest["documents"]] if handoff else []
     headers = parsed.frames["header"].select(
         pl.col("id").alias("po_id"),
@@ -65,12 +66,13 @@ def po_outcomes(
         pl.coalesce("v_reason", "m_reason", "u_reason", "d_reason").alias("reason"),
         pl.when(outcome == "handed_off").then(pl.lit(handoff.name if handoff else None)).alias("handoff_name"),
         pl.when(outcome == "handed_off").then(pl.col("mapped_hash")).alias("mapped_hash"),
+        pl.when(outcome == "handed_off").then(pl.col("mapped_values")).alias("mapped_values"),
     )
 
 
 def _fingerprints(transformed: Transformed) -> pl.DataFrame:
     if transformed.header_fingerprints is None:
-        return pl.DataFrame(schema={"po_id": pl.String, "mapped_hash": pl.String})
+        return pl.DataFrame(schema={"po_id": pl.String, "mapped_hash": pl.String, "mapped_values": pl.String})
     return transformed.header_fingerprints.rename({"id": "po_id"})
 
 
@@ -83,7 +85,8 @@ def handed_off_lines(
     handed = versions.filter(pl.col("outcome") == "handed_off").select("po_id", pl.col("version").alias("_po"))
     marks = transformed.line_fingerprints
     if marks is None:
-        marks = pl.DataFrame(schema={"po_id": pl.String, "line_number": pl.String, "mapped_hash": pl.String})
+        marks = pl.DataFrame(schema={c: pl.String for c in ("po_id", "line_number", "mapped_hash", "mapped_values")})
+    marks = marks.drop("line_change", strict=False)
     columns = list(layout.role("line").columns)
     kept = lines.join(handed, left_on="order-header-id", right_on="po_id", how="inner")
     return (

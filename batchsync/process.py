@@ -26,7 +26,7 @@ from batchsync.erp_state import ErpState
 from batchsync.errors import DataError
 from batchsync.faults import checkpoint
 from batchsync.handoff import Handoff, handoff_name, publish, sequence_prefix
-from batchsync.layouts import Layout
+from batchsync.layouts import PO_KEY, Layout
 from batchsync.ledger import FileOutcome, Ledger
 from batchsync.mapping_model import CompiledMapping
 from batchsync.parse import ParsedFile, parse_file
@@ -171,8 +171,11 @@ class FileContext:
 
     def erp_state(self, sends: pl.DataFrame) -> ErpState | None:
         """What the ERP has of the POs a batch changes; none for a forced replay (it sends everything again)."""
-        if self.feed.layout.kind != "purchase_orders" or (self.replay is not None and self.replay.force):
+        if self.replay is not None and self.replay.force:
             return None
+        if self.feed.layout.kind == "order_header_changes":  # a change names its PO
+            po_key, line_key = PO_KEY, self.feed.layout.role("line").order[0]
+            return ErpState(*self.ledger.erp_state(sends["po_id"].unique().to_list()), po_key, line_key)
         changed = sends.filter(pl.col("_decision") == "change")["id"].to_list()
         return ErpState(*self.ledger.erp_state(changed))
 

@@ -15,6 +15,7 @@ from hashlib import sha256
 
 import polars as pl
 
+from batchsync.erp_changes import compare_change_with_erp
 from batchsync.erp_state import ErpState, compare_with_erp, fingerprints, with_deleted_lines
 from batchsync.handoff import unsequenced
 from batchsync.layouts import Layout
@@ -40,8 +41,8 @@ class Transformed:
     rejected: pl.DataFrame  # doc_id, reason (the first problem)
     problems: pl.DataFrame  # every problem, validate.ERROR_SCHEMA without file
     unchanged: pl.DataFrame = field(default_factory=_ids)  # id: nothing the ERP receives changed, not sent
-    header_fingerprints: pl.DataFrame | None = None  # id, mapped_hash (erp_state.fingerprints)
-    line_fingerprints: pl.DataFrame | None = None  # po_id, line_number, mapped_hash
+    header_fingerprints: pl.DataFrame | None = None  # id, mapped_hash, mapped_values (erp_state.fingerprints)
+    line_fingerprints: pl.DataFrame | None = None  # po_id (the document), line_number, line_change, mapped_hash, …
 
     @staticmethod
     def concat(parts: list[Transformed]) -> Transformed:
@@ -72,14 +73,15 @@ def transform(
 ) -> Transformed:
     """``decisions`` (id, _decision) names the documents to send and how; ``erp_state`` what the ERP has."""
     context = _context(now, source_file, erp_file)
-    if erp_state is not None:
+    if erp_state is not None and erp_state.po_key is None:  # a PO version lists all its lines: the rest are gone
         changes = decisions.filter(pl.col("_decision") == "change")["id"]
         lines = with_deleted_lines(frames["line"], changes, erp_state, layout.records[1].doc_key)
         frames = {**frames, "line": lines}
     levels = _level_frames(frames, decisions, mapping, layout, context, line_decision)
     if erp_state is not None:
         by_level = {"header": mapping.at_level("header"), "line": mapping.at_level("line")}
-        levels = compare_with_erp(levels, by_level, erp_state)
+        compare = compare_with_erp if erp_state.po_key is None else compare_change_with_erp
+        levels = compare(levels, by_level, erp_state)
         unchanged = levels["header"].filter(pl.col("_change") == "unchanged").select("id", "_erp_version")
         levels = {
             role: frame.filter(~pl.col("doc_id").is_in(unchanged["id"].implode())) for role, frame in levels.items()
@@ -103,7 +105,9 @@ def transform(
         documents = documents.join(text, on="id", how="left").with_columns(pl.col(f"{role}_records").fill_null(""))
     if erp_state is None:
         return Transformed(documents, rejected, problems, unchanged)
-    return Transformed(documents, rejected, problems, unchanged, *fingerprints(levels, documents["id"]))
+    return Transformed(
+        documents, rejected, problems, unchanged, *fingerprints(levels, documents["id"], erp_state.line_key)
+    )
 
 
 def _numbered(levels: dict[str, pl.DataFrame], mapping: CompiledMapping) -> dict[str, pl.DataFrame]:
@@ -240,4 +244,3 @@ def _joined_level_text(frame: pl.DataFrame, records: list[CompiledRecord], level
         .group_by("id", maintain_order=True)
         .agg(pl.col(name).str.join("\n"))
     )
-

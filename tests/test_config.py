@@ -45,7 +45,9 @@ def sftp_setup(tmp_path: Path) -> Path:
 def test_local_folder_source_and_relative_paths(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     conf = tmp_path / "etc" / "batchsync"
     (conf / "remote").mkdir(parents=True)
-    path = write_config(conf, """
+    path = write_config(
+        conf,
+        """
         [source]
         url = "remote"
         settle_seconds = 0.5
@@ -54,7 +56,9 @@ def test_local_folder_source_and_relative_paths(tmp_path: Path, monkeypatch: pyt
         state_dir = "var"
         handoff_dir = "../handoff"
         mappings_dir = "maps"
-        """ + FEEDS + """
+        """
+        + FEEDS
+        + """
         [feeds.order_header_changes]
         kind = "order_header_changes"
         remote_dir = "/Outgoing/OrderHeaderChanges/"
@@ -66,7 +70,8 @@ def test_local_folder_source_and_relative_paths(tmp_path: Path, monkeypatch: pyt
         [writeback]
         max_rows = 1000
         status_field = "Integration Status"
-        """)
+        """,
+    )
     elsewhere = tmp_path / "cwd"
     elsewhere.mkdir()
     monkeypatch.chdir(elsewhere)  # paths must not depend on the working directory
@@ -84,7 +89,11 @@ def test_local_folder_source_and_relative_paths(tmp_path: Path, monkeypatch: pyt
     assert config.templates_dir.name == "templates" and config.templates_dir.is_absolute()
     po = config.feed("purchase_orders")
     assert (po.kind, po.remote_dir, po.pattern, po.target, po.after_download) == (
-        "purchase_orders", "/Outgoing/PurchaseOrders", "*.csv", "sap_orders05", "archive"
+        "purchase_orders",
+        "/Outgoing/PurchaseOrders",
+        "*.csv",
+        "sap_orders05",
+        "archive",
     )
     assert po.remote_archive_dir == "/Outgoing/PurchaseOrders/Archive"
     ohc = config.feed("order_header_changes")
@@ -92,7 +101,8 @@ def test_local_folder_source_and_relative_paths(tmp_path: Path, monkeypatch: pyt
     assert ohc.remote_archive_dir == "/Outgoing/OrderHeaderChanges/Archive"
     assert (config.writeback.max_rows, config.writeback.max_bytes) == (1000, 8_000_000)
     assert (config.writeback.status_field, config.writeback.change_status_field) == (
-        "Integration Status", "ERP Change Validation"
+        "Integration Status",
+        "ERP Change Validation",
     )
 
 
@@ -119,7 +129,9 @@ def test_file_url_source(tmp_path: Path) -> None:
 
 def test_sftp_source_with_key_file_and_known_hosts(tmp_path: Path) -> None:
     conf = sftp_setup(tmp_path)
-    path = write_config(conf, """
+    path = write_config(
+        conf,
+        """
         [source]
         url = "sftp://coupa_integration@sftp.example.com:2222"
         key_file = "keys/id_ed25519"
@@ -128,7 +140,9 @@ def test_sftp_source_with_key_file_and_known_hosts(tmp_path: Path) -> None:
         retries = 2
 
         [local]
-        """ + FEEDS)
+        """
+        + FEEDS,
+    )
 
     source = load_config(path).source
 
@@ -142,19 +156,25 @@ def test_sftp_source_with_key_file_and_known_hosts(tmp_path: Path) -> None:
 
 def test_sftp_default_port(tmp_path: Path) -> None:
     conf = sftp_setup(tmp_path)
-    path = write_config(conf, """
+    path = write_config(
+        conf,
+        """
         [source]
         url = "sftp://coupa@sftp.example.com"
         key_file = "keys/id_ed25519"
         known_hosts = "keys/known_hosts"
         [local]
-        """ + FEEDS)
+        """
+        + FEEDS,
+    )
 
     assert load_config(path).source.port == 22
 
 
 def test_every_problem_is_reported_at_once_with_its_key(tmp_path: Path) -> None:
-    path = write_config(tmp_path, """
+    path = write_config(
+        tmp_path,
+        """
         [source]
         url = "sftp://coupa@sftp.example.com"
         password = "hunter2-in-the-file"
@@ -175,7 +195,8 @@ def test_every_problem_is_reported_at_once_with_its_key(tmp_path: Path) -> None:
         colour = "red"
 
         [extras]
-        """)
+        """,
+    )
 
     with pytest.raises(ConfigError) as caught:
         load_config(path)
@@ -207,13 +228,17 @@ def test_every_problem_is_reported_at_once_with_its_key(tmp_path: Path) -> None:
 
 def test_unknown_keys_in_source_and_local_are_reported(tmp_path: Path) -> None:
     (tmp_path / "inbox").mkdir()
-    path = write_config(tmp_path, """
+    path = write_config(
+        tmp_path,
+        """
         [source]
         url = "inbox"
         settle_secs = 10
         [local]
         stat_dir = "/var/lib/batchsync"
-        """ + FEEDS)
+        """
+        + FEEDS,
+    )
 
     with pytest.raises(ConfigError) as caught:
         load_config(path)
@@ -225,7 +250,9 @@ def test_unknown_keys_in_source_and_local_are_reported(tmp_path: Path) -> None:
 def test_three_problems_are_three_lines_under_the_file_named_once(tmp_path: Path) -> None:
     """The README shows this output (Configuration: when the config is wrong)."""
     (tmp_path / "inbox").mkdir()
-    path = write_config(tmp_path, """
+    path = write_config(
+        tmp_path,
+        """
         [source]
         url = "inbox"
         settle_seconds = "abc"
@@ -237,7 +264,8 @@ def test_three_problems_are_three_lines_under_the_file_named_once(tmp_path: Path
         kind = "purchase_orders"
         remote_dir = "/Outgoing/PurchaseOrders"
         target = "sap_orders5"
-        """)
+        """,
+    )
 
     result = CliRunner().invoke(cli, ["--config", str(path), "run"])
 
@@ -255,13 +283,17 @@ def test_three_problems_are_three_lines_under_the_file_named_once(tmp_path: Path
 def test_password_in_the_file_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     conf = sftp_setup(tmp_path)
     monkeypatch.setenv(PASSWORD_ENV, "from-env")
-    path = write_config(conf, """
+    path = write_config(
+        conf,
+        """
         [source]
         url = "sftp://coupa@sftp.example.com"
         known_hosts = "keys/known_hosts"
         password = "s3cret-in-file"
         [local]
-        """ + FEEDS)
+        """
+        + FEEDS,
+    )
 
     with pytest.raises(ConfigError) as caught:
         load_config(path)
@@ -274,13 +306,17 @@ def test_password_in_the_file_is_refused(tmp_path: Path, monkeypatch: pytest.Mon
 
 def test_password_in_the_url_is_refused_and_not_echoed(tmp_path: Path) -> None:
     conf = sftp_setup(tmp_path)
-    path = write_config(conf, """
+    path = write_config(
+        conf,
+        """
         [source]
         url = "sftp://coupa:s3cret-in-url@sftp.example.com"
         key_file = "keys/id_ed25519"
         known_hosts = "keys/known_hosts"
         [local]
-        """ + FEEDS)
+        """
+        + FEEDS,
+    )
 
     with pytest.raises(ConfigError) as caught:
         load_config(path)
@@ -295,12 +331,16 @@ def test_secrets_come_from_the_environment_and_never_show_in_repr(
     conf = sftp_setup(tmp_path)
     monkeypatch.setenv(PASSWORD_ENV, "pw-Zq8!x")
     monkeypatch.setenv(PASSPHRASE_ENV, "pp-7Kd#y")
-    path = write_config(conf, """
+    path = write_config(
+        conf,
+        """
         [source]
         url = "sftp://coupa@sftp.example.com"
         known_hosts = "keys/known_hosts"
         [local]
-        """ + FEEDS)
+        """
+        + FEEDS,
+    )
 
     config = load_config(path)  # a password alone is enough: no key_file problem
 
@@ -312,12 +352,16 @@ def test_secrets_come_from_the_environment_and_never_show_in_repr(
 
 def test_sftp_without_any_credential_is_refused(tmp_path: Path) -> None:
     conf = sftp_setup(tmp_path)
-    path = write_config(conf, """
+    path = write_config(
+        conf,
+        """
         [source]
         url = "sftp://coupa@sftp.example.com"
         known_hosts = "keys/known_hosts"
         [local]
-        """ + FEEDS)
+        """
+        + FEEDS,
+    )
 
     with pytest.raises(ConfigError) as caught:
         load_config(path)
@@ -326,13 +370,17 @@ def test_sftp_without_any_credential_is_refused(tmp_path: Path) -> None:
 
 
 def test_missing_files_and_folders_are_named(tmp_path: Path) -> None:
-    path = write_config(tmp_path, """
+    path = write_config(
+        tmp_path,
+        """
         [source]
         url = "sftp://coupa@sftp.example.com"
         key_file = "keys/missing_key"
         known_hosts = "keys/missing_known_hosts"
         [local]
-        """ + FEEDS)
+        """
+        + FEEDS,
+    )
 
     with pytest.raises(ConfigError) as caught:
         load_config(path)

@@ -56,10 +56,16 @@ def test_default_columns_without_column_name_rows(tmp_path: Path) -> None:
     assert set(parsed.frames["allocation"].columns) == {"_line", *PO_ALLOCATION}
     header = parsed.frames["header"].row(0, named=True)
     assert (header["_line"], header["type"], header["id"], header["version"], header["status"]) == (
-        1, "Header", "4301", "1", "issued"
+        1,
+        "Header",
+        "4301",
+        "1",
+        "issued",
     )
     assert (header["supplier-id"], header["supplier-number"], header["accounting-total"]) == (
-        "501", "SUP-1001", "25.00"
+        "501",
+        "SUP-1001",
+        "25.00",
     )
     assert header["created-at"] == "2026-11-23T09:30:00+01:00"
     assert header["payment-terms-code"] == "Net 30"
@@ -67,7 +73,11 @@ def test_default_columns_without_column_name_rows(tmp_path: Path) -> None:
     line = parsed.frames["line"].row(0, named=True)
     assert (line["_line"], line["order-header-id"], line["line-number"]) == (2, "4301", "1")
     assert (line["description"], line["price"], line["quantity"], line["total"], line["uom"]) == (
-        "Kabelbinder", "12.50", "2", "25.00", "EA"
+        "Kabelbinder",
+        "12.50",
+        "2",
+        "25.00",
+        "EA",
     )
     allocation = parsed.frames["allocation"].row(0, named=True)
     assert (allocation["_line"], allocation["order-header-id"], allocation["account-code"]) == (3, "4301", "6120-510")
@@ -97,12 +107,22 @@ def test_column_name_rows_win_over_the_default_order(tmp_path: Path) -> None:
     assert header.height == 1 and line.height == 1  # column-name rows are not records
     h = header.row(0, named=True)
     assert (h["_line"], h["id"], h["supplier-number"], h["status"], h["version"], h["supplier-id"]) == (
-        4, "4205", "SUP-1005", "issued", "2", "523"
+        4,
+        "4205",
+        "SUP-1005",
+        "issued",
+        "2",
+        "523",
     )
     ln = line.row(0, named=True)
     # price/quantity/total read by name, not shifted by the extra column
     assert (ln["_line"], ln["price"], ln["quantity"], ln["total"], ln["currency"], ln["uom"]) == (
-        5, "87.425000", "4", "349.70", "EUR", "EA"
+        5,
+        "87.425000",
+        "4",
+        "349.70",
+        "EUR",
+        "EA",
     )
     assert ln["tax-code"] == "DE-VAT19"  # kept; later stages ignore it
     assert set(PO_LINE) <= set(line.columns)
@@ -128,7 +148,9 @@ def test_line_endings(tmp_path: Path, crlf: bool) -> None:
 
     assert parsed.frames["header"].select("_line", "id").rows() == [(1, "4301"), (4, "4302")]
     assert parsed.frames["line"].select("_line", "order-header-id", "description").rows() == [
-        (2, "4301", "first"), (3, "4301", "second"), (5, "4302", "third")
+        (2, "4301", "first"),
+        (3, "4301", "second"),
+        (5, "4302", "third"),
     ]
     # the last column of every row must not keep a stray \r
     last = PO_LINE[-1]
@@ -382,7 +404,9 @@ def test_sample_b_reordered_header_and_extra_line_column() -> None:
 
     headers = parsed.frames["header"]
     assert headers.select("id", "version", "supplier-id", "supplier-number").rows() == [
-        ("4202", "2", "402", "SUP-1003"), ("4205", "1", "523", "SUP-1005"), ("4206", "1", "531", "SUP-1006")
+        ("4202", "2", "402", "SUP-1003"),
+        ("4205", "1", "523", "SUP-1005"),
+        ("4206", "1", "531", "SUP-1006"),
     ]
     lines = parsed.frames["line"]
     assert "tax-code" in lines.columns
