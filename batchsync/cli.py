@@ -155,12 +155,12 @@ def check(ctx: click.Context) -> None:
     Example:
       batchsync --config batchsync.toml check
     """
-    from batchsync import pipeline
+    from batchsync.feeds import prepare_feeds
     from batchsync.remote_check import probe_remote
     from batchsync.transfer import open_source
 
     config = load(ctx)
-    prepared = pipeline.prepare_feeds(config)
+    prepared = prepare_feeds(config)
     click.echo(f"ok   config {config.path}; {len(prepared)} feed(s), mappings and templates compile")
     problems = [p for p in (_writable(config.state_dir), _writable(config.handoff_dir)) if p]
     with open_source(config.source) as source:
@@ -278,19 +278,19 @@ def validate(ctx: click.Context, path: Path, feed_name: str | None, out: Path | 
 
 def _offline_feed(ctx: click.Context, feed_name: str | None, kind: str | None = None) -> PreparedFeed:
     """The configured feed (of ``kind``, when given) if a config is found; else the shipped layout and SAP mapping."""
-    from batchsync import pipeline
+    from batchsync.feeds import prepare_default_feed, prepare_feeds
 
     try:
         config = load(ctx, offline=True)
     except ConfigError:
         if settings(ctx)["config_path"] or feed_name:
             raise
-        return pipeline.prepare_default_feed(kind or "purchase_orders")
-    feeds = [f.name for f in config.feeds.values() if kind is None or f.kind == kind]
-    if not feeds and kind:
-        return pipeline.prepare_default_feed(kind)
-    names = [feed_name] if feed_name else feeds[:1] or [""]
-    return pipeline.prepare_feeds(config, names)[0]
+        return prepare_default_feed(kind or "purchase_orders")
+    of_kind = [f.name for f in config.feeds.values() if kind is None or f.kind == kind]
+    if not of_kind and kind:
+        return prepare_default_feed(kind)
+    names = [feed_name] if feed_name else of_kind[:1] or [""]
+    return prepare_feeds(config, names)[0]
 
 
 def _write_report(errors: pl.DataFrame, out: Path | None) -> None:

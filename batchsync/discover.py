@@ -64,7 +64,9 @@ def discover(
     run_id: int,
     clock: Callable[[], datetime],
     sleep: Callable[[float], None],
+    before_fetch: Callable[[], None] = lambda: None,
 ) -> Discovery:
+    """``before_fetch`` runs once there is something to fetch, before it is: the run compiles its mappings then."""
     found = Discovery()
     listed = source.list(feed.remote_dir, feed.pattern)
     checkpoint("after-list")
@@ -81,6 +83,8 @@ def discover(
             fresh.append(entry)
         elif row["remote_done_at"] is None:  # an earlier run stopped before it, or the server refused it
             _after_action(source, feed, entry, row["sha256"], ledger, row["id"], clock, found)
+    if fresh:
+        before_fetch()
     stable, waiting = wait_until_stable(
         source,
         feed.remote_dir,

@@ -159,11 +159,13 @@ class Ledger:
 
     # files -------------------------------------------------------------
     def listing_index(self, feed: str) -> dict[tuple[str, int, int], dict[str, Any]]:
-        rows = self.query(
-            "SELECT id, remote_path, size, mtime, sha256, remote_action, remote_done_at FROM files WHERE feed = ?",
+        """Per (remote path, size, mtime): id, sha256, remote_action, remote_done_at of the file the ledger has."""
+        columns = ("id", "sha256", "remote_action", "remote_done_at")
+        rows = self.db.execute(
+            "SELECT remote_path, size, mtime, id, sha256, remote_action, remote_done_at FROM files WHERE feed = ?",
             [feed],
-        )
-        return {(r["remote_path"], r["size"], r["mtime"]): r for r in rows}
+        ).fetchall()
+        return {(r[0], r[1], r[2]): dict(zip(columns, r[3:], strict=True)) for r in rows}
 
     def first_file_with_sha(self, feed: str, sha256: str) -> dict[str, Any] | None:
         rows = self.query(
@@ -380,6 +382,9 @@ class Ledger:
         return self.query("SELECT * FROM change_requests WHERE status = 'waiting' ORDER BY first_seen, id")
 
     # write-back --------------------------------------------------------
+    def has_pending_writeback_rows(self) -> bool:
+        return bool(self.query("SELECT 1 FROM writeback_rows WHERE writeback_name IS NULL LIMIT 1"))
+
     def pending_writeback_rows(self) -> pl.DataFrame:
         rows = self.query("SELECT id, po_id, field, text FROM writeback_rows WHERE writeback_name IS NULL ORDER BY id")
         return pl.DataFrame(rows, schema={"id": pl.Int64, "po_id": pl.String, "field": pl.String, "text": pl.String})

@@ -1,7 +1,8 @@
 """One run (product.md §2): lock, discover and fetch, process, write back, report.
 
-Everything that can be checked without the network (config, mappings,
-templates) is compiled first; then one source connection serves the run.
+The config is read first; one source connection serves the run. Mappings and templates are
+compiled (feeds.py) when the run first has a file to fetch or process, before anything is fetched:
+a run with nothing to do never imports polars, pandera or jinja2.
 """
 
 from __future__ import annotations
@@ -16,94 +17,42 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from batchsync.batches import read_ahead
-from batchsync.changes import process_change_file
 from batchsync.clock import utcnow
 from batchsync.config import Config, FeedConfig, SourceConfig, ledger_path
 from batchsync.discover import Discovery, discover, remove_stale_staging
 from batchsync.dryrun import DryRunSource, no_server, scratch_config, would_hand_off
 from batchsync.errors import (
     BatchsyncError,
-    ConfigError,
     MissingFolder,
     NothingSelected,
     RemoteRefused,
     StateError,
 )
 from batchsync.faults import checkpoint
+from batchsync.feeds import RunFeeds
 from batchsync.handoff import remove_stale_temporaries
-from batchsync.layouts import layout_for
 from batchsync.ledger import Ledger
 from batchsync.lock import RunLock
 from batchsync.logs import log_context
-from batchsync.mapping import load_mapping
-from batchsync.process import PreparedFeed, Read, Replay, process_file, read_file
-from batchsync.render import check_template, load_template
-from batchsync.resources import shipped
 from batchsync.run_summary import FeedSummary, RunSummary
-from batchsync.schemas import PO_MODELS, PO_RULES, po_line_decision
-from batchsync.schemas_changes import CHANGE_MODELS, CHANGE_RULES, change_line_decision
 from batchsync.transfer import Source, open_source
-from batchsync.writeback import build_files
+
+if TYPE_CHECKING:
+    from batchsync.process import PreparedFeed, Read, Replay
+
+    _Ahead = tuple[dict[str, Any], Read | None]
 
 log = logging.getLogger("batchsync.pipeline")
 
-SCHEMAS = {
-    "purchase_orders": (PO_MODELS, PO_RULES, po_line_decision),
-    "order_header_changes": (CHANGE_MODELS, CHANGE_RULES, change_line_decision),
-}
-PROCESSORS = {"purchase_orders": process_file, "order_header_changes": process_change_file}
 READ_AHEAD_MAX_BYTES = 32 << 20  # larger files are parsed when their turn comes (memory)
-_Ahead = tuple[dict[str, Any], Read | None]
 Clock = Callable[[], datetime]
 Progress = Callable[[list[dict[str, Any]], str], Iterable[dict[str, Any]]]
 
 
 def no_progress(items: list[dict[str, Any]], label: str) -> Iterable[dict[str, Any]]:
     return items
-
-
-def prepare_feeds(config: Config, names: list[str] | None = None) -> list[PreparedFeed]:
-    """Compile every selected feed's layout, mapping and template; report all problems at once."""
-    unknown = [n for n in names or [] if n not in config.feeds]
-    if unknown:
-        raise ConfigError(f"no feed named {', '.join(unknown)} in {config.path} (feeds: {', '.join(config.feeds)})")
-    prepared, problems = [], []
-    for feed in (config.feeds[n] for n in (names or list(config.feeds))):
-        try:
-            prepared.append(prepare_feed(feed, config.mappings_dir, config.templates_dir))
-        except ConfigError as exc:
-            problems.extend(exc.problems)
-    if problems:
-        raise ConfigError(problems)
-    # POs first: a change request of this run may need a PO handed off in this run
-    return sorted(prepared, key=lambda f: f.config.kind != "purchase_orders")
-
-
-def prepare_feed(feed: FeedConfig, mappings_dir: Path, templates_dir: Path) -> PreparedFeed:
-    if feed.kind not in SCHEMAS:
-        raise ConfigError(f"feeds.{feed.name}.kind: {feed.kind!r} is not supported yet")
-    layout = layout_for(feed.kind, feed.columns)
-    mapping = load_mapping(mappings_dir, feed.target, layout)
-    template = load_template(templates_dir, mapping.template)
-    names = [r.name for r in mapping.at_level("header")] + [f"{r}_records" for r in layout.roles]
-    check_template(template, names, mapping.charset)
-    models, rules, line_decision = SCHEMAS[feed.kind]
-    return PreparedFeed(feed, layout, models, list(rules), mapping, template, line_decision)
-
-
-DEFAULT_FOLDERS = {
-    "purchase_orders": "/Outgoing/PurchaseOrders",
-    "order_header_changes": "/Outgoing/OrderHeaderChanges",
-}
-
-
-def prepare_default_feed(kind: str = "purchase_orders") -> PreparedFeed:
-    """The shipped layout of ``kind`` and SAP mapping, for checking a file without a config."""
-    feed = FeedConfig(kind, kind, DEFAULT_FOLDERS[kind], "*.csv", "sap_orders05")
-    return prepare_feed(feed, shipped("mappings"), shipped("templates"))
 
 
 Work = Callable[["_Session"], None]
@@ -115,7 +64,7 @@ class _Session:
     """What one run's work needs: the config, ledger, open source, run id, clock, and per-feed summaries."""
 
     config: Config
-    feeds: list[PreparedFeed]
+    feeds: RunFeeds
     ledger: Ledger
     source: Source
     run_id: int
@@ -126,11 +75,13 @@ class _Session:
     def process(
         self, feed: PreparedFeed, file_row: dict[str, Any], replay: Replay | None = None, ahead: Read | None = None
     ) -> None:
+        from batchsync.changes import process_change_file
+        from batchsync.process import process_file
+
         summary = self.summaries[feed.name]
+        processor = process_file if feed.config.kind == "purchase_orders" else process_change_file
         with log_context(file=file_row["name"]):
-            result = PROCESSORS[feed.config.kind](
-                self.config, feed, self.ledger, file_row, self.run_id, self.clock(), replay, ahead
-            )
+            result = processor(self.config, feed, self.ledger, file_row, self.run_id, self.clock(), replay, ahead)
         summary.files_processed += 1
         summary.files_rejected += int(result.state == "rejected")
         if result.handoff:
@@ -150,14 +101,14 @@ def run(
     progress: Progress = no_progress,
 ) -> RunSummary:
     """The nightly job: every selected feed's new files, then the write-back."""
-    prepared = prepare_feeds(config, feeds)
+    selected = RunFeeds(config, feeds)
 
     def work(session: _Session) -> None:
-        for feed in session.feeds:
+        for feed in session.feeds.configs:
             with log_context(feed=feed.name):
                 _run_feed(session, feed, sleep)
 
-    return _execute(config, prepared, trigger, clock, work, dry_run=dry_run, progress=progress)
+    return _execute(config, selected, trigger, clock, work, dry_run=dry_run, progress=progress)
 
 
 def reprocess(
@@ -172,8 +123,10 @@ def reprocess(
     dry_run: bool = False,
 ) -> RunSummary:
     """Replay archived files with today's mappings; no download. A version the ERP has is resent only with force."""
-    prepared = prepare_feeds(config)
-    by_name = {f.name: f for f in prepared}
+    from batchsync.process import Replay
+
+    selected = RunFeeds(config)
+    selected.compile()
     replay = Replay(force=force, po_id=po, version=version)
     _something_to_replay(config, file, run_id, po, version)
 
@@ -181,11 +134,11 @@ def reprocess(
         files = session.ledger.files_for_replay(file=file, run=run_id, po=po, version=version)
         for file_row in files:
             with log_context(feed=file_row["feed"]):
-                session.process(by_name[file_row["feed"]], file_row, replay)
+                session.process(session.feeds.prepared(file_row["feed"]), file_row, replay)
 
     # a replay downloads nothing; its dry run uploads nothing either, so it needs no server (nor key)
     connect = no_server if dry_run else open_source
-    return _execute(config, prepared, "reprocess", clock, work, dry_run=dry_run, progress=no_progress, connect=connect)
+    return _execute(config, selected, "reprocess", clock, work, dry_run=dry_run, progress=no_progress, connect=connect)
 
 
 def _something_to_replay(
@@ -207,7 +160,7 @@ def _something_to_replay(
 
 def _execute(
     config: Config,
-    prepared: list[PreparedFeed],
+    feeds: RunFeeds,
     trigger: str,
     clock: Clock,
     work: Work,
@@ -217,10 +170,10 @@ def _execute(
     connect: Connect = open_source,
 ) -> RunSummary:
     if not dry_run:
-        return _locked(config, prepared, trigger, clock, work, progress, connect, dry=False)
+        return _locked(config, feeds, trigger, clock, work, progress, connect, dry=False)
     # the real lock keeps other runs from writing the ledger while the dry run copies it
     with RunLock(config.state_dir, clock().isoformat()), scratch_config(config, ledger_path(config)) as scratch:
-        summary = _locked(scratch, prepared, trigger, clock, work, progress, connect, dry=True)
+        summary = _locked(scratch, feeds, trigger, clock, work, progress, connect, dry=True)
         summary.dry_run = True
         summary.would_hand_off = would_hand_off(scratch)
         summary.handoff_dir = str(config.handoff_dir)
@@ -230,7 +183,7 @@ def _execute(
 
 def _locked(
     config: Config,
-    prepared: list[PreparedFeed],
+    feeds: RunFeeds,
     trigger: str,
     clock: Clock,
     work: Work,
@@ -247,10 +200,10 @@ def _locked(
                 log.warning("removed %s, left by an interrupted run (it was never complete)", name)
             for interrupted in ledger.close_interrupted_runs(started.isoformat()):
                 log.warning("run %s was interrupted (the process ended mid-run); marked failed", interrupted)
-            feeds = [f.name for f in prepared]
-            run_id = ledger.start_run(trigger, feeds, started.isoformat(), os.getpid(), socket.gethostname())
+            names = feeds.names
+            run_id = ledger.start_run(trigger, names, started.isoformat(), os.getpid(), socket.gethostname())
             with log_context(run_id=run_id):
-                summary = _session(config, prepared, ledger, run_id, clock, work, progress, connect, dry=dry)
+                summary = _session(config, feeds, ledger, run_id, clock, work, progress, connect, dry=dry)
             summary.started_at = started.isoformat()
             return summary
         finally:
@@ -259,7 +212,7 @@ def _locked(
 
 def _session(
     config: Config,
-    prepared: list[PreparedFeed],
+    selected: RunFeeds,
     ledger: Ledger,
     run_id: int,
     clock: Clock,
@@ -269,13 +222,13 @@ def _session(
     *,
     dry: bool,
 ) -> RunSummary:
-    summaries = {f.name: FeedSummary(f.name, f.config.kind) for f in prepared}
+    summaries = {f.name: FeedSummary(f.name, f.kind) for f in selected.configs}
     feeds = list(summaries.values())
     would: list[str] = []
     try:
         with connect(config.source) as real:
             source: Source = DryRunSource(real, would) if dry else real
-            work(_Session(config, prepared, ledger, source, run_id, clock, summaries, progress))
+            work(_Session(config, selected, ledger, source, run_id, clock, summaries, progress))
             refused: list[str] = []
             uploaded = upload_writeback(config, source, ledger, run_id, clock, refused)
     except (BatchsyncError, OSError) as exc:
@@ -304,18 +257,19 @@ def _session(
     )
 
 
-def _run_feed(session: _Session, feed: PreparedFeed, sleep: Callable[[float], None]) -> None:
+def _run_feed(session: _Session, feed: FeedConfig, sleep: Callable[[float], None]) -> None:
     config, summary = session.config, session.summaries[feed.name]
     try:
         found = discover(
             session.source,
-            feed.config,
+            feed,
             config.source,
             session.ledger,
             config.state_dir,
             run_id=session.run_id,
             clock=session.clock,
             sleep=sleep,
+            before_fetch=session.feeds.compile,
         )
     except RemoteRefused as exc:  # this feed's folder only: the other feeds, and files already fetched, go on
         log.warning("%s; the other feeds go on", exc.message)
@@ -328,9 +282,14 @@ def _run_feed(session: _Session, feed: PreparedFeed, sleep: Callable[[float], No
     summary.unread = found.unread
     summary.after_action_failed = found.after_action_failed
     files = session.ledger.files_to_process(feed.name)
-    reads = read_ahead(_reads(feed, files, contextvars.copy_context()))
+    if not files:
+        return
+    from batchsync.batches import read_ahead
+
+    prepared = session.feeds.prepared(feed.name)
+    reads = read_ahead(_reads(prepared, files, contextvars.copy_context()))
     for _, (file_row, ahead) in zip(session.progress(files, f"{feed.name}: processing"), reads, strict=True):
-        session.process(feed, file_row, ahead=ahead)
+        session.process(prepared, file_row, ahead=ahead)
 
 
 def _reads(feed: PreparedFeed, files: list[dict[str, Any]], context: contextvars.Context) -> Iterator[_Ahead]:
@@ -347,6 +306,8 @@ def _reads(feed: PreparedFeed, files: list[dict[str, Any]], context: contextvars
 
 
 def _read_logged(feed: PreparedFeed, row: dict[str, Any]) -> Read:
+    from batchsync.process import read_file
+
     with log_context(file=row["name"]):
         return read_file(feed, row)
 
@@ -359,8 +320,12 @@ def upload_writeback(
     A file the server refuses stays pending (with the reason) for the next run; ``refused`` collects why.
     """
     now = clock()
-    rows = ledger.pending_writeback_rows()
-    files = build_files(rows, config.writeback, f"{now.strftime('%Y%m%dT%H%M%SZ')}_r{run_id:06d}")
+    files = []
+    if ledger.has_pending_writeback_rows():  # building the files imports polars: only when there are rows
+        from batchsync.writeback import build_files
+
+        rows = ledger.pending_writeback_rows()
+        files = build_files(rows, config.writeback, f"{now.strftime('%Y%m%dT%H%M%SZ')}_r{run_id:06d}")
     folder = config.state_dir / "writeback"
     records = []
     for wb in files:

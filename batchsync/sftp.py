@@ -249,7 +249,9 @@ class SftpSource(_TreeSource):
         return _attrs_stat(attrs)
 
     def _listdir(self, path: str) -> list[tuple[str, _Stat]]:
-        entries = self._call("list", path, lambda s: s.listdir_attr(path))
+        # READDIR requests pipelined (paramiko's listdir_iter): a long folder no longer waits out one
+        # round trip per batch of names
+        entries = self._call("list", path, lambda s: list(s.listdir_iter(path, read_aheads=16)))
         return [(a.filename, _attrs_stat(a)) for a in entries]
 
     def _mkdir(self, path: str) -> None:

@@ -14,6 +14,7 @@ import fnmatch
 import logging
 import os
 import posixpath
+import re
 import stat
 import tempfile
 import time
@@ -74,6 +75,9 @@ class Source(Protocol):
 MAX_NAME = 180
 
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
 def unsafe_name_reason(name: str) -> str | None:
     """Why a remote file name must not be used as a local or remote path part."""
     if not name:
@@ -84,7 +88,7 @@ def unsafe_name_reason(name: str) -> str | None:
         return "the name contains '..'" if name != "." else "the name is '.'"
     if name.startswith("-"):
         return "the name starts with '-'"
-    if any(ord(ch) < 32 or ord(ch) == 127 for ch in name):
+    if _CONTROL.search(name):
         return "the name contains control characters"
     if len(name) > MAX_NAME:  # hand-off names add about 70 characters; file systems stop at 255
         return f"the name is {len(name)} characters long (at most {MAX_NAME})"
@@ -204,11 +208,13 @@ class _TreeSource(ABC):
                 entries = self._listdir(remote_dir)
             except FileNotFoundError:
                 raise MissingFolder(f"remote folder {remote_dir} does not exist on {self.describe()}") from None
+            matches = re.compile(fnmatch.translate(pattern)).match  # fnmatchcase's own rule, compiled once
             files = []
             for name, st in entries:
-                path = posixpath.join(remote_dir, name)
-                if fnmatch.fnmatchcase(name, pattern) and self._is_file(path, st):
-                    files.append(RemoteFile(path, name, st.size, st.mtime))
+                if matches(name):
+                    path = posixpath.join(remote_dir, name)
+                    if self._is_file(path, st):
+                        files.append(RemoteFile(path, name, st.size, st.mtime))
         return sorted(files, key=lambda f: f.name)
 
     def _is_file(self, path: str, st: _Stat) -> bool:

@@ -38,10 +38,7 @@ def main(pos: int) -> str:
     validated = validate(parse_file(path, layout), layout, PO_MODELS, PO_RULES)
     ids = validated.accepted_ids.to_list()
     decisions = pl.DataFrame({"id": ids, "_decision": ["new"] * len(ids)})
-    nothing_yet = ErpState(
-        pl.DataFrame(schema={"id": pl.String, "_erp_version": pl.Int64, "_erp_hash": pl.String}),
-        pl.DataFrame(schema={c: pl.String for c in ("_erp_po", "_erp_line", "_erp_hash", "_erp_source")}),
-    )
+    nothing_yet = ErpState.nothing()
 
     def once(state: ErpState | None) -> float:
         started = time.perf_counter()

@@ -35,7 +35,7 @@ import pytest
 
 from batchsync import render
 from batchsync.config import load_config
-from batchsync.pipeline import prepare_feeds
+from batchsync.feeds import prepare_feeds
 from tests.asyncssh_server import VARIANTS, AsyncsshHost, AsyncsshListener
 from tests.conftest import CHANGE_SAMPLE, Workspace
 from tests.sshd import SshdServer

@@ -35,7 +35,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from batchsync import offline, pipeline
+from batchsync import feeds, offline
 from batchsync.errors import DataError
 from batchsync.parse import LINE, ParsedFile, parse_file
 from batchsync.process import PreparedFeed
@@ -43,7 +43,7 @@ from batchsync.validate import Validated, validate
 from tests.conftest import FIXED_NOW, SAMPLES
 from tests.coupa_files import po_file
 
-FEED: PreparedFeed = pipeline.prepare_default_feed()
+FEED: PreparedFeed = feeds.prepare_default_feed()
 WORDS = {r.role: r.word for r in FEED.layout.records}
 KEYS = {r.role: r.doc_key for r in FEED.layout.records}
 

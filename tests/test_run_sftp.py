@@ -235,7 +235,11 @@ def test_mapping_error_is_reported_before_any_download(sftp_workspace: Workspace
     assert str(mappings / "sap_orders05.yaml") in result.stderr
     assert "(E1EDKA1.NAME1).source: 'supplier-nmae' is not a column of header records" in result.stderr
     assert ws.remote_names(ws.outgoing) == [SAMPLE_A, SAMPLE_B, SAMPLE_C]
-    assert not (ws.state / "ledger.db").exists()
+    # the mappings are compiled once there is something to fetch, so the run had started: it is recorded
+    # as failed, with the reason, and nothing was fetched
+    [run] = ws.rows("SELECT status, message FROM runs")
+    assert run["status"] == "failed" and "supplier-nmae" in run["message"]
+    assert ws.rows("SELECT * FROM files") == []
 
 
 def test_check_reports_folders(sftp_workspace: Workspace) -> None:

@@ -9,6 +9,7 @@ libraries ended up in ``sys.modules``. The timings themselves live in bench/ (S5
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -17,6 +18,8 @@ import pytest
 from click.testing import CliRunner
 
 from batchsync.cli import cli
+from batchsync.resources import shipped
+from tests.conftest import Workspace
 
 HEAVY = ("polars", "pandera", "paramiko", "jinja2", "sqlite_utils")
 PROBE = """\
@@ -73,3 +76,30 @@ def test_the_probe_sees_a_heavy_import(demo_config: Path) -> None:
     sample = next((demo_config.parent / "remote" / "Outgoing" / "PurchaseOrders" / "Archive").glob("*.csv"))
     report = _probe(["validate", str(sample)], demo_config.parent)
     assert {"polars", "pandera"} <= {m.split(".")[0] for m in report["heavy"]}  # type: ignore[attr-defined]
+
+
+def test_a_run_with_nothing_to_do_compiles_nothing_and_a_broken_mapping_still_stops_a_fetch(
+    sftp_workspace: Workspace,
+) -> None:
+    """Mappings are compiled when a run first has a file to fetch (feeds.py): a scheduler's empty runs
+    import no polars, pandera or jinja2, and a mapping broken meanwhile still stops the run before the
+    file is fetched (exit 2), the file left on the server and out of the ledger."""
+    ws = sftp_workspace
+    ws.put("OrderHeader_20261123_020000Z.csv")
+    assert ws.cli("run").exit_code == 0  # the ledger knows the file now; it stays remote (after_download)
+
+    report = _probe(["--config", str(ws.config), "run"], ws.root)
+    assert report["code"] in (0, None)
+    assert {m.split(".")[0] for m in report["heavy"]} == {"paramiko", "sqlite_utils"}  # type: ignore[attr-defined]
+
+    broken = ws.root / "mappings"
+    shutil.copytree(shipped("mappings"), broken)
+    mapping = broken / "sap_orders05.yaml"
+    mapping.write_text(mapping.read_text(encoding="utf-8").replace("source: supplier-name", "source: supplier-nmae"))
+    ws.config.write_text(ws.config.read_text().replace("[local]\n", f'[local]\nmappings_dir = "{broken}"\n', 1))
+    assert ws.cli("run").exit_code == 0  # nothing new: nothing compiled, nothing to say
+    ws.put("OrderHeader_20261123_030000Z.csv")
+    result = ws.cli("run")
+    assert result.exit_code == 2 and "supplier-nmae" in result.output
+    assert [r["name"] for r in ws.rows("SELECT name FROM files")] == ["OrderHeader_20261123_020000Z.csv"]
+    assert (ws.outgoing / "OrderHeader_20261123_030000Z.csv").exists()
