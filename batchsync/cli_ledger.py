@@ -111,19 +111,36 @@ def status(ctx: click.Context, as_json: bool) -> None:
     "--since", type=IsoDateTime(), help="Only runs started at or after this ISO date/time (UTC if no offset)."
 )
 @click.option("--limit", default=20, show_default=True, help="At most this many runs.")
+@click.option("--file", "file", metavar="ID_OR_NAME", help="Follow one file (ledger id or name) through every run.")
+@click.option("--po", "po_id", help="Follow one PO (Coupa id) through every run.")
 @click.option("--json", "as_json", is_flag=True, help=JSON_HELP)
 @click.pass_context
-def history(ctx: click.Context, feed: str | None, since: datetime | None, limit: int, as_json: bool) -> None:
-    """The run and file ledger, newest first.
+def history(
+    ctx: click.Context,
+    feed: str | None,
+    since: datetime | None,
+    limit: int,
+    file: str | None,
+    po_id: str | None,
+    as_json: bool,
+) -> None:
+    """What each run did, newest first; or one file or one PO through every run, oldest first.
 
     \b
-    Example:
+    Examples:
       batchsync history --since 2026-11-01 --limit 50
+      batchsync history --file OrderHeader_20261123_020000Z.csv
+      batchsync history --po 4202
     """
     from batchsync import ledger_views  # sqlite-utils: not for --help
 
+    if file is not None and po_id is not None:
+        raise click.UsageError("give --file or --po, not both")
     config = load(ctx, offline=True)
     ledger = open_ledger(ctx, config)
+    if file is not None or po_id is not None:
+        _followed(ledger, file, po_id, as_json)
+        return
     # as run --feed: a misspelt feed is said, not answered with nothing (a feed since removed still is known)
     if feed is not None and feed not in config.feeds and feed not in ledger_views.feeds_run(ledger):
         raise ConfigError(f"no feed named {feed} in {config.path} (feeds: {', '.join(config.feeds)})")
@@ -132,8 +149,30 @@ def history(ctx: click.Context, feed: str | None, since: datetime | None, limit:
         click.echo(json.dumps(runs, indent=2, ensure_ascii=False))
         return
     for r in runs:
-        click.echo(f"run {r['id']}  {r['started_at']}  {r['status']}  {r['message'] or ''}".rstrip())
-        for f in r["files"]:
-            click.echo(
-                f"    file {f['id']}  {f['name']}  {f['state']}  {f['handoff_name'] or f['reason'] or ''}".rstrip()
-            )
+        click.echo(f"run {r['id']}  {r['started_at']}  {r['trigger']}  {r['status']}  {r['message'] or ''}".rstrip())
+        for e in r["events"]:
+            where = f"file {e['file_id']} {e['file']}  " if e["file_id"] is not None else ""
+            click.echo(f"    {e['at'][11:19]}  {e['kind']:<19} {where}{e['detail']}".rstrip())
+        if not r["events"]:  # recorded before events were kept
+            for f in r["files"]:
+                said = f["handoff_name"] or f["reason"] or ""
+                click.echo(f"    file {f['id']}  {f['name']}  {f['state']}  {said}  (last touched by this run)")
+
+
+def _followed(ledger: Any, file: str | None, po_id: str | None, as_json: bool) -> None:
+    """``history --file`` / ``--po``: every step, oldest first; nothing known is an answer, not an error."""
+    from batchsync import ledger_views
+
+    rows = ledger_views.file_history(ledger, file) if file is not None else ledger_views.po_history(ledger, po_id or "")
+    if as_json:
+        click.echo(json.dumps(rows, indent=2, ensure_ascii=False))
+        return
+    if not rows:
+        what = f"file {file}" if file is not None else f"PO {po_id}"
+        click.echo(f"nothing in the ledger about {what} (try: batchsync history, batchsync errors)")
+        return
+    for r in rows:
+        if file is not None:
+            click.echo(f"run {r['run_id']}  {r['at']}  {r['kind']:<19} file {r['file_id']} {r['file']}  {r['detail']}")
+        else:
+            click.echo(f"run {r['run_id']}  {r['at']}  {r['what']}  {r['detail']}  [{r['file'] or '-'}]".rstrip())

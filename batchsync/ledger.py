@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import sqlite_utils
 
+from batchsync import ledger_events as events
 from batchsync.errors import StateError
 from batchsync.ledger_schema import MIGRATIONS
 
@@ -72,6 +73,7 @@ class FileOutcome:
 class Ledger:
     def __init__(self, path: Path) -> None:
         self.path = path
+        self.run_id: int | None = None  # the run this connection works for: its events carry it
         try:
             path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
             fresh = not path.exists()
@@ -151,7 +153,8 @@ class Ledger:
             "host": host,
         }
         with self.transaction():
-            return int(self._table("runs").insert(row).last_pk or 0)
+            self.run_id = int(self._table("runs").insert(row).last_pk or 0)
+            return self.run_id
 
     def finish_run(self, run_id: int, status: str, counts: dict[str, int], message: str | None, now: str) -> None:
         with self.transaction():
@@ -176,17 +179,28 @@ class Ledger:
 
     def record_fetch(self, row: dict[str, Any]) -> int:
         with self.transaction():
-            return int(self._table("files").insert(row).last_pk or 0)
+            file_id = int(self._table("files").insert(row).last_pk or 0)
+            if row.get("state") == "duplicate":
+                kind, detail = events.DUPLICATE, f"the same bytes as file {row.get('duplicate_of')}: not processed"
+            else:
+                kind, detail = events.FETCHED, f"{row['remote_path']} ({row['size']:,} bytes)"
+            events.record(self.db.conn, self.run_id, row["fetched_at"], kind, file_id, detail)
+            return file_id
 
     def mark_remote_done(self, file_id: int, now: str, archived_as: str | None = None) -> None:
         with self.transaction():
             done = {"remote_done_at": now, "remote_error": None, "remote_archived_as": archived_as}
             self._table("files").update(file_id, done)
+            action = self._table("files").get(file_id)["remote_action"]
+            said = {"archive": f"archived on the server as {archived_as}", "delete": "deleted from the server"}
+            detail = said.get(action, "left on the server (after_download = keep)")
+            events.record(self.db.conn, self.run_id, now, events.AFTER_ACTION, file_id, detail)
 
     def record_remote_failure(self, file_id: int, reason: str, now: str) -> None:
         """The after-action failed: kept on the file until a later run's attempt works."""
         with self.transaction():
             self._table("files").update(file_id, {"remote_error": reason, "remote_error_at": now})
+            events.record(self.db.conn, self.run_id, now, events.AFTER_ACTION_FAILED, file_id, reason)
 
     def files_to_process(self, feed: str) -> list[dict[str, Any]]:
         """New files, and files with change requests still waiting (retried from the local archive)."""
@@ -266,6 +280,7 @@ class Ledger:
             self._insert_frame("change_lines", o.change_lines, verb="INSERT OR REPLACE")
         if o.handoff:
             self._table("handoffs").insert(o.handoff, replace=True)
+        self._outcome_events(o)
         update = {
             "state": o.state,
             "reason": o.reason,
@@ -276,6 +291,18 @@ class Ledger:
         if o.handoff:
             update["handoff_name"] = o.handoff["name"]
         self._table("files").update(o.file_id, update)
+
+    def _outcome_events(self, o: FileOutcome) -> None:
+        trigger = self._table("runs").get(o.run_id)["trigger"]
+        outcomes = dict(o.po_versions["outcome"].value_counts().iter_rows()) if o.po_versions.height else {}
+        changes = o.change_requests
+        statuses = dict(changes["status"].value_counts().iter_rows()) if changes is not None and changes.height else {}
+        kind = events.REPROCESSED if trigger == "reprocess" else events.PROCESSED
+        detail = events.outcome_detail(o.state, o.reason, outcomes, statuses)
+        events.record(self.db.conn, o.run_id, o.now, kind, o.file_id, detail)
+        if o.handoff:
+            handed = f"{o.handoff['name']} ({o.handoff.get('documents')} document(s))"
+            events.record(self.db.conn, o.run_id, o.now, events.HANDED_OFF, o.file_id, handed)
 
     def _insert_frame(self, table: str, frame: pl.DataFrame, verb: str = "INSERT", upsert_on: str = "") -> None:
         """Rows straight from the frame: building a dict per row cost seconds for a large file.
@@ -403,7 +430,10 @@ class Ledger:
     def mark_uploaded(self, name: str, now: str) -> None:
         with self.transaction():
             self._table("writebacks").update(name, {"uploaded_at": now, "upload_error": None})
+            rows = self._table("writebacks").get(name)["rows"]
+            events.record(self.db.conn, self.run_id, now, events.WRITTEN_BACK, None, f"{name} ({rows} row(s))")
 
-    def record_upload_failure(self, name: str, reason: str) -> None:
+    def record_upload_failure(self, name: str, reason: str, now: str) -> None:
         with self.transaction():
             self._table("writebacks").update(name, {"upload_error": reason})
+            events.record(self.db.conn, self.run_id, now, events.UPLOAD_FAILED, None, f"{name}: {reason}")

@@ -88,4 +88,14 @@ MIGRATIONS: list[tuple[str, str]] = [
             PRIMARY KEY (change_id, line_number));
         """,
     ),
+    (
+        "events: what each run did to each file, in order (history --file, history of a run)",
+        """
+        CREATE TABLE events (
+            id INTEGER PRIMARY KEY, run_id INTEGER NOT NULL, at TEXT NOT NULL, kind TEXT NOT NULL,
+            file_id INTEGER, detail TEXT);
+        CREATE INDEX events_run ON events(run_id);
+        CREATE INDEX events_file ON events(file_id);
+        """,
+    ),
 ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from batchsync import ledger_events as events
 from batchsync.ledger import Ledger
 
 
@@ -51,7 +52,7 @@ def feeds_run(ledger: Ledger) -> set[str]:
 def history(
     ledger: Ledger, feed: str | None = None, since: datetime | None = None, limit: int = 20
 ) -> list[dict[str, Any]]:
-    """Runs, newest first, each with the files it processed."""
+    """Runs, newest first, each with its own events and the files they touched."""
     where: list[str] = ["1 = 1"]
     params: list[object] = []
     if feed:
@@ -62,10 +63,44 @@ def history(
         params.append(since.astimezone(UTC).isoformat())
     runs = ledger.query(f"SELECT * FROM runs WHERE {' AND '.join(where)} ORDER BY id DESC LIMIT ?", [*params, limit])
     for run in runs:
-        run["files"] = ledger.query(
-            "SELECT id, feed, name, state, reason, handoff_name FROM files WHERE run_id = ? ORDER BY id", [run["id"]]
-        )
+        run["events"] = events.of_run(ledger.query, run["id"])
+        touched = sorted({e["file_id"] for e in run["events"] if e["file_id"] is not None})
+        if run["events"]:
+            marks = ",".join("?" * len(touched))
+            sql = f"SELECT id, feed, name, state, reason, handoff_name FROM files WHERE id IN ({marks}) ORDER BY id"
+            run["files"] = ledger.query(sql, touched) if touched else []
+        else:  # a run of a release before events: the files it was the last to touch
+            run["files"] = ledger.query(
+                "SELECT id, feed, name, state, reason, handoff_name FROM files WHERE run_id = ? ORDER BY id",
+                [run["id"]],
+            )
     return runs
+
+
+def file_history(ledger: Ledger, file: str) -> list[dict[str, Any]]:
+    """One file (ledger id or name) through every run: each event, oldest first."""
+    return events.of_file(ledger.query, file)
+
+
+def po_history(ledger: Ledger, po_id: str) -> list[dict[str, Any]]:
+    """One PO through every run, oldest first: each version's outcome, each change request, each problem
+    found, each status told to Coupa."""
+    parts = [
+        """SELECT v.recorded_at AS at, v.run_id, 'version ' || coalesce(v.version, '?') || ': ' || v.outcome
+               || CASE WHEN v.decision IS NOT v.outcome THEN coalesce(' (' || v.decision || ')', '') ELSE '' END
+               AS what,
+               coalesce(v.handoff_name, v.reason, '') AS detail, f.name AS file
+           FROM po_versions v LEFT JOIN files f ON f.id = v.file_id WHERE v.po_id = ?""",
+        """SELECT coalesce(c.decided_at, c.last_seen) AS at, c.run_id, 'change ' || c.id || ': ' || c.status AS what,
+               coalesce(c.handoff_name, c.reason, '') AS detail, f.name AS file
+           FROM change_requests c LEFT JOIN files f ON f.id = c.file_id WHERE c.po_id = ?""",
+        """SELECT e.created_at AS at, e.run_id, 'error' || CASE WHEN e.resolved_at IS NULL THEN '' ELSE ' (resolved)'
+               END AS what, coalesce(e."column" || ': ', '') || e.message AS detail, f.name AS file
+           FROM integration_errors e LEFT JOIN files f ON f.id = e.file_id WHERE e.po_id = ?""",
+        """SELECT created_at AS at, run_id, 'told Coupa (' || field || ')' AS what, text AS detail,
+               writeback_name AS file FROM writeback_rows WHERE po_id = ?""",
+    ]
+    return ledger.query(" UNION ALL ".join(parts) + " ORDER BY at, run_id", [po_id] * len(parts))
 
 
 def errors(

@@ -354,7 +354,7 @@ def upload_writeback(
                 checkpoint("after-upload")
         except RemoteRefused as exc:
             log.warning("%s; it stays pending, and the next run uploads it", exc.message)
-            ledger.record_upload_failure(pending["name"], exc.message)
+            ledger.record_upload_failure(pending["name"], exc.message, clock().isoformat())
             if refused is None:
                 raise
             refused.append(exc.message)
