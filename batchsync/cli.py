@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -71,7 +70,7 @@ def run(ctx: click.Context, feeds: tuple[str, ...], dry_run: bool, as_json: bool
     """
     from batchsync import pipeline
 
-    summary = pipeline.run(load(ctx), feeds=list(feeds) or None, dry_run=dry_run, progress=_progress)
+    summary = pipeline.run(load(ctx), feeds=list(feeds) or None, dry_run=dry_run, meter=_terminal_meter())
     _print_summary(summary, as_json)
     ctx.exit(int(summary.exit_code))
 
@@ -117,16 +116,29 @@ def reprocess(
     ctx.exit(int(summary.exit_code))
 
 
-def _progress(items: list[dict[str, Any]], label: str) -> Any:
+def _terminal_meter() -> Any:
     """A progress bar on an interactive terminal only; cron and log files stay quiet."""
-    if not sys.stderr.isatty() or len(items) < 2:
-        return items
-    return _bar(items, label)
+    return _TerminalMeter() if sys.stderr.isatty() else None
 
 
-def _bar(items: list[dict[str, Any]], label: str) -> Iterator[dict[str, Any]]:
-    with click.progressbar(items, label=label, file=sys.stderr) as bar:
-        yield from bar
+class _TerminalMeter:
+    """One click progress bar per task: a file's bytes while it downloads, its documents while mapped."""
+
+    def __init__(self) -> None:
+        self._bar: Any = None
+
+    def start(self, label: str, total: int) -> None:
+        self._bar = click.progressbar(length=total, label=label, file=sys.stderr)
+        self._bar.__enter__()
+
+    def advance(self, done: int) -> None:
+        if self._bar is not None:
+            self._bar.update(done)
+
+    def finish(self) -> None:
+        if self._bar is not None:
+            self._bar.__exit__(None, None, None)
+            self._bar = None
 
 
 def _print_summary(summary: RunSummary, as_json: bool) -> None:

@@ -17,6 +17,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from batchsync import progress
 from batchsync.config import FeedConfig, SourceConfig
 from batchsync.errors import RemoteRefused, StateError
 from batchsync.faults import checkpoint
@@ -120,7 +121,8 @@ def _fetch_one(
     clock: Callable[[], datetime],
     found: Discovery,
 ) -> bool:
-    fetched = source.fetch(entry, state_dir / "staging")
+    with progress.task(f"downloading {entry.name}", entry.size):
+        fetched = source.fetch(entry, state_dir / "staging")
     target = archive_path(state_dir, fetched.sha256)
     try:
         target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)

@@ -12,13 +12,14 @@ import logging
 import os
 import socket
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from batchsync import progress
 from batchsync.clock import utcnow
 from batchsync.config import Config, FeedConfig, SourceConfig, ledger_path
 from batchsync.discover import Discovery, discover, remove_stale_staging
@@ -48,13 +49,6 @@ log = logging.getLogger("batchsync.pipeline")
 
 READ_AHEAD_MAX_BYTES = 32 << 20  # larger files are parsed when their turn comes (memory)
 Clock = Callable[[], datetime]
-Progress = Callable[[list[dict[str, Any]], str], Iterable[dict[str, Any]]]
-
-
-def no_progress(items: list[dict[str, Any]], label: str) -> Iterable[dict[str, Any]]:
-    return items
-
-
 Work = Callable[["_Session"], None]
 Connect = Callable[[SourceConfig], AbstractContextManager[Source]]  # open_source, or no_server for a dry replay
 
@@ -70,7 +64,6 @@ class _Session:
     run_id: int
     clock: Clock
     summaries: dict[str, FeedSummary]
-    progress: Progress
 
     def process(
         self, feed: PreparedFeed, file_row: dict[str, Any], replay: Replay | None = None, ahead: Read | None = None
@@ -98,7 +91,7 @@ def run(
     clock: Clock = utcnow,
     sleep: Callable[[float], None] = time.sleep,
     dry_run: bool = False,
-    progress: Progress = no_progress,
+    meter: progress.Meter | None = None,
 ) -> RunSummary:
     """The nightly job: every selected feed's new files, then the write-back."""
     selected = RunFeeds(config, feeds)
@@ -108,7 +101,8 @@ def run(
             with log_context(feed=feed.name):
                 _run_feed(session, feed, sleep)
 
-    return _execute(config, selected, trigger, clock, work, dry_run=dry_run, progress=progress)
+    with progress.using(meter):  # bytes while downloading, documents while mapping (progress.py)
+        return _execute(config, selected, trigger, clock, work, dry_run=dry_run)
 
 
 def reprocess(
@@ -138,7 +132,7 @@ def reprocess(
 
     # a replay downloads nothing; its dry run uploads nothing either, so it needs no server (nor key)
     connect = no_server if dry_run else open_source
-    return _execute(config, selected, "reprocess", clock, work, dry_run=dry_run, progress=no_progress, connect=connect)
+    return _execute(config, selected, "reprocess", clock, work, dry_run=dry_run, connect=connect)
 
 
 def _something_to_replay(
@@ -166,14 +160,13 @@ def _execute(
     work: Work,
     *,
     dry_run: bool,
-    progress: Progress,
     connect: Connect = open_source,
 ) -> RunSummary:
     if not dry_run:
-        return _locked(config, feeds, trigger, clock, work, progress, connect, dry=False)
+        return _locked(config, feeds, trigger, clock, work, connect, dry=False)
     # the real lock keeps other runs from writing the ledger while the dry run copies it
     with RunLock(config.state_dir, clock().isoformat()), scratch_config(config, ledger_path(config)) as scratch:
-        summary = _locked(scratch, feeds, trigger, clock, work, progress, connect, dry=True)
+        summary = _locked(scratch, feeds, trigger, clock, work, connect, dry=True)
         summary.dry_run = True
         summary.would_hand_off = would_hand_off(scratch)
         summary.handoff_dir = str(config.handoff_dir)
@@ -187,7 +180,6 @@ def _locked(
     trigger: str,
     clock: Clock,
     work: Work,
-    progress: Progress,
     connect: Connect,
     *,
     dry: bool,
@@ -203,7 +195,7 @@ def _locked(
             names = feeds.names
             run_id = ledger.start_run(trigger, names, started.isoformat(), os.getpid(), socket.gethostname())
             with log_context(run_id=run_id):
-                summary = _session(config, feeds, ledger, run_id, clock, work, progress, connect, dry=dry)
+                summary = _session(config, feeds, ledger, run_id, clock, work, connect, dry=dry)
             summary.started_at = started.isoformat()
             return summary
         finally:
@@ -217,7 +209,6 @@ def _session(
     run_id: int,
     clock: Clock,
     work: Work,
-    progress: Progress,
     connect: Connect,
     *,
     dry: bool,
@@ -228,7 +219,7 @@ def _session(
     try:
         with connect(config.source) as real:
             source: Source = DryRunSource(real, would) if dry else real
-            work(_Session(config, selected, ledger, source, run_id, clock, summaries, progress))
+            work(_Session(config, selected, ledger, source, run_id, clock, summaries))
             refused: list[str] = []
             uploaded = upload_writeback(config, source, ledger, run_id, clock, refused)
     except (BatchsyncError, OSError) as exc:
@@ -288,7 +279,7 @@ def _run_feed(session: _Session, feed: FeedConfig, sleep: Callable[[float], None
 
     prepared = session.feeds.prepared(feed.name)
     reads = read_ahead(_reads(prepared, files, contextvars.copy_context()))
-    for _, (file_row, ahead) in zip(session.progress(files, f"{feed.name}: processing"), reads, strict=True):
+    for file_row, ahead in reads:
         session.process(prepared, file_row, ahead=ahead)
 
 

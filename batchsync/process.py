@@ -19,6 +19,7 @@ import jinja2
 import pandera.polars as pa
 import polars as pl
 
+from batchsync import progress
 from batchsync.batches import document_batches, read_ahead
 from batchsync.config import Config, FeedConfig
 from batchsync.decide import SENDS, content_hashes, decide
@@ -151,6 +152,7 @@ class FileContext:
                     erp_state=erp_state,
                 )
                 mapped.append(replace(batch, documents=_document_counts(batch.documents)))  # counts, not text
+                progress.advance(part.height)
                 yield batch.documents
 
         def manifest() -> dict[str, Any]:
@@ -161,10 +163,11 @@ class FileContext:
         def write(stream: Sink) -> bool:
             return render_to(stream, feed.template, rendered, charset=feed.mapping.charset) > 0
 
-        rendered = read_ahead(batches())
-        handoff = publish(self.config.handoff_dir, erp_name, write, manifest) if sends.height else None
-        for _ in rendered:  # an adopted hand-off is not rendered again; its rejections still count
-            pass
+        with progress.task(f"{self.name}: {sends.height:,} document(s)", sends.height):
+            rendered = read_ahead(batches())
+            handoff = publish(self.config.handoff_dir, erp_name, write, manifest) if sends.height else None
+            for _ in rendered:  # an adopted hand-off is not rendered again; its rejections still count
+                pass
         if handoff is not None:
             checkpoint("after-handoff")
         return Transformed.concat(mapped), handoff

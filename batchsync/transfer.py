@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple, Protocol
 
-from batchsync import remote_words
+from batchsync import progress, remote_words
 from batchsync.config import SourceConfig
 from batchsync.errors import MissingFolder, RemoteRefused, TransportError
 from batchsync.faults import checkpoint
@@ -109,6 +109,7 @@ class _DownloadSink:
 
     def write(self, data: bytes) -> int:
         written = self._writer.write(data)
+        progress.advance(len(data))
         checkpoint("mid-download")
         return written
 
