@@ -93,7 +93,9 @@ def status(ctx: click.Context, as_json: bool) -> None:
         age = f"{last['age_seconds'] // 3600} h {last['age_seconds'] % 3600 // 60} min ago" if last else "never"
         click.echo(f"{label}: {last['id'] if last else '-'} ({age})")
     for r in view["last_runs"]:
-        counts = f"{r['files']} file(s), {r['handed_off']} handed off, {r['rejected']} rejected, {r['skipped']} skipped"
+        # the run summary's words: what it lists as duplicate, stale, unchanged or skipped was not sent
+        not_sent = f"{r['skipped']} not sent (duplicate, stale, unchanged or skipped)"
+        counts = f"{r['files']} file(s), {r['handed_off']} handed off, {r['rejected']} rejected, {not_sent}"
         click.echo(f"run {r['id']:>5}  {r['started_at']}  {r['trigger']:<9} {r['status']:<10} {counts}")
     click.echo("files: " + ", ".join(f"{n} {s}" for s, n in view["files_by_state"].items()))
     for f in view["rejected_files"]:

@@ -19,18 +19,30 @@ from typing import Any
 _context: contextvars.ContextVar[dict[str, Any]] = contextvars.ContextVar("batchsync_log_context", default={})  # noqa: B039
 
 
+# The run this process works on, for records logged by threads the run did not start with its context
+# (paramiko's transport thread logs the connect and authentication): they carry the run id all the same.
+_process_run: list[Any] = []
+
+
 @contextmanager
 def log_context(**fields: Any) -> Iterator[None]:
     token = _context.set({**_context.get(), **fields})
+    is_run = "run_id" in fields
+    if is_run:
+        _process_run.append(fields["run_id"])
     try:
         yield
     finally:
         _context.reset(token)
+        if is_run:
+            _process_run.pop()
 
 
 class _ContextFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         context = _context.get()
+        if "run_id" not in context and _process_run:
+            context = {"run_id": _process_run[-1], **context}
         record.context = context
         record.stage = record.name.rsplit(".", 1)[-1]
         record.where = " ".join(f"{k}={v}" for k, v in context.items() if v is not None)

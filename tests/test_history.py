@@ -80,3 +80,24 @@ def test_a_run_recorded_before_events_lists_the_files_it_last_touched(sftp_works
 
     lines = ws.cli("history").stdout.splitlines()
     assert lines[1].endswith("(last touched by this run)") and SAMPLE_A in lines[1]
+
+
+def test_status_counts_what_was_not_sent_in_the_words_of_the_run_summary(sftp_workspace: Workspace) -> None:
+    ws = sftp_workspace
+    ws.put_samples()
+    run = ws.cli("run")
+    assert "7 PO(s) handed off, 2 rejected, 1 duplicate, 0 stale, 0 skipped" in run.stdout
+
+    [line] = [x for x in ws.cli("status").stdout.splitlines() if x.startswith("run ")]
+    assert line.endswith("3 file(s), 7 handed off, 2 rejected, 1 not sent (duplicate, stale, unchanged or skipped)")
+
+
+def test_every_json_log_line_of_a_run_carries_its_run_id_the_ssh_librarys_too(sftp_workspace: Workspace) -> None:
+    """paramiko logs the connect and the authentication from its own thread, outside the run's context."""
+    ws = sftp_workspace
+    ws.put(SAMPLE_A)
+    result = ws.cli("--log-format", "json", "--log-level", "info", "run")
+    lines = [json.loads(x) for x in result.stderr.splitlines() if x.startswith("{")]
+    ssh = [x for x in lines if x["stage"] == "transport" and "Authentication" in x["message"]]
+    assert ssh, [x["message"] for x in lines]
+    assert {x.get("run_id") for x in lines} == {1}
