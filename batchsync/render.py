@@ -36,19 +36,57 @@ def load_template(templates_dir: Path, name: str) -> jinja2.Template:
         raise ConfigError(f"{exc.filename or name}: line {exc.lineno}: {exc.message}", hint="fix the template") from exc
 
 
-class _Counted:
-    """The documents of every batch, one dict each, counted on the way to the template."""
+_DOCUMENT_KEYS = frozenset({"id", "version", "_decision"})  # what a document is, not what it holds
 
-    def __init__(self, batches: Iterable[pl.DataFrame]) -> None:
+
+class _Document(dict[str, Any]):
+    """A document as the template sees it: reading one of its records counts it as written."""
+
+    def __init__(self, values: dict[str, Any], counted: _Counted) -> None:
+        super().__init__(values)
+        self._counted: _Counted | None = counted
+
+    def __getitem__(self, key: str) -> Any:
+        if self._counted is not None and key not in _DOCUMENT_KEYS:
+            self._counted.written += 1
+            self._counted = None
+        return super().__getitem__(key)
+
+
+class _Counted:
+    """The documents of every batch, one dict each, counted on the way to the template.
+
+    They arrive as a stream (a large file is never held whole), so a template can walk them once;
+    a second walk would see none, and a filter would drop some: both are errors, never a short file.
+    """
+
+    def __init__(self, batches: Iterable[pl.DataFrame], template: str) -> None:
         self.batches = batches
+        self.template = template
         self.count = 0
+        self.written = 0
+        self._walked = False
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
+        if self._walked:
+            raise ConfigError(
+                f"template {self.template} goes through the documents a second time, and would find none",
+                hint="lay out each document in one loop over documents",
+            )
+        self._walked = True
         for frame in self.batches:
             for offset in range(0, frame.height, _CHUNK_ROWS):
                 rows = frame.slice(offset, _CHUNK_ROWS).rows(named=True)
                 self.count += len(rows)
-                yield from rows
+                yield from (_Document(r, self) for r in rows)
+
+    def check_all_written(self) -> None:
+        if self.written < self.count:
+            raise ConfigError(
+                f"template {self.template} wrote {self.written} of the {self.count} document(s) it was "
+                "given: the others would be lost",
+                hint="a template writes every document it is given (no filter in its loop over documents)",
+            )
 
 
 def render_to(
@@ -64,7 +102,7 @@ def render_to(
     ``batches`` are frames of documents, rendered in order as one file: a large file
     arrives batch by batch and is never held whole.
     """
-    documents = _Counted(batches)
+    documents = _Counted(batches, str(template.name))
     pending: list[str] = []
     size = 0
     try:
@@ -75,6 +113,7 @@ def render_to(
                 _write(stream, pending, handoff, charset)
                 pending, size = [], 0
         _write(stream, pending, handoff, charset)
+        documents.check_all_written()
     except jinja2.UndefinedError as exc:
         raise ConfigError(
             f"template {template.name}: {exc.message}", hint="the template names a record the mapping does not build"
@@ -117,7 +156,8 @@ def _encoded(pieces: list[str], charset: str = "utf-8") -> Iterator[bytes]:
 
 
 def check_template(template: jinja2.Template, record_names: list[str], charset: str = "utf-8") -> None:
-    """Render one empty document so a misspelt record name, or text the code page cannot hold, fails at load time."""
+    """Render one empty document so a misspelt record name, text the code page cannot hold, a second loop
+    over the documents or a filter in it fails at load time (``check``), not in the night."""
     sample = pl.DataFrame({name: [""] for name in ["id", "version", "_decision", *record_names]})
     render_to(_NullSink(), template, [sample], handoff=False, charset=charset)
 
