@@ -15,6 +15,7 @@ import click
 
 from batchsync.cli_base import Group, global_params, load, settings
 from batchsync.cli_ledger import errors, history, status
+from batchsync.cli_prune import prune
 from batchsync.clock import utcnow
 from batchsync.config import ledger_path, load_config
 from batchsync.errors import ConfigError, DataError, ExitCode
@@ -50,7 +51,7 @@ def cli(ctx: click.Context, **options: Any) -> None:
 
 
 cli.params.extend(global_params(top_level=True))
-for command in (status, history, errors):
+for command in (status, history, errors, prune):
     cli.add_command(command)
 
 

@@ -13,9 +13,11 @@ from typing import Any
 import click
 
 from batchsync.cli_base import load, open_ledger
+from batchsync.cli_prune import human_size
 from batchsync.clock import utcnow
 from batchsync.config import ledger_path
 from batchsync.errors import ConfigError
+from batchsync.prune import state_folder_size
 
 JSON_HELP = "Print the result as JSON."
 
@@ -85,9 +87,15 @@ def status(ctx: click.Context, as_json: bool) -> None:
             click.echo(f"no ledger at {path} yet: nothing has run with this state folder (last run: never)")
         return
     view = ledger_views.status(open_ledger(ctx, config), utcnow())
+    size, count = state_folder_size(config.state_dir)
+    view["state_folder"] = {"path": str(config.state_dir), "bytes": size, "files": count}
     if as_json:
         click.echo(json.dumps(view, indent=2, ensure_ascii=False))
-        return
+    else:
+        _echo_status(view)
+
+
+def _echo_status(view: dict[str, Any]) -> None:
     for label, key in (("last completed run", "last_completed_run"), ("last successful run", "last_successful_run")):
         last = view[key]
         age = f"{last['age_seconds'] // 3600} h {last['age_seconds'] % 3600 // 60} min ago" if last else "never"
@@ -105,6 +113,8 @@ def status(ctx: click.Context, as_json: bool) -> None:
         click.echo(f"waiting change {c['id']} for PO {c['po_id']}, {age}: {c['reason']}")
     pending = view["writeback_rows_pending"]
     click.echo(f"unresolved errors: {view['unresolved_errors']}; write-back rows not yet uploaded: {pending}")
+    folder = view["state_folder"]
+    click.echo(f"state folder: {human_size(folder['bytes'])} in {folder['files']} file(s) ({folder['path']})")
 
 
 @click.command()

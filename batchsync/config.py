@@ -85,6 +85,19 @@ class WritebackConfig:
 
 
 @dataclass(frozen=True)
+class RetentionConfig:
+    """How many days ``batchsync prune`` keeps local copies; what a replay or a person still needs is kept anyway."""
+
+    archive_days: float = 90.0  # state_dir/archive copies of files whose every PO is settled
+    error_report_days: float = 90.0  # state_dir/reports, once the file's errors are resolved
+    writeback_days: float = 30.0  # state_dir/writeback copies of uploaded write-back files
+    run_history_days: float = 365.0  # runs rows nothing else in the ledger refers to
+
+
+RETENTION_KEYS = ("archive_days", "error_report_days", "writeback_days", "run_history_days")
+
+
+@dataclass(frozen=True)
 class Config:
     path: Path
     source: SourceConfig
@@ -94,6 +107,7 @@ class Config:
     templates_dir: Path
     feeds: dict[str, FeedConfig]
     writeback: WritebackConfig
+    retention: RetentionConfig = field(default_factory=RetentionConfig)
 
     def feed(self, name: str) -> FeedConfig:
         return self.feeds[name]
@@ -149,12 +163,13 @@ class _Reader:
         self._unknown(local, "local", {"state_dir", "handoff_dir", "mappings_dir", "templates_dir"})
         feeds = self._feeds(self._section("feeds"))
         writeback = self._writeback(self.raw.get("writeback", {}))
+        retention = self._retention(self.raw.get("retention", {}))
         state_dir = self._path(local, "local.state_dir", "var")
         handoff_dir = self._path(local, "local.handoff_dir", "handoff")
         mappings_dir = self._path(local, "local.mappings_dir", shipped("mappings"))
         templates_dir = self._path(local, "local.templates_dir", shipped("templates"))
         self._targets(feeds, mappings_dir)
-        known = {"source", "local", "feeds", "writeback"}
+        known = {"source", "local", "feeds", "writeback", "retention"}
         for key in sorted(set(self.raw) - known):
             self.problems.append(f"[{key}]: unknown section{_did_you_mean(key, known)}")
         if self.problems:
@@ -168,6 +183,7 @@ class _Reader:
             templates_dir=templates_dir,
             feeds=feeds,
             writeback=writeback,
+            retention=retention,
         )
 
     def _targets(self, feeds: dict[str, FeedConfig], mappings_dir: Path) -> None:
@@ -352,6 +368,23 @@ class _Reader:
         if values["status_max_length"] < 10:
             self.problems.append("writeback.status_max_length: expected the custom field's length (10 or more)")
         return WritebackConfig(**values)
+
+    def _retention(self, table: Any) -> RetentionConfig:
+        """Days as numbers; 0 (or no key, or no section) is the default, a negative number a problem."""
+        if not isinstance(table, dict):
+            self.problems.append("[retention]: expected a table")
+            return RetentionConfig()
+        self._unknown(table, "retention", set(RETENTION_KEYS))
+        default = RetentionConfig()
+        values: dict[str, float] = {}
+        for name in RETENTION_KEYS:
+            key = f"retention.{name}"
+            if isinstance(table.get(name), bool):  # TOML's true is an int to Python: not a number of days
+                self.problems.append(f"{key}: expected a number, got {table[name]!r}")
+                table = {k: v for k, v in table.items() if k != name}
+            days = self._number(table, key, getattr(default, name))
+            values[name] = days if days > 0 else getattr(default, name)
+        return RetentionConfig(**values)
 
 
 def _kind_name(kind: type | tuple[type, ...]) -> str:

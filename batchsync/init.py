@@ -69,6 +69,12 @@ change_status_field = "ERP Change Validation"   # custom field for a change requ
 # max_rows = 5000            # Coupa's limits per import file: 5,000 rows
 # max_bytes = 8000000        # and 8 MB
 # prefix = "PurchaseOrderChange"   # the write-back file name prefix
+
+# [retention]                # days `batchsync prune` keeps local copies (docs/housekeeping.md); 0: the default
+# archive_days = 90          # archive copies of files whose every PO is settled
+# error_report_days = 90     # error reports, once their errors are resolved
+# writeback_days = 30        # copies of write-back files already uploaded
+# run_history_days = 365     # runs nothing in the ledger refers to any more
 """
 
 

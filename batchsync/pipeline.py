@@ -37,6 +37,7 @@ from batchsync.handoff import remove_stale_temporaries
 from batchsync.ledger import Ledger
 from batchsync.lock import RunLock
 from batchsync.logs import log_context
+from batchsync.prune import replayable
 from batchsync.run_summary import FeedSummary, RunSummary
 from batchsync.transfer import Source, open_source
 
@@ -126,7 +127,7 @@ def reprocess(
 
     def work(session: _Session) -> None:
         files = session.ledger.files_for_replay(file=file, run=run_id, po=po, version=version)
-        for file_row in files:
+        for file_row in replayable(files, skip_pruned=po is not None and version is None):
             with log_context(feed=file_row["feed"]):
                 session.process(session.feeds.prepared(file_row["feed"]), file_row, replay)
 
@@ -150,6 +151,7 @@ def _something_to_replay(
         ledger.close()
     if not found:
         raise NothingSelected(f"nothing to reprocess: no archived file for {wanted} in the ledger")
+    replayable(found, skip_pruned=po is not None and version is None, warn=False)
 
 
 def _execute(

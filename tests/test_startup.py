@@ -60,10 +60,11 @@ def demo_config(tmp_path_factory: pytest.TempPathFactory) -> Path:
         ["status", "--json"],
         ["history"],
         ["errors", "--unresolved"],
+        ["prune", "--dry-run"],
     ],
 )
 def test_short_commands_import_no_heavy_library(args: list[str], demo_config: Path) -> None:
-    needs_config = args[0] in ("status", "history", "errors")
+    needs_config = args[0] in ("status", "history", "errors", "prune")
     report = _probe(["--config", str(demo_config), *args] if needs_config else args, demo_config.parent)
     assert report["code"] in (0, None)
     # the ledger commands read SQLite through sqlite-utils; nothing else needs it
