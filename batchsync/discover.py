@@ -82,8 +82,10 @@ def discover(
         row = known.get((entry.path, entry.size, entry.mtime))
         if row is None:
             fresh.append(entry)
-        elif row["remote_done_at"] is None:  # an earlier run stopped before it, or the server refused it
-            _after_action(source, feed, entry, row["sha256"], ledger, row["id"], clock, found)
+            continue
+        file_id, sha256, remote_done_at = row
+        if remote_done_at is None:  # an earlier run stopped before it, or the server refused it
+            _after_action(source, feed, entry, sha256, ledger, file_id, clock, found)
     if fresh:
         before_fetch()
     stable, waiting = wait_until_stable(

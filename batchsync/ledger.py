@@ -15,10 +15,9 @@ import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-
-import sqlite_utils
 
 from batchsync import ledger_events as events
 from batchsync.errors import StateError
@@ -28,6 +27,7 @@ log = logging.getLogger("batchsync.ledger")
 
 if TYPE_CHECKING:
     import polars as pl
+    import sqlite_utils
 else:
     from batchsync.lazy import LazyModule
 
@@ -77,28 +77,48 @@ class Ledger:
         try:
             path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
             fresh = not path.exists()
-            conn = sqlite3.connect(path, isolation_level=None, timeout=30)
+            self.conn = sqlite3.connect(path, isolation_level=None, timeout=30)
             if fresh:
                 os.chmod(path, 0o600)
-            self.db = sqlite_utils.Database(conn)
-            self.db.enable_wal()
-            self.db.execute("PRAGMA foreign_keys = ON")
+            self.conn.execute("PRAGMA journal_mode = wal")
+            self.conn.execute("PRAGMA foreign_keys = ON")
             self._migrate()
         except sqlite3.Error as exc:
             raise StateError(f"ledger {path}: {exc}") from exc
 
+    @cached_property
+    def db(self) -> sqlite_utils.Database:
+        """sqlite-utils on the same connection, imported when first needed: a nothing-to-do run, status and
+        history read and write through plain SQL and never load it (bench S5)."""
+        import sqlite_utils
+
+        # no sqlite-utils plugins: nothing installed beside us may change the ledger's connection
+        return sqlite_utils.Database(self.conn, execute_plugins=False)
+
     def close(self) -> None:
-        self.db.conn.close()
+        self.conn.close()
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
-        """One state change; sqlite-utils' own writes inside it nest as savepoints."""
-        with self.db.atomic():
+        """One state change; inside another (sqlite-utils' own writes too) it is a savepoint."""
+        nested = self.conn.in_transaction
+        self.conn.execute("SAVEPOINT ledger" if nested else "BEGIN")
+        try:
             yield
+            self.conn.execute("RELEASE SAVEPOINT ledger" if nested else "COMMIT")
+        except BaseException:
+            if not self.conn.in_transaction:  # an error such as a failed COMMIT may have ended it already
+                raise
+            if nested:
+                self.conn.execute("ROLLBACK TO SAVEPOINT ledger")
+                self.conn.execute("RELEASE SAVEPOINT ledger")
+            else:
+                self.conn.execute("ROLLBACK")
+            raise
 
     def _migrate(self) -> None:
-        self.db.execute("CREATE TABLE IF NOT EXISTS migrations (id INTEGER PRIMARY KEY, name TEXT, applied_at TEXT)")
-        done = {row[0] for row in self.db.execute("SELECT id FROM migrations").fetchall()}
+        self.conn.execute("CREATE TABLE IF NOT EXISTS migrations (id INTEGER PRIMARY KEY, name TEXT, applied_at TEXT)")
+        done = {row[0] for row in self.conn.execute("SELECT id FROM migrations").fetchall()}
         pending = [n for n in range(1, len(MIGRATIONS) + 1) if n not in done]
         if pending and done:  # a ledger of an earlier release: keep it as it was before changing it
             self._copy_aside(pending[0])
@@ -107,8 +127,8 @@ class Ledger:
                 continue
             with self.transaction():
                 for statement in filter(str.strip, sql.split(";")):
-                    self.db.execute(statement)
-                self.db.execute("INSERT INTO migrations VALUES (?, ?, datetime('now'))", [number, name])
+                    self.conn.execute(statement)
+                self.conn.execute("INSERT INTO migrations VALUES (?, ?, datetime('now'))", [number, name])
 
     def _copy_aside(self, first_pending: int) -> None:
         """SQLite's online backup: a consistent copy even with the WAL in use; never overwrites an earlier one."""
@@ -117,7 +137,7 @@ class Ledger:
             return
         copy = sqlite3.connect(target)
         try:
-            self.db.conn.backup(copy)
+            self.conn.backup(copy)
         finally:
             copy.close()
         os.chmod(target, 0o600)
@@ -129,7 +149,14 @@ class Ledger:
         return self.db.table(name)
 
     def query(self, sql: str, params: list[Any] | dict[str, Any] | None = None) -> list[dict[str, Any]]:
-        return list(self.db.query(sql, params or []))
+        cursor = self.conn.execute(sql, params or [])
+        names = [c[0] for c in cursor.description or ()]
+        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+    def _update(self, table: str, key: str, key_value: Any, values: dict[str, Any]) -> None:
+        # plain SQL for the writes every run makes; the names are this module's own, never input
+        assignments = ", ".join(f"{name} = ?" for name in values)
+        self.conn.execute(f"UPDATE {table} SET {assignments} WHERE {key} = ?", [*values.values(), key_value])
 
     # runs --------------------------------------------------------------
     def close_interrupted_runs(self, now: str) -> list[int]:
@@ -137,7 +164,9 @@ class Ledger:
         stale = [r["id"] for r in self.query("SELECT id FROM runs WHERE status = 'started'")]
         with self.transaction():
             for run_id in stale:
-                self._table("runs").update(
+                self._update(
+                    "runs",
+                    "id",
                     run_id,
                     {"status": "failed", "finished_at": now, "message": "interrupted: the process ended mid-run"},
                 )
@@ -153,22 +182,24 @@ class Ledger:
             "host": host,
         }
         with self.transaction():
-            self.run_id = int(self._table("runs").insert(row).last_pk or 0)
+            marks = ", ".join("?" * len(row))
+            cursor = self.conn.execute(f"INSERT INTO runs ({', '.join(row)}) VALUES ({marks})", list(row.values()))
+            self.run_id = int(cursor.lastrowid or 0)
             return self.run_id
 
     def finish_run(self, run_id: int, status: str, counts: dict[str, int], message: str | None, now: str) -> None:
         with self.transaction():
-            self._table("runs").update(run_id, {"status": status, "finished_at": now, "message": message, **counts})
+            self._update("runs", "id", run_id, {"status": status, "finished_at": now, "message": message, **counts})
 
     # files -------------------------------------------------------------
-    def listing_index(self, feed: str) -> dict[tuple[str, int, int], dict[str, Any]]:
-        """Per (remote path, size, mtime): id, sha256, remote_action, remote_done_at of the file the ledger has."""
-        columns = ("id", "sha256", "remote_action", "remote_done_at")
-        rows = self.db.execute(
-            "SELECT remote_path, size, mtime, id, sha256, remote_action, remote_done_at FROM files WHERE feed = ?",
-            [feed],
+    def listing_index(self, feed: str) -> dict[tuple[str, int, int], tuple[int, str, str | None]]:
+        """Per (remote path, size, mtime): (id, sha256, remote_done_at) of the file the ledger has.
+
+        Plain tuples: the nothing-to-do run builds one entry per known file (10,000 and more)."""
+        rows = self.conn.execute(
+            "SELECT remote_path, size, mtime, id, sha256, remote_done_at FROM files WHERE feed = ?", [feed]
         ).fetchall()
-        return {(r[0], r[1], r[2]): dict(zip(columns, r[3:], strict=True)) for r in rows}
+        return {(path, size, mtime): (file_id, sha, done) for path, size, mtime, file_id, sha, done in rows}
 
     def first_file_with_sha(self, feed: str, sha256: str) -> dict[str, Any] | None:
         rows = self.query(
@@ -184,7 +215,7 @@ class Ledger:
                 kind, detail = events.DUPLICATE, f"the same bytes as file {row.get('duplicate_of')}: not processed"
             else:
                 kind, detail = events.FETCHED, f"{row['remote_path']} ({row['size']:,} bytes)"
-            events.record(self.db.conn, self.run_id, row["fetched_at"], kind, file_id, detail)
+            events.record(self.conn, self.run_id, row["fetched_at"], kind, file_id, detail)
             return file_id
 
     def mark_remote_done(self, file_id: int, now: str, archived_as: str | None = None) -> None:
@@ -194,13 +225,13 @@ class Ledger:
             action = self._table("files").get(file_id)["remote_action"]
             said = {"archive": f"archived on the server as {archived_as}", "delete": "deleted from the server"}
             detail = said.get(action, "left on the server (after_download = keep)")
-            events.record(self.db.conn, self.run_id, now, events.AFTER_ACTION, file_id, detail)
+            events.record(self.conn, self.run_id, now, events.AFTER_ACTION, file_id, detail)
 
     def record_remote_failure(self, file_id: int, reason: str, now: str) -> None:
         """The after-action failed: kept on the file until a later run's attempt works."""
         with self.transaction():
             self._table("files").update(file_id, {"remote_error": reason, "remote_error_at": now})
-            events.record(self.db.conn, self.run_id, now, events.AFTER_ACTION_FAILED, file_id, reason)
+            events.record(self.conn, self.run_id, now, events.AFTER_ACTION_FAILED, file_id, reason)
 
     def files_to_process(self, feed: str) -> list[dict[str, Any]]:
         """New files, and files with change requests still waiting (retried from the local archive)."""
@@ -235,7 +266,7 @@ class Ledger:
         """Per PO the highest version handed off, with its content hash."""
         schema = {"id": pl.String, "known_version": pl.Int64, "known_hash": pl.String}
         self._want(po_ids)
-        rows = self.db.execute(
+        rows = self.conn.execute(
             """SELECT v.po_id, v.version, v.content_hash FROM po_versions v JOIN wanted w ON w.id = v.po_id
                WHERE v.feed = ? AND v.outcome = 'handed_off' ORDER BY v.po_id, v.version, v.id""",
             [feed],
@@ -299,10 +330,10 @@ class Ledger:
         statuses = dict(changes["status"].value_counts().iter_rows()) if changes is not None and changes.height else {}
         kind = events.REPROCESSED if trigger == "reprocess" else events.PROCESSED
         detail = events.outcome_detail(o.state, o.reason, outcomes, statuses)
-        events.record(self.db.conn, o.run_id, o.now, kind, o.file_id, detail)
+        events.record(self.conn, o.run_id, o.now, kind, o.file_id, detail)
         if o.handoff:
             handed = f"{o.handoff['name']} ({o.handoff.get('documents')} document(s))"
-            events.record(self.db.conn, o.run_id, o.now, events.HANDED_OFF, o.file_id, handed)
+            events.record(self.conn, o.run_id, o.now, events.HANDED_OFF, o.file_id, handed)
 
     def _insert_frame(self, table: str, frame: pl.DataFrame, verb: str = "INSERT", upsert_on: str = "") -> None:
         """Rows straight from the frame: building a dict per row cost seconds for a large file.
@@ -319,13 +350,13 @@ class Ledger:
             updates = ", ".join(f'"{c}" = excluded."{c}"' for c in frame.columns if c not in kept)
             conflict = f' ON CONFLICT("{upsert_on}") DO UPDATE SET {updates}'
         sql = f'{verb} INTO "{table}" ({columns}) VALUES ({marks}){conflict}'
-        self.db.conn.executemany(sql, frame.iter_rows())
+        self.conn.executemany(sql, frame.iter_rows())
 
     def _resolve_errors(self, po_ids: list[str], run_id: int, now: str, check: str | None = None) -> None:
         """A later version handed off resolves the PO's earlier integration errors (seed 002); an accepted
         change request resolves the PO's rejected change requests (``check``)."""
         only = ' AND "check" = ?' if check else ""
-        self.db.conn.executemany(
+        self.conn.executemany(
             "UPDATE integration_errors SET resolved_at = ?, resolved_run_id = ? "
             f"WHERE po_id = ? AND resolved_at IS NULL{only}",
             [(now, run_id, p, *([check] if check else [])) for p in po_ids],
@@ -342,7 +373,7 @@ class Ledger:
             pl.when(pl.col("status") != "waiting").then(pl.lit(now)).alias("decided_at"),
         )
         self._insert_frame("change_requests", rows, upsert_on="id")
-        self.db.conn.executemany(
+        self.conn.executemany(
             "UPDATE change_requests SET status = 'superseded', decided_at = ?, reason = ? "
             "WHERE po_id = ? AND status = 'waiting' AND CAST(id AS INTEGER) < CAST(? AS INTEGER)",
             [(now, f"superseded by change request {c}", po, c) for c, po in rows.select("id", "po_id").iter_rows()],
@@ -351,7 +382,7 @@ class Ledger:
     def change_requests(self, ids: list[str]) -> pl.DataFrame:
         schema = {"id": pl.String, "known_status": pl.String, "first_seen": pl.String}
         self._want(ids)
-        rows = self.db.execute(
+        rows = self.conn.execute(
             "SELECT c.id, c.status, c.first_seen FROM change_requests c JOIN wanted w ON w.id = c.id"
         ).fetchall()
         return pl.DataFrame(rows, schema=schema, orient="row")
@@ -359,8 +390,8 @@ class Ledger:
     def handed_off_pos(self, po_ids: list[str]) -> tuple[pl.DataFrame, pl.DataFrame]:
         """The latest handed-off version of each PO (po_id, po_version, po_currency) and that version's lines."""
         self._want(po_ids)
-        heads = self.db.execute(f"{_LATEST_HANDED_OFF} SELECT po_id, po_version, po_currency FROM latest").fetchall()
-        lines = self.db.execute(
+        heads = self.conn.execute(f"{_LATEST_HANDED_OFF} SELECT po_id, po_version, po_currency FROM latest").fetchall()
+        lines = self.conn.execute(
             f"""{_LATEST_HANDED_OFF} SELECT l.po_id, l.line_number, l.line_id, l.quantity, l.received, l.currency
                 FROM po_lines l JOIN latest h ON h.po_id = l.po_id AND h.po_version = l.version"""
         ).fetchall()
@@ -401,9 +432,9 @@ class Ledger:
 
     def _want(self, ids: list[str]) -> None:
         """Put the ids a query is about in a temporary table: one join, whatever their number."""
-        self.db.execute("CREATE TEMP TABLE IF NOT EXISTS wanted (id TEXT PRIMARY KEY)")
-        self.db.execute("DELETE FROM wanted")
-        self.db.conn.executemany("INSERT OR IGNORE INTO wanted VALUES (?)", [(i,) for i in ids])
+        self.conn.execute("CREATE TEMP TABLE IF NOT EXISTS wanted (id TEXT PRIMARY KEY)")
+        self.conn.execute("DELETE FROM wanted")
+        self.conn.executemany("INSERT OR IGNORE INTO wanted VALUES (?)", [(i,) for i in ids])
 
     def waiting_changes(self) -> list[dict[str, Any]]:
         return self.query("SELECT * FROM change_requests WHERE status = 'waiting' ORDER BY first_seen, id")
@@ -420,7 +451,7 @@ class Ledger:
         with self.transaction():
             for file, ids in zip(files, row_ids, strict=True):
                 self._table("writebacks").insert(file)
-                self.db.conn.executemany(
+                self.conn.executemany(
                     "UPDATE writeback_rows SET writeback_name = ? WHERE id = ?", [(file["name"], i) for i in ids]
                 )
 
@@ -431,9 +462,9 @@ class Ledger:
         with self.transaction():
             self._table("writebacks").update(name, {"uploaded_at": now, "upload_error": None})
             rows = self._table("writebacks").get(name)["rows"]
-            events.record(self.db.conn, self.run_id, now, events.WRITTEN_BACK, None, f"{name} ({rows} row(s))")
+            events.record(self.conn, self.run_id, now, events.WRITTEN_BACK, None, f"{name} ({rows} row(s))")
 
     def record_upload_failure(self, name: str, reason: str, now: str) -> None:
         with self.transaction():
             self._table("writebacks").update(name, {"upload_error": reason})
-            events.record(self.db.conn, self.run_id, now, events.UPLOAD_FAILED, None, f"{name}: {reason}")
+            events.record(self.conn, self.run_id, now, events.UPLOAD_FAILED, None, f"{name}: {reason}")

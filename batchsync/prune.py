@@ -291,7 +291,7 @@ def _delete_runs(ledger: Ledger, run_ids: list[int]) -> set[int]:
         return set()
     with ledger.transaction():
         free = set(run_ids) - _referenced_runs(ledger)
-        ledger.db.conn.executemany("DELETE FROM runs WHERE id = ? AND status != 'started'", [(i,) for i in free])
+        ledger.conn.executemany("DELETE FROM runs WHERE id = ? AND status != 'started'", [(i,) for i in free])
     return free
 
 

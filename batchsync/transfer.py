@@ -44,8 +44,7 @@ _ARCHIVE_NAME_TRIES = 20  # the name, the name with the hash, then 18 numbered o
 _PROBE_BYTES = 1024
 
 
-@dataclass(frozen=True)
-class RemoteFile:
+class RemoteFile(NamedTuple):  # a tuple: a listing makes one per file, 10,000 and more
     path: str
     name: str
     size: int
@@ -214,7 +213,7 @@ class _TreeSource(ABC):
             for name, st in entries:
                 if matches(name):
                     path = posixpath.join(remote_dir, name)
-                    if self._is_file(path, st):
+                    if stat.S_ISREG(st.mode) or self._is_file(path, st):
                         files.append(RemoteFile(path, name, st.size, st.mtime))
         return sorted(files, key=lambda f: f.name)
 
