@@ -85,7 +85,8 @@ def with_fingerprint(frame: pl.DataFrame, records: list[CompiledRecord]) -> pl.D
     ``_mapped_values`` (the values, a JSON object in the mapping's order)."""
     parts = compared_parts(records)
     values = pl.struct([v.alias(k) for k, v in parts]).struct.json_encode() if parts else pl.lit("{}")
-    found = frame.select(fingerprint_expr(records).alias("t"), values.alias("v"))
+    # with_columns, not select: a target with no records at this level still gets one value per row
+    found = frame.with_columns(fingerprint_expr(records).alias("t"), values.alias("v")).select("t", "v")
     hashes = [digest(t) for t in found["t"].to_list()]
     return frame.with_columns(pl.Series("_mapped_hash", hashes, dtype=pl.String), found["v"].alias("_mapped_values"))
 

@@ -27,6 +27,7 @@ from batchsync.config import mapping_path
 from batchsync.errors import ConfigError
 from batchsync.idoc import SEGMENT_NAMES, RecordShape, check_records, definition_path, load_basic_type
 from batchsync.layouts import Layout
+from batchsync.mapping_csv import column_row, csv_options, fixed_only_keys
 from batchsync.mapping_model import (
     FIELD_KEYS,
     NOT_COMPARED,
@@ -52,7 +53,7 @@ from batchsync.mapping_values import (
     unencodable,
 )
 from batchsync.mapping_version import version_problems
-from batchsync.mapping_when import compile_when
+from batchsync.mapping_when import compile_choose, compile_when, names_in
 from batchsync.textlines import CONTROL, CONTROL_RE
 
 
@@ -94,8 +95,13 @@ class _Compiler:
         self._unknown_keys(raw, TOP_KEYS, "")
         self.problems += version_problems(raw, self.path)
         kind = raw.get("kind", self.layout.kind)
-        if kind != self.layout.kind:
-            self.problems.append(f"kind: the mapping is for {kind!r} files, the feed reads {self.layout.kind!r}")
+        if kind != self.layout.kind:  # every other key would be judged against the wrong columns: say this only
+            wanted = f"{target}.{self.layout.kind}.yaml"
+            self.problems.append(
+                f"kind: the mapping is for {kind!r} files, the feed reads {self.layout.kind!r}: "
+                f"write {wanted} beside it, or give the feed a target that has one"
+            )
+            return None
         self.xrefs = self._xrefs(raw.get("xref") or {})
         self.charset, self.in_bytes = self._encoding(raw.get("encoding", {}))
         self.idoc = self._idoc(raw.get("idoc"))
@@ -110,6 +116,7 @@ class _Compiler:
         template = raw.get("template")
         if not isinstance(template, str):
             self.problems.append("template: required (a file name in templates/)")
+        columns = column_row([(r.name, r.csv, r.column_names) for r in records], self.problems)
         return CompiledMapping(
             self.path,
             str(raw.get("target", target)),
@@ -119,6 +126,7 @@ class _Compiler:
             records,
             self.header_columns,
             self.charset,
+            columns,
         )
 
     def _encoding(self, raw: Any) -> tuple[str, bool]:
@@ -229,8 +237,10 @@ class _Compiler:
                 self._segment_of(parents[0]) if parents else None,
             )
         )
-        delimiter = str(body.get("delimiter", ","))
-        return CompiledRecord(name, level, layout, length, delimiter, fields, self.segment, when, lines_of, numbered)
+        csv = csv_options(body, layout, where, self.problems)
+        return CompiledRecord(
+            name, level, layout, length, csv.delimiter, fields, self.segment, when, lines_of, numbered, csv
+        )
 
     def _segment_of(self, record: str) -> str:
         return next((s.segment for s in self.shapes if s.name == record), record)
@@ -259,7 +269,9 @@ class _Compiler:
             return None
         producer = producers[0]
         width = spec.get("width", spec.get("max_length"))
-        if layout == "fixed" and not isinstance(width, int):
+        if layout == "csv":
+            fixed_only_keys(spec, where, self.problems)
+        elif layout == "fixed" and not isinstance(width, int):
             self.problems.append(f"{where}.width: fixed-width records need an integer width")
         label = f"{record}.{spec['name']}"
         value, problems = self._value(spec, producer, where, level, label)
@@ -317,6 +329,8 @@ class _Compiler:
 
     def _uses_reserved(self, spec: dict[str, Any], producer: str) -> bool:
         body = spec[producer]
+        if producer == "choose":  # chosen by the engine's decisions: what follows from them is not compared
+            return bool(names_in(body) & NOT_COMPARED)
         columns = (
             [body]
             if producer == "source"
@@ -345,9 +359,12 @@ class _Compiler:
                 table = {}
             value = self._lookup(value, table, f"{where}.xref", label, f"is not in xref table {spec['xref']}", problems)
         if "date" in spec:
-            value = local_datetime(value).dt.to_string(str(spec["date"]))
+            value = self._date(value, str(spec["date"]), label, problems)
         if "number" in spec:
             decimals = spec["number"].get("decimals") if isinstance(spec["number"], dict) else None
+            if isinstance(spec["number"], dict) and set(spec["number"]) - {"decimals"}:
+                unknown = ", ".join(sorted(set(spec["number"]) - {"decimals"}))
+                self.problems.append(f"{where}.number: {unknown}: unknown key (number takes decimals only)")
             if isinstance(decimals, int) and 0 <= decimals <= 12:
                 value = decimal_number(value, decimals, label, problems)
             else:
@@ -371,6 +388,15 @@ class _Compiler:
             problems = [replace(p, reason=said) for p in problems]
         return value, problems
 
+    @staticmethod
+    def _date(value: pl.Expr, layout: str, label: str, problems: list[Problem]) -> pl.Expr:
+        """A value that is there but not a date rejects its document: never an empty field instead."""
+        parsed = local_datetime(value)
+        given = value.is_not_null() & (value.str.strip_chars() != "")
+        reason = pl.format(f"{label}: '{{}}' is not a date", value)
+        problems.append(Problem(given & parsed.is_null(), reason, check="date", value=value))
+        return parsed.dt.to_string(layout)
+
     def _message(self, text: Any, value: pl.Expr, where: str, level: str) -> pl.Expr:
         """``"supplier {value} has no ERP vendor number"``: {value} is the source value, {column} a column."""
         if not isinstance(text, str):
@@ -391,6 +417,8 @@ class _Compiler:
             return pl.col(f"_segnum:{self.record_name if producer == 'segnum' else body}").cast(pl.String)
         if producer == "source":
             return self._column(body, f"{where}.source", level)
+        if producer == "choose":
+            return compile_choose(body, self._in(level), f"{where}.choose", self.problems)
         if producer == "sequence":
             if (
                 not isinstance(body, dict)

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import polars as pl
 
+from batchsync.mapping_csv import CSV_RECORD_KEYS, CsvOptions
+
 # columns the pipeline adds before transforming (see transform.context_columns)
 RESERVED = {
     "_decision",
@@ -26,7 +28,7 @@ RESERVED = {
     "_source_file",
     "_erp_file",
 }
-PRODUCERS = ("source", "const", "concat", "sequence", "segnum", "psgnum", "segment_name")
+PRODUCERS = ("source", "const", "concat", "sequence", "segnum", "psgnum", "segment_name", "choose")
 # reserved columns that say how a document is sent, not what it says: never part of the comparison with the ERP
 NOT_COMPARED = RESERVED - {"_text_line", "_text_format"}
 FIELD_KEYS = {
@@ -49,7 +51,7 @@ FIELD_KEYS = {
     "message",
     "compare",
 }
-RECORD_KEYS = {"name", "segment", "level", "layout", "length", "delimiter", "when", "lines_of", "fields"}
+RECORD_KEYS = {"name", "segment", "level", "layout", "length", "when", "lines_of", "fields", *CSV_RECORD_KEYS}
 TOP_KEYS = {
     "mapping_version",
     "target",
@@ -107,6 +109,7 @@ class CompiledRecord:
     # repeated once per text line of this value, lines this wide (in UTF-8 bytes when the flag says so)
     lines_of: tuple[pl.Expr, int, bool] | None = None
     numbered: bool = False  # has a segnum field: counts in the document's segment numbers
+    csv: CsvOptions = field(default_factory=CsvOptions)  # quoting, formula guard, column-name row (csv records)
 
     @property
     def column_names(self) -> list[str]:
@@ -123,6 +126,7 @@ class CompiledMapping:
     records: list[CompiledRecord]
     header_columns: set[str] = field(default_factory=set)  # header columns used by line/allocation records
     charset: str = "utf-8"  # the hand-off file's code page (``encoding: {charset}``)
+    column_row: str | None = None  # the file's first line, when a csv record asks for one (header_row)
 
     def at_level(self, level: str) -> list[CompiledRecord]:
         return [r for r in self.records if r.level == level]

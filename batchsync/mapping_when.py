@@ -57,3 +57,42 @@ def _test(form: str, body: Any, column: Column, where: str, problems: list[str])
         problems.append(f"{where}: expected [column, number of characters]")
         return pl.lit(True)
     return value.fill_null("").str.len_chars() > body[1]
+
+
+def compile_choose(body: Any, column: Column, where: str, problems: list[str]) -> pl.Expr:
+    """``choose: [{when: condition, const: text | source: column}, ..., {const: ...}]``: the first branch
+    whose condition holds gives the value; a last branch without ``when`` is the otherwise (else null)."""
+    if not isinstance(body, list) or not body:
+        problems.append(f"{where}: expected a list of {{when: condition, const: text}} branches")
+        return pl.lit(None, pl.String)
+    chosen: Any = None
+    for i, branch in reversed(list(enumerate(body))):
+        at = f"{where}[{i}]"
+        value = _branch_value(branch, column, at, problems)
+        if not isinstance(branch, dict) or "when" not in branch:
+            if i != len(body) - 1:
+                problems.append(f"{at}: only the last branch may go without when (it is the otherwise)")
+            chosen = value
+            continue
+        condition = compile_when(branch["when"], column, f"{at}.when", problems)
+        chosen = pl.when(condition).then(value).otherwise(chosen if chosen is not None else pl.lit(None, pl.String))
+    return chosen if chosen is not None else pl.lit(None, pl.String)
+
+
+def _branch_value(branch: Any, column: Column, where: str, problems: list[str]) -> pl.Expr:
+    given = [k for k in ("const", "source") if isinstance(branch, dict) and k in branch]
+    if not isinstance(branch, dict) or len(given) != 1 or set(branch) - {"when", "const", "source"}:
+        problems.append(f"{where}: expected {{when: condition, const: text}} or {{when: condition, source: column}}")
+        return pl.lit(None, pl.String)
+    if given[0] == "const":
+        return pl.lit(str(branch["const"]), pl.String)
+    return column(branch["source"], f"{where}.source")
+
+
+def names_in(body: Any) -> set[str]:
+    """Every text in a choose body: what its conditions and values may name."""
+    if isinstance(body, dict):
+        return set().union(*(names_in(v) for v in body.values())) if body else set()
+    if isinstance(body, list):
+        return set().union(*(names_in(v) for v in body)) if body else set()
+    return {body} if isinstance(body, str) else set()

@@ -161,7 +161,10 @@ class FileContext:
             return manifest | {"reprocessed": self.replay is not None}
 
         def write(stream: Sink) -> bool:
-            return render_to(stream, feed.template, rendered, charset=feed.mapping.charset) > 0
+            mapping = feed.mapping
+            return (
+                render_to(stream, feed.template, rendered, charset=mapping.charset, first_line=mapping.column_row) > 0
+            )
 
         with progress.task(f"{self.name}: {sends.height:,} document(s)", sends.height):
             rendered = read_ahead(batches())

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import polars as pl
 
+from batchsync.mapping_csv import CsvOptions
 from batchsync.mapping_model import CompiledRecord
 from batchsync.textlines import text_lines_expr
 
@@ -89,8 +90,8 @@ def record_text(record: CompiledRecord) -> pl.Expr:
 def _record_pieces(record: CompiledRecord) -> list[pl.Expr | str]:
     """A record's text as expressions and literal strings, to be concatenated."""
     if record.layout == "csv":
-        cells = [csv_cell(f.value) for f in record.fields]
-        return [pl.concat_str(cells, separator=record.delimiter)]
+        cells = [csv_cell(f.value, record.csv) for f in record.fields]
+        return [pl.concat_str(cells, separator=record.csv.delimiter)]
     pieces: list[pl.Expr | str] = []
     for f in record.fields:
         constant = f.padded_constant()
@@ -119,10 +120,17 @@ def concat_text(pieces: list[pl.Expr | str]) -> pl.Expr:
     return pl.concat_str([pl.lit(p) if isinstance(p, str) else p for p in merged])
 
 
-def csv_cell(value: pl.Expr) -> pl.Expr:
-    """Quoted CSV cell; a leading = + - @ (other than a plain number) gets a ' so a spreadsheet shows text."""
-    guarded = guard_formula(value.fill_null(""))
-    return pl.lit('"') + guarded.str.replace_all('"', '""', literal=True) + pl.lit('"')
+def csv_cell(value: pl.Expr, options: CsvOptions | None = None) -> pl.Expr:
+    """A CSV cell as the record declares it: quoted always or only where needed; the formula guard
+    (on unless the record turns it off) puts a ' before a leading = + - @ other than a plain number."""
+    options = options or CsvOptions()
+    text = value.fill_null("")
+    if options.formula_guard:
+        text = guard_formula(text)
+    quoted = pl.lit('"') + text.str.replace_all('"', '""', literal=True) + pl.lit('"')
+    if options.quoting == "all":
+        return quoted
+    return pl.when(text.str.contains(options.needs_quotes())).then(quoted).otherwise(text)
 
 
 def guard_formula(text: pl.Expr) -> pl.Expr:

@@ -96,14 +96,16 @@ def render_to(
     *,
     handoff: bool = True,
     charset: str = "utf-8",
+    first_line: str | None = None,
 ) -> int:
     """Write the rendered file to ``stream`` in large pieces; return how many documents it holds.
 
     ``batches`` are frames of documents, rendered in order as one file: a large file
-    arrives batch by batch and is never held whole.
+    arrives batch by batch and is never held whole. ``first_line`` (a CSV target's column-name row,
+    built from its mapping) comes before what the template writes.
     """
     documents = _Counted(batches, str(template.name))
-    pending: list[str] = []
+    pending: list[str] = [] if first_line is None else [first_line + "\n"]
     size = 0
     try:
         for piece in template.generate(documents=documents):

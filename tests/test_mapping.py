@@ -58,7 +58,7 @@ records:
     layout: csv
     delimiter: ";"
     fields:
-      - {name: POS, source: line-number, width: 6}
+      - {name: POS, source: line-number, max_length: 6}
       - {name: PRICE, source: price, number: {decimals: 2}}
       - {name: QTY, source: quantity, number: {decimals: 3}}
       - {name: TEXT, source: description, max_length: 40}
