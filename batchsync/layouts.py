@@ -196,6 +196,8 @@ class RecordType:
     required: list[str]  # columns without which the file is rejected
     doc_key: str  # the column naming the document (PO or change) this record belongs to
     order: tuple[str, ...] = ()  # integer columns that order a document's records of this type
+    # (own column, the line's column) naming the line this record belongs to: its fields may use line.<column>
+    line_key: tuple[str, str] | None = None
 
 
 @dataclass(frozen=True)
@@ -217,7 +219,13 @@ class Layout:
         """The layout with the default columns of some record types replaced (per-feed config)."""
         records = [
             RecordType(
-                r.word, r.role, overrides.get(r.role, overrides.get(r.word, r.columns)), r.required, r.doc_key, r.order
+                r.word,
+                r.role,
+                overrides.get(r.role, overrides.get(r.word, r.columns)),
+                r.required,
+                r.doc_key,
+                r.order,
+                r.line_key,
             )
             for r in self.records
         ]
@@ -242,6 +250,7 @@ LAYOUTS = {
                 [PO_KEY, "order-line-num", "account-allocation-percent"],
                 PO_KEY,
                 ("order-line-num", "account-allocation-sequence"),
+                ("order-line-num", "line-number"),
             ),
         ],
     ),

@@ -27,7 +27,9 @@ from batchsync.config import mapping_path
 from batchsync.errors import ConfigError
 from batchsync.idoc import SEGMENT_NAMES, RecordShape, check_records, definition_path, load_basic_type
 from batchsync.layouts import Layout
+from batchsync.mapping_compute import compile_compute
 from batchsync.mapping_csv import column_row, csv_options, fixed_only_keys
+from batchsync.mapping_lookup import Lookup, checked_date, lookup, on_missing
 from batchsync.mapping_model import (
     FIELD_KEYS,
     NOT_COMPARED,
@@ -47,7 +49,6 @@ from batchsync.mapping_values import (
     constant_of,
     decimal_number,
     first_of,
-    local_datetime,
     read_xref_table,
     too_long,
     unencodable,
@@ -82,6 +83,7 @@ class _Compiler:
         self.problems: list[str] = []
         self.xrefs: dict[str, dict[str, str]] = {}
         self.header_columns: set[str] = set()
+        self.line_columns: set[str] = set()
         self.idoc: tuple[Any, str] | None = None
         self.shapes: list[RecordShape] = []  # what the IDoc check reads of each record
         self.parents: dict[str, list[str]] = {}  # record -> the records its psgnum fields name
@@ -127,6 +129,7 @@ class _Compiler:
             self.header_columns,
             self.charset,
             columns,
+            self.line_columns,
         )
 
     def _encoding(self, raw: Any) -> tuple[str, bool]:
@@ -329,7 +332,7 @@ class _Compiler:
 
     def _uses_reserved(self, spec: dict[str, Any], producer: str) -> bool:
         body = spec[producer]
-        if producer == "choose":  # chosen by the engine's decisions: what follows from them is not compared
+        if producer in ("choose", "compute"):  # from the engine's decisions: what follows is not compared
             return bool(names_in(body) & NOT_COMPARED)
         columns = (
             [body]
@@ -349,17 +352,25 @@ class _Compiler:
         self, spec: dict[str, Any], producer: str, where: str, level: str, label: str
     ) -> tuple[pl.Expr, list[Problem]]:
         problems: list[Problem] = []
-        value = produced = self._produce(spec, producer, where, level)
+        if producer == "compute":  # arithmetic: its operands that are no numbers are problems of the row
+            at = f"{where}.compute"
+            value, problems = compile_compute(spec["compute"], self._in(level), at, label, self.problems)
+            produced = value
+        else:
+            value = produced = self._produce(spec, producer, where, level)
+        missing = on_missing(spec, where, self.problems)
         if "map" in spec:
-            value = self._lookup(value, spec["map"], f"{where}.map", label, "has no entry in the value map", problems)
+            what = "has no entry in the value map"
+            value = lookup(value, spec["map"], Lookup(f"{where}.map", label, what, missing), problems, self.problems)
         if "xref" in spec:
             table = self.xrefs.get(spec["xref"])
             if table is None:
                 self.problems.append(f"{where}.xref: no xref table named {spec['xref']!r}")
                 table = {}
-            value = self._lookup(value, table, f"{where}.xref", label, f"is not in xref table {spec['xref']}", problems)
+            what = f"is not in xref table {spec['xref']}"
+            value = lookup(value, table, Lookup(f"{where}.xref", label, what, missing), problems, self.problems)
         if "date" in spec:
-            value = self._date(value, str(spec["date"]), label, problems)
+            value = checked_date(value, str(spec["date"]), label, problems)
         if "number" in spec:
             decimals = spec["number"].get("decimals") if isinstance(spec["number"], dict) else None
             if isinstance(spec["number"], dict) and set(spec["number"]) - {"decimals"}:
@@ -387,15 +398,6 @@ class _Compiler:
             said = self._message(spec["message"], produced, f"{where}.message", level)
             problems = [replace(p, reason=said) for p in problems]
         return value, problems
-
-    @staticmethod
-    def _date(value: pl.Expr, layout: str, label: str, problems: list[Problem]) -> pl.Expr:
-        """A value that is there but not a date rejects its document: never an empty field instead."""
-        parsed = local_datetime(value)
-        given = value.is_not_null() & (value.str.strip_chars() != "")
-        reason = pl.format(f"{label}: '{{}}' is not a date", value)
-        problems.append(Problem(given & parsed.is_null(), reason, check="date", value=value))
-        return parsed.dt.to_string(layout)
 
     def _message(self, text: Any, value: pl.Expr, where: str, level: str) -> pl.Expr:
         """``"supplier {value} has no ERP vendor number"``: {value} is the source value, {column} a column."""
@@ -443,29 +445,18 @@ class _Compiler:
             return pl.lit(None, pl.String)
         if name in RESERVED:
             return pl.col(name).cast(pl.String)
-        own, _, column = name.partition(".") if name.startswith("header.") and level != "header" else ("", "", name)
-        known = self.layout.role("header" if own else level).columns
+        own, _, column = name.partition(".") if self._refers_up(name, level) else ("", "", name)
+        known = self.layout.role(own or level).columns
         if column not in known:
             self.problems.append(f"{where}: {column!r} is not a column of {own or level} records")
-        if own:
+        if own == "header":
             self.header_columns.add(column)
+        elif own == "line":
+            self.line_columns.add(column)
         return pl.col(name)
 
-    def _lookup(
-        self, value: pl.Expr, table: Any, where: str, label: str, what: str, problems: list[Problem]
-    ) -> pl.Expr:
-        if not isinstance(table, dict):
-            self.problems.append(f"{where}: expected a table of code: value")
-            return value
-        keys, values = [str(k) for k in table], [str(v) for v in table.values()]
-        mapped = value.replace_strict(keys, values, default=None, return_dtype=pl.String)
-        check = "xref" if "xref" in where else "value_map"
-        problems.append(
-            Problem(
-                value.is_not_null() & mapped.is_null(),
-                pl.format(f"{label}: {{}} {what}", pl.format("'{}'", value)),
-                check=check,
-                value=value,
-            )
-        )
-        return mapped
+    def _refers_up(self, name: str, level: str) -> bool:
+        """``header.<column>`` below the header; ``line.<column>`` from a record that belongs to a line."""
+        if name.startswith("header.") and level != "header":
+            return True
+        return name.startswith("line.") and self.layout.role(level).line_key is not None

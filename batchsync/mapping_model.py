@@ -28,7 +28,7 @@ RESERVED = {
     "_source_file",
     "_erp_file",
 }
-PRODUCERS = ("source", "const", "concat", "sequence", "segnum", "psgnum", "segment_name", "choose")
+PRODUCERS = ("source", "const", "concat", "sequence", "segnum", "psgnum", "segment_name", "choose", "compute")
 # reserved columns that say how a document is sent, not what it says: never part of the comparison with the ERP
 NOT_COMPARED = RESERVED - {"_text_line", "_text_format"}
 FIELD_KEYS = {
@@ -50,6 +50,7 @@ FIELD_KEYS = {
     "kind",
     "message",
     "compare",
+    "on_missing",
 }
 RECORD_KEYS = {"name", "segment", "level", "layout", "length", "when", "lines_of", "fields", *CSV_RECORD_KEYS}
 TOP_KEYS = {
@@ -127,6 +128,7 @@ class CompiledMapping:
     header_columns: set[str] = field(default_factory=set)  # header columns used by line/allocation records
     charset: str = "utf-8"  # the hand-off file's code page (``encoding: {charset}``)
     column_row: str | None = None  # the file's first line, when a csv record asks for one (header_row)
+    line_columns: set[str] = field(default_factory=set)  # line columns used by allocation records (line.<column>)
 
     def at_level(self, level: str) -> list[CompiledRecord]:
         return [r for r in self.records if r.level == level]

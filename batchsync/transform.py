@@ -151,7 +151,23 @@ def _level_frames(
         children = _children(frames[record.role], parent, record.doc_key, list(record.order))
         decided = line_decision() if record.role == "line" else pl.col("_change")
         levels[record.role] = children.with_columns(decided.alias("_line_change"))
+        if record.line_key is not None and "line" in levels:
+            levels[record.role] = _with_line_columns(levels[record.role], levels["line"], record.line_key, mapping)
     return levels
+
+
+def _with_line_columns(
+    frame: pl.DataFrame, lines: pl.DataFrame, key: tuple[str, str], mapping: CompiledMapping
+) -> pl.DataFrame:
+    """``line.<column>`` beside each record of a line (an allocation): its line's values, by line number."""
+    if not mapping.line_columns:
+        return frame
+    own, of_line = key
+    columns = [pl.col(c).alias(f"line.{c}") for c in sorted(mapping.line_columns)]
+    values = lines.select("doc_id", pl.col(of_line).alias("_line_ref"), *columns)
+    values = values.unique(["doc_id", "_line_ref"], keep="first", maintain_order=True)
+    right = ["doc_id", "_line_ref"]
+    return frame.join(values, left_on=["doc_id", own], right_on=right, how="left", maintain_order="left")
 
 
 def _header_change() -> pl.Expr:
