@@ -57,16 +57,20 @@ def prepare_feed(feed: FeedConfig, mappings_dir: Path, templates_dir: Path) -> P
         raise ConfigError(f"feeds.{feed.name}.kind: {feed.kind!r} is not supported yet")
     layout = layout_for(feed.kind, feed.columns)
     mapping = load_mapping(mappings_dir, feed.target, layout)
-    template = load_template(templates_dir, mapping.template)
     names = [r.name for r in mapping.at_level("header")] + [f"{r}_records" for r in layout.roles]
-    check_template(template, names, mapping.charset)
+    template, *more = [
+        load_template(templates_dir, t) for t in [mapping.template, *(o.template for o in mapping.more_outputs)]
+    ]
+    for each in (template, *more):
+        check_template(each, names, mapping.charset)
     if feed.kind == "purchase_orders":
         from batchsync.schemas import PO_MODELS, PO_RULES, po_line_decision
 
-        return PreparedFeed(feed, layout, PO_MODELS, list(PO_RULES), mapping, template, po_line_decision)
+        return PreparedFeed(feed, layout, PO_MODELS, list(PO_RULES), mapping, template, po_line_decision, more)
     from batchsync.schemas_changes import CHANGE_MODELS, CHANGE_RULES, change_line_decision
 
-    return PreparedFeed(feed, layout, CHANGE_MODELS, list(CHANGE_RULES), mapping, template, change_line_decision)
+    decide = change_line_decision
+    return PreparedFeed(feed, layout, CHANGE_MODELS, list(CHANGE_RULES), mapping, template, decide, more)
 
 
 def prepare_default_feed(kind: str = "purchase_orders") -> PreparedFeed:

@@ -13,7 +13,7 @@ import glob
 import json
 import os
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -47,6 +47,12 @@ def handoff_name(
     return f"{sequence}{stem}.{source_sha256[:12]}.{target}{again}.{extension}"
 
 
+def output_name(main: str, target: str, output: str, extension: str) -> str:
+    """A further output's name beside the main file's: ``<stem>.<sha>.<target>.<output>[.<suffix>].<extension>``."""
+    head, _, rest = main.rpartition(f".{target}")
+    return f"{head}.{target}.{output}{rest.rsplit('.', 1)[0]}.{extension}"
+
+
 def sequence_prefix(run_id: int, position: int) -> str:
     """The run, then the hand-off's place in it: a PO feed runs first, so a PO sorts before its changes."""
     return f"R{run_id:07d}-{position:04d}_"
@@ -66,10 +72,18 @@ def _published(handoff_dir: Path, name: str) -> Path | None:
     return next((p for p in found if unsequenced(p.name) == base + MANIFEST_SUFFIX), None)
 
 
+Body = Callable[[Sink], bool]
+
+
 def publish(
-    handoff_dir: Path, name: str, write_body: Callable[[Sink], bool], manifest: Callable[[], dict[str, Any]]
+    handoff_dir: Path,
+    name: str,
+    write_body: Body,
+    manifest: Callable[[], dict[str, Any]],
+    more: Sequence[tuple[str, Body]] = (),
 ) -> Handoff | None:
-    """Write the ERP file with ``write_body``, then its manifest; rename both into place.
+    """Write the ERP file with ``write_body`` (and each further output of the target), then the manifest
+    listing them; rename them into place, the manifest last: the hand-off is complete once it exists.
 
     ``write_body`` returns False when it wrote no document (the mapping rejected every one): nothing
     is published then. ``manifest`` is asked for once the body is written, so it can list what was.
@@ -83,35 +97,51 @@ def publish(
     manifest_path = handoff_dir / (name + MANIFEST_SUFFIX)
     body_tmp = handoff_dir / f".{name}.tmp"
     manifest_tmp = handoff_dir / f".{name}{MANIFEST_SUFFIX}.tmp"
+    temporaries = [body_tmp, manifest_tmp, *(handoff_dir / f".{other}.tmp" for other, _ in more)]
     try:
         handoff_dir.mkdir(parents=True, exist_ok=True)
-        with body_tmp.open("wb") as stream:
-            writer = DigestingWriter(stream, hash_apart=True)
-            try:
-                wrote = write_body(writer)
-            finally:
-                sha256 = writer.close()
-            _sync(stream)
+        wrote, sha256 = _write_temporary(body_tmp, write_body)
         if not wrote:
             body_tmp.unlink()
             return None
+        outputs: list[dict[str, Any]] = []
+        for (other, write_other), tmp in zip(more, temporaries[2:], strict=True):
+            digest = _write_temporary(tmp, write_other)[
+                1
+            ]  # a further output may hold no record: it is written all the same
+            outputs.append({"file": other, "sha256": digest, "bytes": tmp.stat().st_size})
         full_manifest = {**manifest(), "file": name, "sha256": sha256, "bytes": body_tmp.stat().st_size}
+        full_manifest |= {"outputs": outputs} if outputs else {}
         with manifest_tmp.open("wb") as stream:
             stream.write(manifest_json(full_manifest))
             _sync(stream)
+        for (other, _), tmp in zip(more, temporaries[2:], strict=True):
+            os.replace(tmp, handoff_dir / other)
         os.replace(body_tmp, final)
         os.replace(manifest_tmp, manifest_path)
         sync_dir(handoff_dir)
     except OSError as exc:
-        _remove_quietly(body_tmp, manifest_tmp)
+        _remove_quietly(*temporaries)
         raise StateError(
             f"hand-off folder {handoff_dir}: cannot write {name}: {exc.strerror or exc}",
             hint="free space or fix permissions on the hand-off folder, then run again",
         ) from exc
     except BaseException:
-        _remove_quietly(body_tmp, manifest_tmp)
+        _remove_quietly(*temporaries)
         raise
     return Handoff(name, final, manifest_path, full_manifest, adopted=False)
+
+
+def _write_temporary(path: Path, write_body: Body) -> tuple[bool, str]:
+    """The body written and fsynced under its temporary name; whether it wrote a document, and its SHA-256."""
+    with path.open("wb") as stream:
+        writer = DigestingWriter(stream, hash_apart=True)
+        try:
+            wrote = write_body(writer)
+        finally:
+            sha256 = writer.close()
+        _sync(stream)
+    return wrote, sha256
 
 
 def manifest_json(manifest: dict[str, Any]) -> bytes:

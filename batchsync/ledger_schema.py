@@ -98,4 +98,10 @@ MIGRATIONS: list[tuple[str, str]] = [
         CREATE INDEX events_file ON events(file_id);
         """,
     ),
+    (
+        "a target's further outputs beside its main file, one hand-off (mapping outputs:)",
+        """
+        ALTER TABLE handoffs ADD COLUMN outputs TEXT;
+        """,
+    ),
 ]

@@ -28,7 +28,7 @@ from batchsync.errors import ConfigError
 from batchsync.idoc import SEGMENT_NAMES, RecordShape, check_records, definition_path, load_basic_type
 from batchsync.layouts import Layout
 from batchsync.mapping_compute import compile_compute
-from batchsync.mapping_csv import column_row, csv_options, fixed_only_keys
+from batchsync.mapping_csv import csv_options, fixed_only_keys
 from batchsync.mapping_lookup import Lookup, checked_date, lookup, on_missing
 from batchsync.mapping_model import (
     FIELD_KEYS,
@@ -42,6 +42,7 @@ from batchsync.mapping_model import (
     CompiledRecord,
     Problem,
 )
+from batchsync.mapping_outputs import compile_outputs
 from batchsync.mapping_values import (
     CHARSET_ALIASES,
     CHARSETS,
@@ -115,21 +116,19 @@ class _Compiler:
         self._check_numbering(records)
         if self.idoc is not None:
             self.problems += check_records(self.idoc[0], self.shapes, self.idoc[1])
-        template = raw.get("template")
-        if not isinstance(template, str):
-            self.problems.append("template: required (a file name in templates/)")
-        columns = column_row([(r.name, r.csv, r.column_names) for r in records], self.problems)
+        main, *more = compile_outputs(raw, records, self.problems)
         return CompiledMapping(
             self.path,
             str(raw.get("target", target)),
             kind,
-            str(template),
-            str(raw.get("extension", "txt")),
+            main.template,
+            main.extension,
             records,
             self.header_columns,
             self.charset,
-            columns,
+            main.column_row,
             self.line_columns,
+            more,
         )
 
     def _encoding(self, raw: Any) -> tuple[str, bool]:

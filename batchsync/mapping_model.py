@@ -64,6 +64,7 @@ TOP_KEYS = {
     "idoc",
     "encoding",
     "records",
+    "outputs",
 }
 
 
@@ -118,6 +119,16 @@ class CompiledRecord:
 
 
 @dataclass(frozen=True)
+class Output:
+    """One file a target writes per source file: the first is the main one (the write-back names it)."""
+
+    name: str  # "" for the main file; else part of the file name: <stem>.<sha>.<target>.<name>.<extension>
+    template: str
+    extension: str
+    column_row: str | None = None  # the file's first line (header_row of one of its records)
+
+
+@dataclass(frozen=True)
 class CompiledMapping:
     path: Path
     target: str
@@ -129,6 +140,7 @@ class CompiledMapping:
     charset: str = "utf-8"  # the hand-off file's code page (``encoding: {charset}``)
     column_row: str | None = None  # the file's first line, when a csv record asks for one (header_row)
     line_columns: set[str] = field(default_factory=set)  # line columns used by allocation records (line.<column>)
+    more_outputs: list[Output] = field(default_factory=list)  # files written beside the main one (outputs:)
 
     def at_level(self, level: str) -> list[CompiledRecord]:
         return [r for r in self.records if r.level == level]

@@ -8,6 +8,7 @@ under the same deterministic name and adopts it, so nothing is sent twice.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
@@ -26,10 +27,10 @@ from batchsync.decide import SENDS, content_hashes, decide
 from batchsync.erp_state import ErpState
 from batchsync.errors import DataError
 from batchsync.faults import checkpoint
-from batchsync.handoff import Handoff, handoff_name, publish, sequence_prefix
+from batchsync.handoff import Body, Handoff, handoff_name, output_name, publish, sequence_prefix
 from batchsync.layouts import PO_KEY, Layout
 from batchsync.ledger import FileOutcome, Ledger
-from batchsync.mapping_model import CompiledMapping
+from batchsync.mapping_model import CompiledMapping, Output
 from batchsync.parse import ParsedFile, parse_file
 from batchsync.po_outcomes import handed_off_lines, po_outcomes, po_writeback_rows
 from batchsync.records import guard_formula
@@ -53,6 +54,7 @@ class PreparedFeed:
     mapping: CompiledMapping
     template: jinja2.Template
     line_decision: LineDecision = same_as_document
+    more_templates: list[jinja2.Template] = field(default_factory=list)  # of mapping.more_outputs, in order
 
     @property
     def name(self) -> str:
@@ -160,20 +162,43 @@ class FileContext:
             manifest = manifest_for(feed, self.file_row, self.run_id, self.now, documents, described)
             return manifest | {"reprocessed": self.replay is not None}
 
+        kept: list[pl.DataFrame] = []  # the documents again, for a target's further outputs
+
+        def kept_while_rendered() -> Iterator[pl.DataFrame]:
+            for frame in rendered:
+                kept.append(frame)
+                yield frame
+
         def write(stream: Sink) -> bool:
+            documents = kept_while_rendered() if feed.more_templates else rendered
             mapping = feed.mapping
             return (
-                render_to(stream, feed.template, rendered, charset=mapping.charset, first_line=mapping.column_row) > 0
+                render_to(stream, feed.template, documents, charset=mapping.charset, first_line=mapping.column_row) > 0
             )
 
         with progress.task(f"{self.name}: {sends.height:,} document(s)", sends.height):
             rendered = read_ahead(batches())
-            handoff = publish(self.config.handoff_dir, erp_name, write, manifest) if sends.height else None
+            more = self.more_outputs(erp_name, kept)
+            handoff = publish(self.config.handoff_dir, erp_name, write, manifest, more) if sends.height else None
             for _ in rendered:  # an adopted hand-off is not rendered again; its rejections still count
                 pass
         if handoff is not None:
             checkpoint("after-handoff")
         return Transformed.concat(mapped), handoff
+
+    def more_outputs(self, erp_name: str, documents: list[pl.DataFrame]) -> list[tuple[str, Body]]:
+        """A target's further files, each rendered from the documents the main file was (mapping outputs:)."""
+        mapping = self.feed.mapping
+
+        def writer(template: jinja2.Template, output: Output) -> Body:
+            return lambda stream: (
+                render_to(stream, template, documents, charset=mapping.charset, first_line=output.column_row) >= 0
+            )
+
+        return [
+            (output_name(erp_name, mapping.target, o.name, o.extension), writer(t, o))
+            for o, t in zip(mapping.more_outputs, self.feed.more_templates, strict=True)
+        ]
 
     def erp_state(self, sends: pl.DataFrame) -> ErpState | None:
         """What the ERP has of the POs a batch changes; none for a forced replay (it sends everything again)."""
@@ -330,6 +355,8 @@ def handoff_row(
         "target": feed.mapping.target,
         "sha256": manifest.get("sha256"),
         "documents": len(manifest.get("documents", [])),
+        # the further outputs' names, as the manifest lists them (null for a target of one file)
+        "outputs": json.dumps([o["file"] for o in manifest["outputs"]]) if manifest.get("outputs") else None,
         "adopted": int(handoff.adopted),
         "created_at": now.isoformat(),
     }

@@ -1,0 +1,62 @@
+"""``outputs:`` in the mapping language: the files a target writes per source file.
+
+A target without ``outputs`` writes one file (``template``, ``extension``). With it, each output names
+its template, its extension and the records it lays out; the first is the main file, the others are
+written beside it (``<stem>.<sha>.<target>.<name>.<extension>``), all published under one manifest.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from batchsync.mapping_csv import column_row
+from batchsync.mapping_model import CompiledRecord, Output
+
+OUTPUT_KEYS = {"name", "template", "extension", "records"}
+_NAME = re.compile(r"^[a-z0-9_]+$")
+
+
+def compile_outputs(raw: dict[str, Any], records: list[CompiledRecord], problems: list[str]) -> list[Output]:
+    """The main output first; every problem named by its key."""
+    if "outputs" not in raw:
+        template = raw.get("template")
+        if not isinstance(template, str):
+            problems.append("template: required (a file name in templates/)")
+        columns = column_row([(r.name, r.csv, r.column_names) for r in records], problems)
+        return [Output("", str(template), str(raw.get("extension", "txt")), columns)]
+    for key in ("template", "extension"):
+        if key in raw:
+            problems.append(f"{key}: give template and extension, or outputs, not both (each output has its own)")
+    listed = raw["outputs"]
+    if not isinstance(listed, list) or not listed:
+        problems.append("outputs: expected a list of {name, template, extension, records}")
+        return [Output("", "", "txt")]
+    outputs = [_output(spec, f"outputs[{i}]", records, problems) for i, spec in enumerate(listed)]
+    names = [o.name for o in outputs]
+    for name in sorted({n for n in names if names.count(n) > 1}):
+        problems.append(f"outputs: {name!r} names two outputs (a name is part of each file's name)")
+    return outputs
+
+
+def _output(spec: Any, where: str, records: list[CompiledRecord], problems: list[str]) -> Output:
+    if not isinstance(spec, dict):
+        problems.append(f"{where}: expected {{name, template, extension, records}}")
+        return Output("", "", "txt")
+    for key in sorted(set(spec) - OUTPUT_KEYS):
+        problems.append(f"{where}.{key}: unknown key")
+    name, template = spec.get("name"), spec.get("template")
+    if not isinstance(name, str) or not _NAME.match(name):
+        problems.append(f"{where}.name: expected lower-case letters, digits and _ (it becomes part of the file name)")
+    if not isinstance(template, str):
+        problems.append(f"{where}.template: required (a file name in templates/)")
+    known = {r.name: r for r in records}
+    wanted = spec.get("records", list(known))
+    if not isinstance(wanted, list):
+        problems.append(f"{where}.records: expected a list of record names")
+        wanted = []
+    for record in [w for w in wanted if w not in known]:
+        problems.append(f"{where}.records: no record named {record!r}")
+    laid_out = [known[w] for w in wanted if w in known]
+    columns = column_row([(r.name, r.csv, r.column_names) for r in laid_out], problems)
+    return Output(str(name), str(template), str(spec.get("extension", "txt")), columns)
