@@ -61,8 +61,8 @@ def prepare_feed(feed: FeedConfig, mappings_dir: Path, templates_dir: Path) -> P
     template, *more = [
         load_template(templates_dir, t) for t in [mapping.template, *(o.template for o in mapping.more_outputs)]
     ]
-    for each in (template, *more):
-        check_template(each, names, mapping.charset)
+    for each, output in zip((template, *more), mapping.outputs, strict=True):
+        check_template(each, names, mapping.charset, output.renamed(layout.roles[1:]))
     if feed.kind == "purchase_orders":
         from batchsync.schemas import PO_MODELS, PO_RULES, po_line_decision
 

@@ -129,6 +129,7 @@ class _Compiler:
             main.column_row,
             self.line_columns,
             more,
+            main if "outputs" in raw else None,
         )
 
     def _encoding(self, raw: Any) -> tuple[str, bool]:
@@ -446,7 +447,7 @@ class _Compiler:
             return pl.col(name).cast(pl.String)
         own, _, column = name.partition(".") if self._refers_up(name, level) else ("", "", name)
         known = self.layout.role(own or level).columns
-        if column not in known:
+        if column not in known and not (own == "line" and column in RESERVED):
             self.problems.append(f"{where}: {column!r} is not a column of {own or level} records")
         if own == "header":
             self.header_columns.add(column)

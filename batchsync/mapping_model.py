@@ -27,6 +27,9 @@ RESERVED = {
     "_now",
     "_source_file",
     "_erp_file",
+    "_interface_key",  # digits unique to this row across hand-offs, runs and reprocesses (interface table ids)
+    "_doc_interface_key",  # the document's _interface_key, at every level
+    "_allocations",  # on a line: how many allocations it has
 }
 PRODUCERS = ("source", "const", "concat", "sequence", "segnum", "psgnum", "segment_name", "choose", "compute")
 # reserved columns that say how a document is sent, not what it says: never part of the comparison with the ERP
@@ -126,6 +129,11 @@ class Output:
     template: str
     extension: str
     column_row: str | None = None  # the file's first line (header_row of one of its records)
+    records: tuple[str, ...] | None = None  # what it lays out (outputs:); None: every record
+
+    def renamed(self, roles: list[str]) -> dict[str, str]:
+        """What its template reads as ``line_records`` &c.: the texts of its own records only."""
+        return {} if self.records is None else {f"{r}_records": f"{r}_records@{self.name}" for r in roles}
 
 
 @dataclass(frozen=True)
@@ -141,6 +149,12 @@ class CompiledMapping:
     column_row: str | None = None  # the file's first line, when a csv record asks for one (header_row)
     line_columns: set[str] = field(default_factory=set)  # line columns used by allocation records (line.<column>)
     more_outputs: list[Output] = field(default_factory=list)  # files written beside the main one (outputs:)
+    main_output: Output | None = None  # the main file's output, when the mapping declares outputs:
+
+    @property
+    def outputs(self) -> list[Output]:
+        main = self.main_output or Output("", self.template, self.extension, self.column_row)
+        return [main, *self.more_outputs]
 
     def at_level(self, level: str) -> list[CompiledRecord]:
         return [r for r in self.records if r.level == level]

@@ -59,4 +59,4 @@ def _output(spec: Any, where: str, records: list[CompiledRecord], problems: list
         problems.append(f"{where}.records: no record named {record!r}")
     laid_out = [known[w] for w in wanted if w in known]
     columns = column_row([(r.name, r.csv, r.column_names) for r in laid_out], problems)
-    return Output(str(name), str(template), str(spec.get("extension", "txt")), columns)
+    return Output(str(name), str(template), str(spec.get("extension", "txt")), columns, tuple(r.name for r in laid_out))

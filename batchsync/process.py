@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
@@ -171,10 +171,7 @@ class FileContext:
 
         def write(stream: Sink) -> bool:
             documents = kept_while_rendered() if feed.more_templates else rendered
-            mapping = feed.mapping
-            return (
-                render_to(stream, feed.template, documents, charset=mapping.charset, first_line=mapping.column_row) > 0
-            )
+            return self.render_output(stream, feed.template, feed.mapping.outputs[0], documents) > 0
 
         with progress.task(f"{self.name}: {sends.height:,} document(s)", sends.height):
             rendered = read_ahead(batches())
@@ -186,14 +183,26 @@ class FileContext:
             checkpoint("after-handoff")
         return Transformed.concat(mapped), handoff
 
+    def render_output(
+        self, stream: Sink, template: jinja2.Template, output: Output, documents: Iterable[pl.DataFrame]
+    ) -> int:
+        """One output's file: its column-name row, then its template over the documents (its own records)."""
+        mapping, roles = self.feed.mapping, self.feed.layout.roles[1:]
+        return render_to(
+            stream,
+            template,
+            documents,
+            charset=mapping.charset,
+            first_line=output.column_row,
+            renamed=output.renamed(roles),
+        )
+
     def more_outputs(self, erp_name: str, documents: list[pl.DataFrame]) -> list[tuple[str, Body]]:
         """A target's further files, each rendered from the documents the main file was (mapping outputs:)."""
         mapping = self.feed.mapping
 
         def writer(template: jinja2.Template, output: Output) -> Body:
-            return lambda stream: (
-                render_to(stream, template, documents, charset=mapping.charset, first_line=output.column_row) >= 0
-            )
+            return lambda stream: self.render_output(stream, template, output, documents) >= 0
 
         return [
             (output_name(erp_name, mapping.target, o.name, o.extension), writer(t, o))

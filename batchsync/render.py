@@ -45,12 +45,13 @@ class _Document(dict[str, Any]):
     def __init__(self, values: dict[str, Any], counted: _Counted) -> None:
         super().__init__(values)
         self._counted: _Counted | None = counted
+        self._renamed = counted.renamed  # an output of several reads its own records' texts as line_records
 
     def __getitem__(self, key: str) -> Any:
         if self._counted is not None and key not in _DOCUMENT_KEYS:
             self._counted.written += 1
             self._counted = None
-        return super().__getitem__(key)
+        return super().__getitem__(self._renamed.get(key, key))
 
 
 class _Counted:
@@ -60,9 +61,10 @@ class _Counted:
     a second walk would see none, and a filter would drop some: both are errors, never a short file.
     """
 
-    def __init__(self, batches: Iterable[pl.DataFrame], template: str) -> None:
+    def __init__(self, batches: Iterable[pl.DataFrame], template: str, renamed: dict[str, str] | None = None) -> None:
         self.batches = batches
         self.template = template
+        self.renamed = renamed or {}
         self.count = 0
         self.written = 0
         self._walked = False
@@ -97,6 +99,7 @@ def render_to(
     handoff: bool = True,
     charset: str = "utf-8",
     first_line: str | None = None,
+    renamed: dict[str, str] | None = None,
 ) -> int:
     """Write the rendered file to ``stream`` in large pieces; return how many documents it holds.
 
@@ -104,7 +107,7 @@ def render_to(
     arrives batch by batch and is never held whole. ``first_line`` (a CSV target's column-name row,
     built from its mapping) comes before what the template writes.
     """
-    documents = _Counted(batches, str(template.name))
+    documents = _Counted(batches, str(template.name), renamed)
     pending: list[str] = [] if first_line is None else [first_line + "\n"]
     size = 0
     try:
@@ -157,11 +160,14 @@ def _encoded(pieces: list[str], charset: str = "utf-8") -> Iterator[bytes]:
         yield "".join(run).encode("ascii")
 
 
-def check_template(template: jinja2.Template, record_names: list[str], charset: str = "utf-8") -> None:
+def check_template(
+    template: jinja2.Template, record_names: list[str], charset: str = "utf-8", renamed: dict[str, str] | None = None
+) -> None:
     """Render one empty document so a misspelt record name, text the code page cannot hold, a second loop
     over the documents or a filter in it fails at load time (``check``), not in the night."""
-    sample = pl.DataFrame({name: [""] for name in ["id", "version", "_decision", *record_names]})
-    render_to(_NullSink(), template, [sample], handoff=False, charset=charset)
+    names = ["id", "version", "_decision", *record_names, *(renamed or {}).values()]
+    sample = pl.DataFrame({name: [""] for name in dict.fromkeys(names)})
+    render_to(_NullSink(), template, [sample], handoff=False, charset=charset, renamed=renamed)
 
 
 class _NullSink:

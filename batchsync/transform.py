@@ -8,6 +8,7 @@ only lays out documents.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -103,6 +104,13 @@ def transform(
     for role in layout.roles[1:]:
         text = _joined_level_text(levels[role], mapping.at_level(role), role, bad)
         documents = documents.join(text, on="id", how="left").with_columns(pl.col(f"{role}_records").fill_null(""))
+        for output in mapping.outputs:  # an output of several lays out its own records only
+            if output.records is None:
+                continue
+            own = [r for r in mapping.at_level(role) if r.name in output.records]
+            name = output.renamed([role])[f"{role}_records"]
+            text = _joined_level_text(levels[role], own, role, bad).rename({f"{role}_records": name})
+            documents = documents.join(text, on="id", how="left").with_columns(pl.col(name).fill_null(""))
     if erp_state is None:
         return Transformed(documents, rejected, problems, unchanged)
     return Transformed(
@@ -137,12 +145,15 @@ def _level_frames(
         header = header.with_row_index("_doc_seq", offset=1)
     header = header.with_columns(*context, pl.lit(1).alias("_row"), pl.col("id").alias("doc_id"))
     header = header.with_columns(_docnum(context).alias("_docnum"), _header_change().alias("_change"))
+    key = pl.col("_handoff_number") + pl.col("_doc_seq").cast(pl.String).str.pad_start(6, "0")
+    header = header.with_columns(key.alias("_interface_key"), key.alias("_doc_interface_key"))
     parent = header.select(
         pl.col("id").alias("_parent"),
         "_decision",
         "_change",
         "_docnum",
         "_doc_seq",
+        "_doc_interface_key",
         *context,
         *[pl.col(c).alias(f"header.{c}") for c in sorted(mapping.header_columns)],
     )
@@ -150,10 +161,20 @@ def _level_frames(
     for record in layout.records[1:]:
         children = _children(frames[record.role], parent, record.doc_key, list(record.order))
         decided = line_decision() if record.role == "line" else pl.col("_change")
-        levels[record.role] = children.with_columns(decided.alias("_line_change"))
+        key = pl.col("_doc_interface_key") + pl.col("_row").cast(pl.String).str.pad_start(4, "0")
+        levels[record.role] = children.with_columns(decided.alias("_line_change"), key.alias("_interface_key"))
         if record.line_key is not None and "line" in levels:
+            levels["line"] = _with_count(levels["line"], levels[record.role], record.line_key)
             levels[record.role] = _with_line_columns(levels[record.role], levels["line"], record.line_key, mapping)
     return levels
+
+
+def _with_count(lines: pl.DataFrame, below: pl.DataFrame, key: tuple[str, str]) -> pl.DataFrame:
+    """``_allocations`` on each line: how many records of the level below belong to it."""
+    own, of_line = key
+    counts = below.group_by("doc_id", pl.col(own).alias(of_line)).agg(pl.len().cast(pl.Int64).alias("_allocations"))
+    joined = lines.join(counts, on=["doc_id", of_line], how="left", maintain_order="left")
+    return joined.with_columns(pl.col("_allocations").fill_null(0))
 
 
 def _with_line_columns(
@@ -195,7 +216,14 @@ def _context(now: datetime, source_file: str, erp_file: str) -> list[pl.Expr]:
         pl.lit(erp_file).alias("_erp_file"),
         # not the sequence prefix: the same file rendered again in a later run numbers its IDocs the same
         pl.lit(f"{int(sha256(unsequenced(erp_file).encode()).hexdigest(), 16) % 10**8:08d}").alias("_docnum_prefix"),
+        # the hand-off's run and place in it (R0000012-0003_): no two hand-offs share it, a reprocess included
+        pl.lit(_handoff_number(erp_file)).alias("_handoff_number"),
     ]
+
+
+def _handoff_number(erp_file: str) -> str:
+    found = re.match(r"^R(\d{7})-(\d{4})_", erp_file)
+    return "".join(found.groups()) if found else "0" * 11
 
 
 def _children(frame: pl.DataFrame, parent: pl.DataFrame, doc_key: str, order: list[str]) -> pl.DataFrame:
@@ -257,6 +285,7 @@ def _joined_level_text(frame: pl.DataFrame, records: list[CompiledRecord], level
     return (
         record_texts(frame.filter(~pl.col("doc_id").is_in(bad)), records)
         .select(pl.col("doc_id").alias("id"), row_text(records).alias(name))
+        .filter(pl.col(name).fill_null("") != "")  # a row none of whose records is written (when:) adds no line
         .group_by("id", maintain_order=True)
         .agg(pl.col(name).str.join("\n"))
     )
