@@ -170,7 +170,7 @@ def check(ctx: click.Context) -> None:
     """
     from batchsync.feeds import prepare_feeds
     from batchsync.remote_check import probe_remote
-    from batchsync.transfer import open_source
+    from batchsync.sources import open_source
 
     config = load(ctx)
     prepared = prepare_feeds(config)

@@ -1,6 +1,6 @@
 """The local source: remote-style paths ("/Outgoing/X") inside a local folder (dry runs, demos, tests).
 
-Same file operations as the SFTP source (transfer._TreeSource), over the local file system.
+Same file operations as the SFTP source (transfer.TreeSource), over the local file system.
 """
 
 from __future__ import annotations
@@ -12,12 +12,12 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from batchsync.transfer import _CHUNK, _PROBE_BYTES, Fetched, _fetch_once, _Stat, _TreeSource
+from batchsync.transfer import CHUNK, PROBE_BYTES, Fetched, Stat, TreeSource, fetch_once
 
 _NO_HARD_LINKS = (errno.EXDEV, errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EMLINK)
 
 
-class LocalSource(_TreeSource):
+class LocalSource(TreeSource):
     """Remote-style paths ("/Outgoing/X") resolved inside a local folder."""
 
     def __init__(self, root: Path, *, sleep: Callable[[float], None] = time.sleep, backoff: float = 1.0) -> None:
@@ -38,21 +38,21 @@ class LocalSource(_TreeSource):
             raise PermissionError(f"{path} is outside {self.describe()}")
         return local
 
-    def _stat(self, path: str, *, follow: bool = True) -> _Stat | None:
+    def _stat(self, path: str, *, follow: bool = True) -> Stat | None:
         try:
             local = self._local(path)
             st = local.stat() if follow else local.lstat()
         except FileNotFoundError:
             return None
-        return _Stat(st.st_mode, st.st_size, int(st.st_mtime))
+        return Stat(st.st_mode, st.st_size, int(st.st_mtime))
 
-    def _listdir(self, path: str) -> list[tuple[str, _Stat]]:
+    def _listdir(self, path: str) -> list[tuple[str, Stat]]:
         entries = []
         with os.scandir(self._local(path)) as it:
             for item in it:
                 # lstat, like an SFTP directory listing: symlinks are not files.
                 st = item.stat(follow_symlinks=False)
-                entries.append((item.name, _Stat(st.st_mode, st.st_size, int(st.st_mtime))))
+                entries.append((item.name, Stat(st.st_mode, st.st_size, int(st.st_mtime))))
         return entries
 
     def _mkdir(self, path: str) -> None:
@@ -77,17 +77,17 @@ class LocalSource(_TreeSource):
 
     def _read_some(self, path: str) -> bytes:
         with self._local(path).open("rb") as f:
-            return f.read(_PROBE_BYTES)
+            return f.read(PROBE_BYTES)
 
     def _unlink(self, path: str) -> None:
         self._local(path).unlink()
 
     def _download(self, path: str, staging_dir: Path) -> Fetched:
         with self._local(path).open("rb") as src:
-            return _fetch_once(staging_dir, lambda sink: shutil.copyfileobj(src, sink, _CHUNK))
+            return fetch_once(staging_dir, lambda sink: shutil.copyfileobj(src, sink, CHUNK))
 
     def _put(self, local_path: Path, path: str) -> None:
         with local_path.open("rb") as src, self._local(path).open("wb") as dst:
-            shutil.copyfileobj(src, dst, _CHUNK)
+            shutil.copyfileobj(src, dst, CHUNK)
             dst.flush()
             os.fsync(dst.fileno())

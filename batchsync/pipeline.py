@@ -39,7 +39,8 @@ from batchsync.lock import RunLock
 from batchsync.logs import log_context
 from batchsync.prune import replayable
 from batchsync.run_summary import FeedSummary, RunSummary
-from batchsync.transfer import Source, open_source
+from batchsync.sources import open_source
+from batchsync.transfer import Source
 
 if TYPE_CHECKING:
     from batchsync.process import PreparedFeed, Read, Replay

@@ -23,7 +23,7 @@ from batchsync import remote_words
 from batchsync.config import SourceConfig
 from batchsync.errors import AuthError, HostKeyError, UnknownHost
 from batchsync.key_words import key_file_problem
-from batchsync.transfer import _PROBE_BYTES, Fetched, _fetch_once, _reason, _Stat, _TreeSource
+from batchsync.transfer import PROBE_BYTES, Fetched, Stat, TreeSource, error_text, fetch_once
 
 # paramiko imports invoke (a task runner, 0.05 s) only to run ssh_config's "Match exec", and batchsync
 # reads no ssh_config: a run with nothing to do starts that much sooner without it.
@@ -99,7 +99,7 @@ def _is_transient(exc: BaseException, alive: bool) -> bool:
     return isinstance(exc, OSError) and not alive
 
 
-class SftpSource(_TreeSource):
+class SftpSource(TreeSource):
     """One SSH connection per run; reconnects only to retry a transient fault."""
 
     def __init__(self, config: SourceConfig, *, sleep: Callable[[float], None] = time.sleep) -> None:
@@ -223,7 +223,7 @@ class SftpSource(_TreeSource):
                 client.load_host_keys(str(c.known_hosts))
         except (OSError, ValueError, paramiko.hostkeys.InvalidHostKey) as exc:
             # Not a network fault: retrying cannot make the file readable.
-            raise HostKeyError(f"cannot read known_hosts {c.known_hosts}: {_reason(exc)}") from exc
+            raise HostKeyError(f"cannot read known_hosts {c.known_hosts}: {error_text(exc)}") from exc
         client.set_missing_host_key_policy(_RefuseUnknownHost(c.host, c.port, c.known_hosts))
         return client
 
@@ -245,14 +245,14 @@ class SftpSource(_TreeSource):
             message, hint = key_file_problem(c.key_file, bool(c.key_passphrase))
             raise AuthError(message, hint=hint) from exc
 
-    def _stat(self, path: str, *, follow: bool = True) -> _Stat | None:
+    def _stat(self, path: str, *, follow: bool = True) -> Stat | None:
         try:
             attrs = self._call("stat", path, lambda s: s.stat(path) if follow else s.lstat(path))
         except FileNotFoundError:
             return None
         return _attrs_stat(attrs)
 
-    def _listdir(self, path: str) -> list[tuple[str, _Stat]]:
+    def _listdir(self, path: str) -> list[tuple[str, Stat]]:
         # READDIR requests pipelined (paramiko's listdir_iter): a long folder no longer waits out one
         # round trip per batch of names
         entries = self._call("list", path, lambda s: list(s.listdir_iter(path, read_aheads=16)))
@@ -279,7 +279,7 @@ class SftpSource(_TreeSource):
                     if self._stat(dst, follow=False) is None:
                         raise exc from None
                 else:
-                    log.info("%s has no posix-rename (%s); renaming without it", self.describe(), _reason(exc))
+                    log.info("%s has no posix-rename (%s); renaming without it", self.describe(), error_text(exc))
                     self._posix_rename = False
                     return
         # Plain SFTP rename refuses an existing target (draft-ietf-secsh-filexfer-02 §6.5); dst is ours.
@@ -298,7 +298,7 @@ class SftpSource(_TreeSource):
     def _read_some(self, path: str) -> bytes:
         def read(sftp: paramiko.SFTPClient) -> bytes:
             with sftp.open(path, "rb") as remote:
-                return bytes(remote.read(_PROBE_BYTES))
+                return bytes(remote.read(PROBE_BYTES))
 
         return self._call("read", path, read)
 
@@ -307,7 +307,7 @@ class SftpSource(_TreeSource):
 
     def _download(self, path: str, staging_dir: Path) -> Fetched:
         def attempt(sftp: paramiko.SFTPClient) -> Fetched:
-            return _fetch_once(
+            return fetch_once(
                 staging_dir,
                 lambda sink: sftp.getfo(
                     path, cast(IO[bytes], sink), prefetch=True, max_concurrent_prefetch_requests=_PREFETCH_REQUESTS
@@ -356,5 +356,5 @@ def _new_transport(sock: Any, **kwargs: Any) -> paramiko.Transport:
     return transport
 
 
-def _attrs_stat(attrs: paramiko.SFTPAttributes) -> _Stat:
-    return _Stat(attrs.st_mode or 0, attrs.st_size or 0, int(attrs.st_mtime or 0))
+def _attrs_stat(attrs: paramiko.SFTPAttributes) -> Stat:
+    return Stat(attrs.st_mode or 0, attrs.st_size or 0, int(attrs.st_mtime or 0))

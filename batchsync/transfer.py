@@ -17,31 +17,25 @@ import posixpath
 import re
 import stat
 import tempfile
-import time
 import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, NamedTuple, Protocol
+from typing import NamedTuple, Protocol
 
 from batchsync import progress, remote_words
-from batchsync.config import SourceConfig
 from batchsync.errors import MissingFolder, RemoteRefused, TransportError
 from batchsync.faults import checkpoint
 from batchsync.streams import DigestingWriter
 
-if TYPE_CHECKING:
-    from batchsync.local_source import LocalSource
-    from batchsync.sftp import SftpSource
-
 log = logging.getLogger("batchsync.transfer")
 
-_CHUNK = 1 << 20
+CHUNK = 1 << 20
 _SIZE_TRIES = 2
 _ARCHIVE_NAME_TRIES = 20  # the name, the name with the hash, then 18 numbered ones
-_PROBE_BYTES = 1024
+PROBE_BYTES = 1024
 
 
 class RemoteFile(NamedTuple):  # a tuple: a listing makes one per file, 10,000 and more
@@ -94,7 +88,7 @@ def unsafe_name_reason(name: str) -> str | None:
     return None
 
 
-class _Stat(NamedTuple):
+class Stat(NamedTuple):
     mode: int
     size: int
     mtime: int
@@ -113,7 +107,7 @@ class _DownloadSink:
         return written
 
 
-def _fetch_once(staging_dir: Path, copy: Callable[[_DownloadSink], object]) -> Fetched:
+def fetch_once(staging_dir: Path, copy: Callable[[_DownloadSink], object]) -> Fetched:
     """Stream into a fresh temp file; the hash is computed as the bytes arrive."""
     staging_dir.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".fetch-", suffix=".part", dir=staging_dir)
@@ -133,7 +127,8 @@ def _fetch_once(staging_dir: Path, copy: Callable[[_DownloadSink], object]) -> F
     return Fetched(path=path, sha256=sha256, size=writer.size)
 
 
-def _reason(exc: BaseException) -> str:
+def error_text(exc: BaseException) -> str:
+    """An OS or library error in one line of its own words (for logs; messages go through remote_words)."""
     text = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
     return " ".join(str(text).split())
 
@@ -148,7 +143,7 @@ def archive_names(name: str, sha256: str) -> Iterator[str]:
         yield f"{stem}.{sha256[:12]}-{n}{ext}"
 
 
-class _TreeSource(ABC):
+class TreeSource(ABC):
     """File operations shared by both sources, built on the primitives below.
 
     Primitives raise FileNotFoundError for a missing path (the callers decide
@@ -170,9 +165,9 @@ class _TreeSource(ABC):
 
     # The primitives each source implements.
     @abstractmethod
-    def _stat(self, path: str, *, follow: bool = True) -> _Stat | None: ...
+    def _stat(self, path: str, *, follow: bool = True) -> Stat | None: ...
     @abstractmethod
-    def _listdir(self, path: str) -> list[tuple[str, _Stat]]: ...
+    def _listdir(self, path: str) -> list[tuple[str, Stat]]: ...
     @abstractmethod
     def _mkdir(self, path: str) -> None: ...
     @abstractmethod
@@ -217,7 +212,7 @@ class _TreeSource(ABC):
                         files.append(RemoteFile(path, name, st.size, st.mtime))
         return sorted(files, key=lambda f: f.name)
 
-    def _is_file(self, path: str, st: _Stat) -> bool:
+    def _is_file(self, path: str, st: Stat) -> bool:
         if stat.S_IFMT(st.mode) == 0:  # no file type in the listing: ask again, without following a link
             again = self._stat(path, follow=False)
             if again is None:
@@ -226,7 +221,7 @@ class _TreeSource(ABC):
         # still no type: a candidate all the same; opening it (the download) confirms it
         return stat.S_IFMT(st.mode) == 0 or stat.S_ISREG(st.mode)
 
-    def _is_folder(self, path: str, st: _Stat) -> bool:
+    def _is_folder(self, path: str, st: Stat) -> bool:
         if stat.S_IFMT(st.mode):
             return stat.S_ISDIR(st.mode)
         if path not in self._folders:  # no file type: a folder is what can be listed
@@ -386,26 +381,4 @@ class _TreeSource(ABC):
         try:
             self._unlink(path)
         except Exception as exc:  # the original error matters more
-            log.debug("could not remove %s: %s", path, _reason(exc))
-
-
-@contextmanager
-def open_source(config: SourceConfig, *, sleep: Callable[[float], None] = time.sleep) -> Iterator[Source]:
-    source: LocalSource | SftpSource
-    if config.local_root is not None:
-        from batchsync.local_source import LocalSource  # lazily, like the SFTP source
-
-        source = LocalSource(config.local_root, sleep=sleep, backoff=config.backoff_seconds)
-    else:
-        from batchsync.sftp import SftpSource  # lazily: paramiko only when needed
-
-        sftp = source = SftpSource(config, sleep=sleep)
-        try:
-            sftp.connect()
-        except BaseException:
-            sftp.close()
-            raise
-    try:
-        yield source
-    finally:
-        source.close()
+            log.debug("could not remove %s: %s", path, error_text(exc))

@@ -61,7 +61,7 @@ os.fsync = _timed_fsync  # batchsync calls os.fsync(...) through the module: cou
 
 def mode_fetch(config_path: str) -> None:
     from batchsync.config import load_config
-    from batchsync.transfer import open_source
+    from batchsync.sources import open_source
 
     config = load_config(Path(config_path))
     feed = next(iter(config.feeds.values()))
@@ -247,7 +247,7 @@ def mode_writeback(config_path: str, count: int, out_dir: str, upload: bool) -> 
 
     import batchsync.sftp  # noqa: F401  (paramiko loaded before the clock starts, as in a run by its write-back)
     from batchsync.config import load_config
-    from batchsync.transfer import open_source
+    from batchsync.sources import open_source
     from batchsync.writeback import build_files
 
     config = load_config(Path(config_path))
@@ -315,7 +315,7 @@ def mode_populate(config_path: str) -> None:
     from batchsync.handoff import MANIFEST_SUFFIX, handoff_name
     from batchsync.ledger import Ledger
     from batchsync.pipeline import ledger_path
-    from batchsync.transfer import open_source
+    from batchsync.sources import open_source
 
     config = load_config(Path(config_path))
     feed = next(iter(config.feeds.values()))

@@ -24,11 +24,11 @@ from batchsync.discover import wait_until_stable
 from batchsync.errors import AuthError, HostKeyError, RemoteRefused, TransportError
 from batchsync.local_source import LocalSource
 from batchsync.sftp import SftpSource
+from batchsync.sources import open_source
 from batchsync.transfer import (
     MAX_NAME,
     RemoteFile,
     Source,
-    open_source,
     unsafe_name_reason,
 )
 from tests.asyncssh_server import VARIANTS, AsyncsshHost, AsyncsshListener, Behaviour
