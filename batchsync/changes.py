@@ -19,7 +19,7 @@ import polars as pl
 from batchsync.config import Config
 from batchsync.decide_changes import judge_changes
 from batchsync.layouts import PO_KEY
-from batchsync.ledger import FileOutcome, Ledger
+from batchsync.ledger import Ledger
 from batchsync.parse import LINE
 from batchsync.process import (
     FileContext,
@@ -73,22 +73,14 @@ def process_change_file(
     report = write_error_report(config.state_dir, file_row["id"], ctx.name, errors) or file_row.get("error_report")
     counts = {s: int((changes["status"] == s).sum()) for s in ("accepted", "rejected", "waiting")}
     state = "waiting" if counts["waiting"] else ("empty" if parsed.is_empty else "processed")
-    ledger.record_outcome(
-        FileOutcome(
-            file_row["id"],
-            run_id,
-            feed.name,
-            state,
-            None,
-            pl.DataFrame(schema={"po_id": pl.String}),
-            errors,
-            _writeback_rows(changes, config, now),
-            handoff_row(handoff, file_row, run_id, feed, now),
-            report,
-            now.isoformat(),
-            change_requests=changes,
-            change_lines=_handed_off_lines(changes, transformed),
-        )
+    ctx.record(
+        state,
+        errors,
+        writeback=_writeback_rows(changes, config, now),
+        handoff=handoff_row(handoff, file_row, run_id, feed, now),
+        error_report=report,
+        change_requests=changes,
+        change_lines=_handed_off_lines(changes, transformed),
     )
     counts = {"handed_off": counts.pop("accepted"), **counts, "errors": errors.height}
     log.info("%s: %s", ctx.name, ", ".join(f"{v} {k}" for k, v in counts.items() if v))

@@ -14,7 +14,7 @@ import os
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -49,6 +49,14 @@ _CHANGES_SINCE = f"""{_LATEST_HANDED_OFF}, since AS (
     WHERE c.status = 'accepted' AND hc.rowid > hv.rowid)"""
 
 
+# a write-back row: the PO, its version, the custom field and the text Coupa is told
+WRITEBACK_SCHEMA = {"po_id": "String", "version": "Int64", "field": "String", "text": "String"}
+
+
+def _no_writeback() -> pl.DataFrame:
+    return pl.DataFrame(schema={name: getattr(pl, kind) for name, kind in WRITEBACK_SCHEMA.items()})
+
+
 @dataclass(frozen=True)
 class FileOutcome:
     """Everything one processed file changes in the ledger, written in one transaction."""
@@ -56,14 +64,15 @@ class FileOutcome:
     file_id: int
     run_id: int
     feed: str
-    state: str  # processed | rejected | empty
-    reason: str | None
-    po_versions: pl.DataFrame  # po_id, version, content_hash, status, decision, outcome, reason, handoff_name
+    state: str  # processed | rejected | empty | waiting
     errors: pl.DataFrame  # validate.ERROR_SCHEMA
-    writeback: pl.DataFrame  # po_id, version, field, text
-    handoff: dict[str, Any] | None
-    error_report: str | None
     now: str
+    reason: str | None = None  # why the file was rejected whole
+    # po_id, version, content_hash, status, decision, outcome, reason, handoff_name
+    po_versions: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema={"po_id": pl.String}))
+    writeback: pl.DataFrame = field(default_factory=_no_writeback)  # po_id, version, field, text
+    handoff: dict[str, Any] | None = None
+    error_report: str | None = None
     po_lines: pl.DataFrame | None = None  # po_id, version, line_number, line_id, quantity, received, currency,
     # mapped_hash, source (erp_state.py)
     change_requests: pl.DataFrame | None = None  # id, po_id, version, status, reason, handoff_name, mapped_values

@@ -124,8 +124,24 @@ class FileContext:
         """Parse and validate; a file that cannot be read as the feed's format is rejected whole."""
         read = self.ahead if self.ahead is not None else read_file(self.feed, self.file_row)
         if isinstance(read, DataError):
-            return reject_file(self.config, self.ledger, self.feed, self.file_row, self.run_id, self.now, read)
+            return self.reject(read)
         return read
+
+    def record(self, state: str, errors: pl.DataFrame, **outcome: Any) -> None:
+        """What processing the file changed, in one ledger transaction (FileOutcome's named parts)."""
+        now = self.now.isoformat()
+        file_id, feed = self.file_row["id"], self.feed.name
+        parts = {"file_id": file_id, "run_id": self.run_id, "feed": feed, "state": state, "errors": errors, "now": now}
+        self.ledger.record_outcome(FileOutcome(**parts, **outcome))
+
+    def reject(self, exc: DataError) -> FileResult:
+        """The whole file cannot be read as the feed's format: keep it, say why, send nothing from it."""
+        name = self.name
+        log.error("%s rejected: %s", name, exc.message)
+        error = file_error_frame(exc, kept=str(self.file_row["archive_path"]))  # a run archived it; validate does not
+        report = write_error_report(self.config.state_dir, self.file_row["id"], name, error)
+        self.record("rejected", error, reason=exc.message, error_report=report)
+        return FileResult(name, "rejected", {"errors": 1}, reason=exc.message)
 
     def erp_name(self, suffix: str) -> str:
         mapping = self.feed.mapping
@@ -257,21 +273,14 @@ def process_file(
     if replay:  # a replay of one PO says nothing new about the file's other POs
         versions, errors = replay.keeps(versions, "po_id"), replay.keeps(errors, "doc_id")
     state = "empty" if parsed.is_empty else "processed"
-    ledger.record_outcome(
-        FileOutcome(
-            file_row["id"],
-            run_id,
-            feed.name,
-            state,
-            None,
-            versions,
-            errors,
-            po_writeback_rows(versions, config.writeback.status_field, now),
-            handoff_row(handoff, file_row, run_id, feed, now),
-            write_error_report(config.state_dir, file_row["id"], ctx.name, errors),
-            now.isoformat(),
-            po_lines=handed_off_lines(validated.frames["line"], versions, transformed, feed.layout),
-        )
+    ctx.record(
+        state,
+        errors,
+        po_versions=versions,
+        writeback=po_writeback_rows(versions, config.writeback.status_field, now),
+        handoff=handoff_row(handoff, file_row, run_id, feed, now),
+        error_report=write_error_report(config.state_dir, file_row["id"], ctx.name, errors),
+        po_lines=handed_off_lines(validated.frames["line"], versions, transformed, feed.layout),
     )
     counts = {o: int((versions["outcome"] == o).sum()) for o in OUTCOMES} | {"errors": errors.height}
     log.info("%s: %s", ctx.name, ", ".join(f"{v} {k}" for k, v in counts.items() if v))
@@ -285,38 +294,6 @@ def _decisions(ctx: FileContext, validated: Validated) -> pl.DataFrame:
     known = ctx.ledger.handed_off_versions(ctx.feed.name, headers["id"].to_list())
     decisions = decide(headers.select("id", "version", "status").join(hashes, on="id", how="left"), known)
     return ctx.replay.decisions(decisions) if ctx.replay else decisions
-
-
-def reject_file(
-    config: Config,
-    ledger: Ledger,
-    feed: PreparedFeed,
-    file_row: dict[str, Any],
-    run_id: int,
-    now: datetime,
-    exc: DataError,
-) -> FileResult:
-    """The whole file cannot be read as the feed's format: keep it, say why, send nothing from it."""
-    log.error("%s rejected: %s", file_row["name"], exc.message)
-    error = file_error_frame(exc, kept=str(file_row["archive_path"]))  # a run archived it; validate does not
-    report = write_error_report(config.state_dir, file_row["id"], file_row["name"], error)
-    empty_versions = pl.DataFrame(schema={"po_id": pl.String})
-    ledger.record_outcome(
-        FileOutcome(
-            file_row["id"],
-            run_id,
-            feed.name,
-            "rejected",
-            exc.message,
-            empty_versions,
-            error,
-            pl.DataFrame(schema={"po_id": pl.String, "version": pl.Int64, "field": pl.String, "text": pl.String}),
-            None,
-            report,
-            now.isoformat(),
-        )
-    )
-    return FileResult(file_row["name"], "rejected", {"errors": 1}, reason=exc.message)
 
 
 def manifest_for(
