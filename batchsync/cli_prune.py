@@ -68,14 +68,12 @@ def _report(
     removed: list[PruneItem], kept: list[PruneItem], dry_run: bool, size: int, files: int, result: PruneResult | None
 ) -> dict[str, Any]:
     """``removed`` is what went, or with ``dry_run`` what would go."""
-    copies = [i for i in removed if i.path is not None]
-    totals = {"files": len(copies), "bytes": sum(i.size for i in copies), "runs": len(removed) - len(copies)}
     return {
         "dry_run": dry_run,
         "removed": [i.to_dict() for i in removed],
         "kept": [i.to_dict() for i in kept],
         "failed": result.failed if result else [],
-        "totals": totals,
+        "totals": _totals(removed),
         "state_folder": {"bytes": size, "files": files},
     }
 
@@ -86,11 +84,15 @@ def _print(removed: list[PruneItem], kept: list[PruneItem], dry_run: bool, size:
         click.echo(f"{verb}  {_where(item)}{item.what}: {item.reason}")
     for item in kept:
         click.echo(f"kept  {_where(item)}{item.what}: {item.reason}")
-    copies = [i for i in removed if i.path is not None]
-    runs = len(removed) - len(copies)
-    total = f"{len(copies)} file(s), {human_size(sum(i.size for i in copies))}; {runs} run(s) from the history"
+    totals = _totals(removed)
+    total = f"{totals['files']} file(s), {human_size(totals['bytes'])}; {totals['runs']} run(s) from the history"
     click.echo(f"would prune {total} (dry run: nothing was changed)" if dry_run else f"pruned {total}")
     click.echo(f"state folder: {human_size(size)} in {files} file(s)")
+
+
+def _totals(removed: list[PruneItem]) -> dict[str, int]:
+    copies = [i for i in removed if i.path is not None]
+    return {"files": len(copies), "bytes": sum(i.size for i in copies), "runs": len(removed) - len(copies)}
 
 
 def _where(item: PruneItem) -> str:

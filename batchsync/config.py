@@ -10,7 +10,7 @@ from __future__ import annotations
 import difflib
 import os
 import tomllib
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
@@ -94,7 +94,7 @@ class RetentionConfig:
     run_history_days: float = 365.0  # runs rows nothing else in the ledger refers to
 
 
-RETENTION_KEYS = ("archive_days", "error_report_days", "writeback_days", "run_history_days")
+RETENTION_KEYS = tuple(f.name for f in fields(RetentionConfig))
 
 
 @dataclass(frozen=True)
@@ -212,7 +212,10 @@ class _Reader:
     def _get(self, table: dict[str, Any], key: str, kind: type | tuple[type, ...], default: Any) -> Any:
         name = key.rsplit(".", 1)[-1]
         value = table.get(name, default)
-        if value is not None and not isinstance(value, kind):
+        kinds = kind if isinstance(kind, tuple) else (kind,)
+        # TOML's true is an int to Python: never a number of seconds, days or rows
+        wrong_bool = isinstance(value, bool) and bool not in kinds
+        if value is not None and (wrong_bool or not isinstance(value, kind)):
             self.problems.append(f"{key}: expected {_kind_name(kind)}, got {value!r}")
             return default
         return value
@@ -378,11 +381,7 @@ class _Reader:
         default = RetentionConfig()
         values: dict[str, float] = {}
         for name in RETENTION_KEYS:
-            key = f"retention.{name}"
-            if isinstance(table.get(name), bool):  # TOML's true is an int to Python: not a number of days
-                self.problems.append(f"{key}: expected a number, got {table[name]!r}")
-                table = {k: v for k, v in table.items() if k != name}
-            days = self._number(table, key, getattr(default, name))
+            days = self._number(table, f"retention.{name}", getattr(default, name))
             values[name] = days if days > 0 else getattr(default, name)
         return RetentionConfig(**values)
 

@@ -17,6 +17,7 @@ from batchsync.resources import shipped
 
 if TYPE_CHECKING:
     from batchsync.process import PreparedFeed
+    from batchsync.validate import Rule
 
 KINDS = ("purchase_orders", "order_header_changes")
 DEFAULT_FOLDERS = {
@@ -58,19 +59,20 @@ def prepare_feed(feed: FeedConfig, mappings_dir: Path, templates_dir: Path) -> P
     layout = layout_for(feed.kind, feed.columns)
     mapping = load_mapping(mappings_dir, feed.target, layout)
     names = [r.name for r in mapping.at_level("header")] + [f"{r}_records" for r in layout.roles]
-    template, *more = [
-        load_template(templates_dir, t) for t in [mapping.template, *(o.template for o in mapping.more_outputs)]
-    ]
-    for each, output in zip((template, *more), mapping.outputs, strict=True):
-        check_template(each, names, mapping.charset, output.renamed(layout.roles[1:]))
+    templates = [load_template(templates_dir, o.template) for o in mapping.outputs]
+    for template, output in zip(templates, mapping.outputs, strict=True):
+        check_template(template, names, mapping.charset, output.renamed(layout.roles[1:]))
+    rules: list[Rule]
     if feed.kind == "purchase_orders":
         from batchsync.schemas import PO_MODELS, PO_RULES, po_line_decision
 
-        return PreparedFeed(feed, layout, PO_MODELS, list(PO_RULES), mapping, template, po_line_decision, more)
-    from batchsync.schemas_changes import CHANGE_MODELS, CHANGE_RULES, change_line_decision
+        models, rules, decide = PO_MODELS, list(PO_RULES), po_line_decision
+    else:
+        from batchsync.schemas_changes import CHANGE_MODELS, CHANGE_RULES, change_line_decision
 
-    decide = change_line_decision
-    return PreparedFeed(feed, layout, CHANGE_MODELS, list(CHANGE_RULES), mapping, template, decide, more)
+        models, rules, decide = CHANGE_MODELS, list(CHANGE_RULES), change_line_decision
+    main, *more = templates
+    return PreparedFeed(feed, layout, models, rules, mapping, main, decide, more_templates=more)
 
 
 def prepare_default_feed(kind: str = "purchase_orders") -> PreparedFeed:

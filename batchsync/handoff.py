@@ -23,7 +23,7 @@ from batchsync.streams import DigestingWriter, Sink
 
 MANIFEST_SUFFIX = ".manifest.json"
 # R<run>-<n>_: hand-off names sort in the order the ERP must import them, across feeds and runs
-SEQUENCE = re.compile(r"^R\d{7}-\d{4}_")
+SEQUENCE = re.compile(r"^R(\d{7})-(\d{4})_")
 
 
 @dataclass(frozen=True)
@@ -62,6 +62,12 @@ def unsequenced(name: str) -> str:
     return SEQUENCE.sub("", name)
 
 
+def sequence_digits(name: str) -> str:
+    """The run and place of a hand-off name's sequence as 11 digits (``R0000012-0003_`` -> 00000120003)."""
+    found = SEQUENCE.match(name)
+    return "".join(found.groups()) if found else "0" * 11
+
+
 def _published(handoff_dir: Path, name: str) -> Path | None:
     """The manifest of this hand-off, under this name or under an earlier run's sequence (a crash before the ledger)."""
     exact = handoff_dir / (name + MANIFEST_SUFFIX)
@@ -97,25 +103,24 @@ def publish(
     manifest_path = handoff_dir / (name + MANIFEST_SUFFIX)
     body_tmp = handoff_dir / f".{name}.tmp"
     manifest_tmp = handoff_dir / f".{name}{MANIFEST_SUFFIX}.tmp"
-    temporaries = [body_tmp, manifest_tmp, *(handoff_dir / f".{other}.tmp" for other, _ in more)]
+    others = [(other, body, handoff_dir / f".{other}.tmp") for other, body in more]
+    temporaries = [body_tmp, manifest_tmp, *(tmp for _, _, tmp in others)]
     try:
         handoff_dir.mkdir(parents=True, exist_ok=True)
-        wrote, sha256 = _write_temporary(body_tmp, write_body)
+        wrote, sha256, size = _write_temporary(body_tmp, write_body)
         if not wrote:
             body_tmp.unlink()
             return None
-        outputs: list[dict[str, Any]] = []
-        for (other, write_other), tmp in zip(more, temporaries[2:], strict=True):
-            digest = _write_temporary(tmp, write_other)[
-                1
-            ]  # a further output may hold no record: it is written all the same
-            outputs.append({"file": other, "sha256": digest, "bytes": tmp.stat().st_size})
-        full_manifest = {**manifest(), "file": name, "sha256": sha256, "bytes": body_tmp.stat().st_size}
+        outputs = []
+        for other, body, tmp in others:  # a further output may hold no record: it is written all the same
+            _, digest, written = _write_temporary(tmp, body)
+            outputs.append({"file": other, "sha256": digest, "bytes": written})
+        full_manifest = {**manifest(), "file": name, "sha256": sha256, "bytes": size}
         full_manifest |= {"outputs": outputs} if outputs else {}
         with manifest_tmp.open("wb") as stream:
             stream.write(manifest_json(full_manifest))
             _sync(stream)
-        for (other, _), tmp in zip(more, temporaries[2:], strict=True):
+        for other, _, tmp in others:
             os.replace(tmp, handoff_dir / other)
         os.replace(body_tmp, final)
         os.replace(manifest_tmp, manifest_path)
@@ -132,8 +137,8 @@ def publish(
     return Handoff(name, final, manifest_path, full_manifest, adopted=False)
 
 
-def _write_temporary(path: Path, write_body: Body) -> tuple[bool, str]:
-    """The body written and fsynced under its temporary name; whether it wrote a document, and its SHA-256."""
+def _write_temporary(path: Path, write_body: Body) -> tuple[bool, str, int]:
+    """The body written and fsynced under its temporary name: whether it wrote a document, its SHA-256, its size."""
     with path.open("wb") as stream:
         writer = DigestingWriter(stream, hash_apart=True)
         try:
@@ -141,7 +146,7 @@ def _write_temporary(path: Path, write_body: Body) -> tuple[bool, str]:
         finally:
             sha256 = writer.close()
         _sync(stream)
-    return wrote, sha256
+    return wrote, sha256, path.stat().st_size
 
 
 def manifest_json(manifest: dict[str, Any]) -> bytes:

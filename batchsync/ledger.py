@@ -14,7 +14,7 @@ import os
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -49,14 +49,6 @@ _CHANGES_SINCE = f"""{_LATEST_HANDED_OFF}, since AS (
     WHERE c.status = 'accepted' AND hc.rowid > hv.rowid)"""
 
 
-# a write-back row: the PO, its version, the custom field and the text Coupa is told
-WRITEBACK_SCHEMA = {"po_id": "String", "version": "Int64", "field": "String", "text": "String"}
-
-
-def _no_writeback() -> pl.DataFrame:
-    return pl.DataFrame(schema={name: getattr(pl, kind) for name, kind in WRITEBACK_SCHEMA.items()})
-
-
 @dataclass(frozen=True)
 class FileOutcome:
     """Everything one processed file changes in the ledger, written in one transaction."""
@@ -68,9 +60,9 @@ class FileOutcome:
     errors: pl.DataFrame  # validate.ERROR_SCHEMA
     now: str
     reason: str | None = None  # why the file was rejected whole
-    # po_id, version, content_hash, status, decision, outcome, reason, handoff_name
-    po_versions: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema={"po_id": pl.String}))
-    writeback: pl.DataFrame = field(default_factory=_no_writeback)  # po_id, version, field, text
+    # po_id, version, content_hash, status, decision, outcome, reason, handoff_name (a PO feed's file)
+    po_versions: pl.DataFrame | None = None
+    writeback: pl.DataFrame | None = None  # po_id, version, field, text: what Coupa is told
     handoff: dict[str, Any] | None = None
     error_report: str | None = None
     po_lines: pl.DataFrame | None = None  # po_id, version, line_number, line_id, quantity, received, currency,
@@ -288,13 +280,13 @@ class Ledger:
             self._insert_outcome(outcome)
 
     def _insert_outcome(self, o: FileOutcome) -> None:
-        versions = o.po_versions.with_columns(
-            pl.lit(o.feed).alias("feed"),
-            pl.lit(o.file_id).alias("file_id"),
-            pl.lit(o.run_id).alias("run_id"),
-            pl.lit(o.now).alias("recorded_at"),
-        )
-        if versions.height:
+        if o.po_versions is not None and o.po_versions.height:
+            versions = o.po_versions.with_columns(
+                pl.lit(o.feed).alias("feed"),
+                pl.lit(o.file_id).alias("file_id"),
+                pl.lit(o.run_id).alias("run_id"),
+                pl.lit(o.now).alias("recorded_at"),
+            )
             self._insert_frame("po_versions", versions)
             handed = versions.filter(pl.col("outcome").is_in(["handed_off", "unchanged"]))["po_id"].to_list()
             self._resolve_errors(handed, o.run_id, o.now)
@@ -306,10 +298,9 @@ class Ledger:
             )
         )
         self._insert_frame("integration_errors", errors)
-        rows = o.writeback.with_columns(
-            pl.lit(o.run_id).alias("run_id"), pl.lit(o.feed).alias("feed"), pl.lit(o.now).alias("created_at")
-        )
-        self._insert_frame("writeback_rows", rows)
+        if o.writeback is not None and o.writeback.height:
+            told = (pl.lit(o.run_id).alias("run_id"), pl.lit(o.feed).alias("feed"), pl.lit(o.now).alias("created_at"))
+            self._insert_frame("writeback_rows", o.writeback.with_columns(*told))
         if o.po_lines is not None and o.po_lines.height:
             self._insert_frame("po_lines", o.po_lines, verb="INSERT OR REPLACE")
         if o.change_requests is not None and o.change_requests.height:
@@ -334,9 +325,7 @@ class Ledger:
 
     def _outcome_events(self, o: FileOutcome) -> None:
         trigger = self._table("runs").get(o.run_id)["trigger"]
-        outcomes = dict(o.po_versions["outcome"].value_counts().iter_rows()) if o.po_versions.height else {}
-        changes = o.change_requests
-        statuses = dict(changes["status"].value_counts().iter_rows()) if changes is not None and changes.height else {}
+        outcomes, statuses = _counts(o.po_versions, "outcome"), _counts(o.change_requests, "status")
         kind = events.REPROCESSED if trigger == "reprocess" else events.PROCESSED
         detail = events.outcome_detail(o.state, o.reason, outcomes, statuses)
         events.record(self.conn, o.run_id, o.now, kind, o.file_id, detail)
@@ -477,3 +466,8 @@ class Ledger:
         with self.transaction():
             self._table("writebacks").update(name, {"upload_error": reason})
             events.record(self.conn, self.run_id, now, events.UPLOAD_FAILED, None, f"{name}: {reason}")
+
+
+def _counts(frame: pl.DataFrame | None, column: str) -> dict[str, int]:
+    """How many rows hold each value of ``column``; none for a file without such rows."""
+    return dict(frame[column].value_counts().iter_rows()) if frame is not None and frame.height else {}

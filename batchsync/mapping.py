@@ -116,20 +116,15 @@ class _Compiler:
         self._check_numbering(records)
         if self.idoc is not None:
             self.problems += check_records(self.idoc[0], self.shapes, self.idoc[1])
-        main, *more = compile_outputs(raw, records, self.problems)
         return CompiledMapping(
             self.path,
             str(raw.get("target", target)),
             kind,
-            main.template,
-            main.extension,
             records,
+            compile_outputs(raw, records, self.problems),
             self.header_columns,
             self.charset,
-            main.column_row,
             self.line_columns,
-            more,
-            main if "outputs" in raw else None,
         )
 
     def _encoding(self, raw: Any) -> tuple[str, bool]:

@@ -7,6 +7,7 @@ field names, so it can never disagree with the cells below it.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,18 +25,13 @@ class CsvOptions:
 
     def needs_quotes(self) -> str:
         """A regex of what makes a cell need quotes under ``minimal`` (RFC 4180 §2.6)."""
-        return "[" + _escaped(self.delimiter) + '"\\r\\n]'
+        return "[" + re.escape(self.delimiter) + '"\\r\\n]'
 
     def cell(self, text: str) -> str:
-        """One literal cell (a column name), quoted as the record's values are."""
-        quoted = '"' + text.replace('"', '""') + '"'
-        if self.quoting == "all" or any(c in text for c in (self.delimiter, '"', "\r", "\n")):
-            return quoted
+        """One literal cell (a column name), quoted as the record's values are (``records.csv_cell``)."""
+        if self.quoting == "all" or re.search(self.needs_quotes(), text):
+            return '"' + text.replace('"', '""') + '"'
         return text
-
-
-def _escaped(delimiter: str) -> str:
-    return "\\" + delimiter if delimiter in "\\]^-[" else delimiter
 
 
 def csv_options(body: dict[str, Any], layout: str, where: str, problems: list[str]) -> CsvOptions:

@@ -141,20 +141,28 @@ class CompiledMapping:
     path: Path
     target: str
     kind: str
-    template: str
-    extension: str
     records: list[CompiledRecord]
+    outputs: list[Output]  # the files per source file: the main one first (template/extension, or outputs:)
     header_columns: set[str] = field(default_factory=set)  # header columns used by line/allocation records
     charset: str = "utf-8"  # the hand-off file's code page (``encoding: {charset}``)
-    column_row: str | None = None  # the file's first line, when a csv record asks for one (header_row)
     line_columns: set[str] = field(default_factory=set)  # line columns used by allocation records (line.<column>)
-    more_outputs: list[Output] = field(default_factory=list)  # files written beside the main one (outputs:)
-    main_output: Output | None = None  # the main file's output, when the mapping declares outputs:
 
     @property
-    def outputs(self) -> list[Output]:
-        main = self.main_output or Output("", self.template, self.extension, self.column_row)
-        return [main, *self.more_outputs]
+    def template(self) -> str:
+        return self.outputs[0].template
+
+    @property
+    def extension(self) -> str:
+        return self.outputs[0].extension
+
+    @property
+    def column_row(self) -> str | None:
+        """The main file's first line, when one of its csv records asks for one (header_row)."""
+        return self.outputs[0].column_row
+
+    @property
+    def more_outputs(self) -> list[Output]:
+        return self.outputs[1:]
 
     def at_level(self, level: str) -> list[CompiledRecord]:
         return [r for r in self.records if r.level == level]

@@ -208,11 +208,13 @@ class TreeSource(ABC):
             for name, st in entries:
                 if matches(name):
                     path = posixpath.join(remote_dir, name)
-                    if stat.S_ISREG(st.mode) or self._is_file(path, st):
+                    if self._is_file(path, st):
                         files.append(RemoteFile(path, name, st.size, st.mtime))
         return sorted(files, key=lambda f: f.name)
 
     def _is_file(self, path: str, st: Stat) -> bool:
+        if stat.S_ISREG(st.mode):  # the listing said so: the common case, 10,000 times in a long folder
+            return True
         if stat.S_IFMT(st.mode) == 0:  # no file type in the listing: ask again, without following a link
             again = self._stat(path, follow=False)
             if again is None:

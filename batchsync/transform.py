@@ -8,7 +8,6 @@ only lays out documents.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -18,7 +17,7 @@ import polars as pl
 
 from batchsync.erp_changes import compare_change_with_erp
 from batchsync.erp_state import ErpState, compare_with_erp, fingerprints, with_deleted_lines
-from batchsync.handoff import unsequenced
+from batchsync.handoff import sequence_digits, unsequenced
 from batchsync.layouts import Layout
 from batchsync.mapping_model import CompiledMapping, CompiledRecord
 from batchsync.parse import LINE
@@ -102,15 +101,10 @@ def transform(
         row_text(header_records).alias("header_records"),
     )
     for role in layout.roles[1:]:
-        text = _joined_level_text(levels[role], mapping.at_level(role), role, bad)
-        documents = documents.join(text, on="id", how="left").with_columns(pl.col(f"{role}_records").fill_null(""))
-        for output in mapping.outputs:  # an output of several lays out its own records only
-            if output.records is None:
-                continue
-            own = [r for r in mapping.at_level(role) if r.name in output.records]
-            name = output.renamed([role])[f"{role}_records"]
-            text = _joined_level_text(levels[role], own, role, bad).rename({f"{role}_records": name})
-            documents = documents.join(text, on="id", how="left").with_columns(pl.col(name).fill_null(""))
+        texts = _level_texts(levels[role], mapping, role, bad)
+        documents = documents.join(texts, on="id", how="left").with_columns(
+            pl.col(c).fill_null("") for c in texts.columns if c != "id"
+        )
     if erp_state is None:
         return Transformed(documents, rejected, problems, unchanged)
     return Transformed(
@@ -217,13 +211,8 @@ def _context(now: datetime, source_file: str, erp_file: str) -> list[pl.Expr]:
         # not the sequence prefix: the same file rendered again in a later run numbers its IDocs the same
         pl.lit(f"{int(sha256(unsequenced(erp_file).encode()).hexdigest(), 16) % 10**8:08d}").alias("_docnum_prefix"),
         # the hand-off's run and place in it (R0000012-0003_): no two hand-offs share it, a reprocess included
-        pl.lit(_handoff_number(erp_file)).alias("_handoff_number"),
+        pl.lit(sequence_digits(erp_file)).alias("_handoff_number"),
     ]
-
-
-def _handoff_number(erp_file: str) -> str:
-    found = re.match(r"^R(\d{7})-(\d{4})_", erp_file)
-    return "".join(found.groups()) if found else "0" * 11
 
 
 def _children(frame: pl.DataFrame, parent: pl.DataFrame, doc_key: str, order: list[str]) -> pl.DataFrame:
@@ -277,15 +266,19 @@ def _problems(frame: pl.DataFrame, records: list[CompiledRecord], level: str) ->
     )
 
 
-def _joined_level_text(frame: pl.DataFrame, records: list[CompiledRecord], level: str, bad: pl.Series) -> pl.DataFrame:
-    """Per document: its rows' records in order, one line each, as one text."""
-    name = f"{level}_records"
+def _level_texts(frame: pl.DataFrame, mapping: CompiledMapping, level: str, bad: pl.Series) -> pl.DataFrame:
+    """Per document: its rows' records in order, one line each, as one text (``<level>_records``), and
+    for each output of several the same of its own records (``<level>_records@<output>``). The
+    records' texts are built once; a row none of whose records is written (``when:``) adds no line."""
+    records = mapping.at_level(level)
+    texts = {f"{level}_records": records}
+    for output in mapping.outputs:
+        if output.records is not None:  # an output of several lays out its own records only
+            texts[output.renamed([level])[f"{level}_records"]] = [r for r in records if r.name in output.records]
     if not records:
-        return pl.DataFrame(schema={"id": pl.String, name: pl.String})
-    return (
-        record_texts(frame.filter(~pl.col("doc_id").is_in(bad)), records)
-        .select(pl.col("doc_id").alias("id"), row_text(records).alias(name))
-        .filter(pl.col(name).fill_null("") != "")  # a row none of whose records is written (when:) adds no line
-        .group_by("id", maintain_order=True)
-        .agg(pl.col(name).str.join("\n"))
+        return pl.DataFrame(schema={"id": pl.String, **dict.fromkeys(texts, pl.String)})
+    rows = record_texts(frame.filter(~pl.col("doc_id").is_in(bad)), records).select(
+        pl.col("doc_id").alias("id"), *[row_text(own).alias(name) for name, own in texts.items()]
     )
+    joined = [pl.col(n).filter(pl.col(n).fill_null("") != "").str.join("\n") for n in texts]
+    return rows.group_by("id", maintain_order=True).agg(joined)

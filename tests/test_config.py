@@ -406,3 +406,19 @@ def test_not_toml(tmp_path: Path) -> None:
         load_config(path)
 
     assert caught.value.message.startswith(f"{path}: not valid TOML")
+
+
+def test_true_is_not_a_number_for_any_numeric_key(tmp_path: Path) -> None:
+    """TOML's true is an int to Python: every number key refuses it, the same way."""
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    text = f'[source]\nurl = "{inbox}"\nsettle_seconds = true\nretries = false\n[local]\n' + FEEDS
+    path = write_config(tmp_path, text)
+
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+
+    assert list(caught.value.problems) == [
+        f"{path}: source.settle_seconds: expected a number, got True",
+        f"{path}: source.retries: expected a number, got False",
+    ]
