@@ -7,18 +7,13 @@ Refresh on purpose only: ``UPDATE_GOLDEN=1 pytest tests/test_netsuite.py``, then
 from __future__ import annotations
 
 import csv
-import io
-import os
-import shutil
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
-from batchsync import pipeline
-from batchsync.config import load_config
-from batchsync.demo import build_workspace
-from tests.conftest import CHANGE_SAMPLE, FIXED_NOW, Workspace
+from tests.conftest import CHANGE_SAMPLE, Workspace
+from tests.targets import csv_table, demo_handoff, matches_golden, samples_over_sshd
 from tests.test_idoc_layout import SAMPLES, source_pos
 
 GOLDEN = Path(__file__).resolve().parent / "golden" / "netsuite_po_csv"
@@ -34,35 +29,14 @@ PO_COLUMNS = ["External ID", "PO #", "Vendor", "Date", "Currency", "Memo", *LINE
 CHANGE_COLUMNS = ["External ID", "PO #", "Vendor", "Currency", "Memo", *LINE_COLUMNS]
 
 
-def _workspace(folder: Path) -> Path:
-    config = build_workspace(folder)
-    config.write_text(config.read_text().replace('target = "sap_orders05"', 'target = "netsuite_po_csv"'))
-    return config
-
-
 @pytest.fixture(scope="module")
 def handoff(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    config = load_config(_workspace(tmp_path_factory.mktemp("netsuite") / "ws"))
-    pipeline.run(config, clock=lambda: FIXED_NOW)
-    return config.handoff_dir
+    return demo_handoff(tmp_path_factory.mktemp("netsuite") / "ws", "netsuite_po_csv")
 
 
 def test_handoff_files_are_the_golden_ones(handoff: Path) -> None:
-    if os.environ.get("UPDATE_GOLDEN"):
-        shutil.rmtree(GOLDEN, ignore_errors=True)
-        shutil.copytree(handoff, GOLDEN)
-    names = sorted(p.name for p in GOLDEN.iterdir())
-    assert sorted(p.name for p in handoff.iterdir()) == names
+    names = matches_golden(handoff, GOLDEN)
     assert len([n for n in names if n.endswith(".csv")]) == 4  # three PO files and the change file
-    for name in names:
-        assert (handoff / name).read_bytes() == (GOLDEN / name).read_bytes(), name
-
-
-def _rows(path: Path) -> tuple[list[str], list[dict[str, str]]]:
-    with path.open(encoding="utf-8", newline="") as stream:
-        reader = csv.reader(stream)
-        header = next(reader)
-        return header, [dict(zip(header, row, strict=True)) for row in reader]
 
 
 def _us_date(iso: str) -> str:
@@ -85,8 +59,8 @@ def _check_line(row: dict[str, str], line: dict[str, object]) -> None:
 
 
 @pytest.mark.parametrize("name", sorted(p.name for p in GOLDEN.glob("*OrderHeader_*.csv")))
-def test_po_files_read_right_against_netsuites_columns_and_the_coupa_rows(name: str) -> None:
-    header, rows = _rows(GOLDEN / name)
+def test_po_files_read_right_against_netsuites_columns_and_the_coupacsv_table(name: str) -> None:
+    header, rows = csv_table(GOLDEN / name)
     assert header == PO_COLUMNS
     pos = source_pos(SAMPLES)
     vendors, seen = _vendors(), []
@@ -110,7 +84,7 @@ def test_po_files_read_right_against_netsuites_columns_and_the_coupa_rows(name: 
 
 def test_the_change_file_updates_the_po_by_its_external_id_with_the_lines_the_change_lists() -> None:
     name = next(p.name for p in GOLDEN.glob("*OrderHeaderChange_*.csv"))
-    header, rows = _rows(GOLDEN / name)
+    header, rows = csv_table(GOLDEN / name)
     assert header == CHANGE_COLUMNS
     text = (CHANGE_SAMPLES / CHANGE_SAMPLE).read_text(encoding="utf-8")
     for row in rows:
@@ -124,17 +98,8 @@ def test_the_change_file_updates_the_po_by_its_external_id_with_the_lines_the_ch
 
 def test_the_same_bytes_over_sshd(sftp_workspace: Workspace) -> None:
     ws = sftp_workspace
-    ws.config.write_text(ws.config.read_text().replace('target = "sap_orders05"', 'target = "netsuite_po_csv"'))
-    for path in sorted(SAMPLES.glob("*.csv")):
-        ws.put(path.name)
-    ws.put_change(CHANGE_SAMPLE)
 
-    result = ws.cli("run")
+    exit_code = samples_over_sshd(ws, "netsuite_po_csv", GOLDEN)
 
-    assert result.exit_code == 1, result.output  # the samples' rejected POs (an unknown vendor, a bad price)
-    produced = ws.handoff_files(".csv")
-    assert produced == sorted(p.name for p in GOLDEN.glob("*.csv"))
-    for name in produced:
-        assert (ws.handoff / name).read_bytes() == (GOLDEN / name).read_bytes(), name
-    with io.StringIO((ws.handoff / produced[0]).read_text(encoding="utf-8")) as stream:
-        assert next(csv.reader(stream)) == PO_COLUMNS
+    assert exit_code == 1  # the samples' rejected POs (an unknown vendor, a bad price)
+    assert csv_table(sorted(ws.handoff.glob("*.csv"))[0])[0] == PO_COLUMNS

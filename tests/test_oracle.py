@@ -8,8 +8,6 @@ Refresh on purpose only: ``UPDATE_GOLDEN=1 pytest tests/test_oracle.py``, then r
 from __future__ import annotations
 
 import csv
-import os
-import shutil
 from collections import defaultdict
 from decimal import Decimal
 from pathlib import Path
@@ -17,12 +15,13 @@ from pathlib import Path
 import pytest
 
 from batchsync import pipeline
-from batchsync.config import load_config
+from batchsync.config import Config, load_config
 from batchsync.demo import build_workspace
 from batchsync.layouts import PO_ALLOCATION, PO_HEADER
 from tests.change_files import change_file
 from tests.conftest import CHANGE_SAMPLE, FIXED_NOW, Workspace
 from tests.coupa_files import po_file
+from tests.targets import csv_table, demo_handoff, matches_golden, pointed_at, samples_over_sshd
 from tests.test_idoc_layout import SAMPLES, source_pos
 
 GOLDEN = Path(__file__).resolve().parent / "golden" / "oracle_po_interface"
@@ -45,35 +44,21 @@ DISTRIBUTIONS = ["INTERFACE_HEADER_ID", "INTERFACE_LINE_ID", "INTERFACE_DISTRIBU
 DISTRIBUTIONS += ["QUANTITY_ORDERED", "CHARGE_ACCOUNT_SEGMENT1", "CHARGE_ACCOUNT_SEGMENT2", "CHARGE_ACCOUNT_SEGMENT3"]
 
 
-def _workspace(folder: Path) -> Path:
-    config = build_workspace(folder)
-    config.write_text(config.read_text().replace('target = "sap_orders05"', 'target = "oracle_po_interface"'))
-    return config
+TARGET = "oracle_po_interface"
+
+
+def _workspace(folder: Path) -> Config:
+    return load_config(pointed_at(build_workspace(folder), TARGET))
 
 
 @pytest.fixture(scope="module")
 def handoff(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    config = load_config(_workspace(tmp_path_factory.mktemp("oracle") / "ws"))
-    pipeline.run(config, clock=lambda: FIXED_NOW)
-    return config.handoff_dir
+    return demo_handoff(tmp_path_factory.mktemp("oracle") / "ws", TARGET)
 
 
 def test_handoff_files_are_the_golden_ones(handoff: Path) -> None:
-    if os.environ.get("UPDATE_GOLDEN"):
-        shutil.rmtree(GOLDEN, ignore_errors=True)
-        shutil.copytree(handoff, GOLDEN)
-    names = sorted(p.name for p in GOLDEN.iterdir())
-    assert sorted(p.name for p in handoff.iterdir()) == names
+    names = matches_golden(handoff, GOLDEN)
     assert len([n for n in names if n.endswith(".csv")]) == 9  # three PO files, three tables each
-    for name in names:
-        assert (handoff / name).read_bytes() == (GOLDEN / name).read_bytes(), name
-
-
-def _table(path: Path) -> tuple[list[str], list[dict[str, str]]]:
-    with path.open(encoding="utf-8", newline="") as stream:
-        reader = csv.reader(stream)
-        header = next(reader)
-        return header, [dict(zip(header, row, strict=True)) for row in reader]
 
 
 def _number(text: object) -> Decimal | None:
@@ -94,7 +79,7 @@ def _golden_tables() -> list[tuple[Path, Path, Path]]:
 
 @pytest.mark.parametrize("files", _golden_tables(), ids=lambda f: f[0].name[:40])
 def test_each_table_reads_right_against_its_columns_and_the_coupa_rows(files: tuple[Path, Path, Path]) -> None:
-    (head_cols, heads), (line_cols, lines), (dist_cols, dists) = (_table(p) for p in files)
+    (head_cols, heads), (line_cols, lines), (dist_cols, dists) = (csv_table(p) for p in files)
     assert (head_cols, line_cols, dist_cols) == (HEADERS, LINES, DISTRIBUTIONS)
     pos, vendors = source_pos(SAMPLES), _vendors()
     by_header: dict[str, tuple[dict[str, str], dict[str, object]]] = {}
@@ -122,8 +107,8 @@ def test_a_distribution_per_allocation_is_its_share_of_the_line() -> None:
     allocations = _allocations()
     checked = 0
     for _, lines_path, dist_path in _golden_tables():
-        lines = {r["INTERFACE_LINE_ID"]: r for r in _table(lines_path)[1]}
-        for d in _table(dist_path)[1]:
+        lines = {r["INTERFACE_LINE_ID"]: r for r in csv_table(lines_path)[1]}
+        for d in csv_table(dist_path)[1]:
             line = lines[d["INTERFACE_LINE_ID"]]
             if d["INTERFACE_DISTRIBUTION_ID"].endswith("1"):  # from an allocation
                 percent = allocations[(line["INTERFACE_HEADER_ID"], line["LINE_NUM"], d["DISTRIBUTION_NUM"])]
@@ -140,7 +125,7 @@ def _allocations() -> dict[tuple[str, str, str], Decimal]:
     """(INTERFACE_HEADER_ID of the PO in the golden files, line number, sequence) -> percent, from the CSV sources."""
     heads = {}
     for main, _, _ in _golden_tables():
-        for h in _table(main)[1]:
+        for h in csv_table(main)[1]:
             heads[(h["DOCUMENT_NUM"], h["COMMENTS"].rsplit(" ", 1)[1])] = h["INTERFACE_HEADER_ID"]
     found: dict[tuple[str, str, str], Decimal] = {}
     for path in sorted(SAMPLES.glob("*.csv")):
@@ -162,13 +147,13 @@ def _allocations() -> dict[tuple[str, str, str], Decimal]:
 
 
 def test_interface_ids_are_unique_across_files_and_a_reprocess(tmp_path: Path) -> None:
-    config = load_config(_workspace(tmp_path / "ws"))
+    config = _workspace(tmp_path / "ws")
     pipeline.run(config, clock=lambda: FIXED_NOW)
     pipeline.reprocess(config, run_id=1, force=True, clock=lambda: FIXED_NOW)
 
     ids: list[str] = []
     for path in sorted(config.handoff_dir.glob("*.csv")):
-        header, rows = _table(path)
+        header, rows = csv_table(path)
         own = "INTERFACE_DISTRIBUTION_ID" if "INTERFACE_DISTRIBUTION_ID" in header else header[0]
         ids += [r[own] for r in rows]
     assert len(list(config.handoff_dir.glob("*.reprocess*.csv"))) == 9  # the replay's three files, three tables
@@ -176,7 +161,7 @@ def test_interface_ids_are_unique_across_files_and_a_reprocess(tmp_path: Path) -
 
 
 def test_what_the_interface_cannot_carry_is_rejected_with_its_reason(tmp_path: Path) -> None:
-    config = load_config(_workspace(tmp_path / "ws"))
+    config = _workspace(tmp_path / "ws")
     summary = pipeline.run(config, clock=lambda: FIXED_NOW)
 
     changes = next(f for f in summary.feeds if f.kind == "order_header_changes")
@@ -187,7 +172,7 @@ def test_what_the_interface_cannot_carry_is_rejected_with_its_reason(tmp_path: P
 
 def test_a_change_of_quantities_updates_the_po_by_its_number(sftp_workspace: Workspace) -> None:
     ws = sftp_workspace
-    ws.config.write_text(ws.config.read_text().replace('target = "sap_orders05"', 'target = "oracle_po_interface"'))
+    pointed_at(ws.config, TARGET)
     ws.put("OrderHeader_20261123_020000Z.csv")  # PO 4201: lines 1 and 2
     assert ws.cli("run").exit_code == 0
     line = {"order-header-change-id": "9301", "line-num": "2", "quantity": "30", "price": "6.40", "uom": "BOX"}
@@ -197,9 +182,9 @@ def test_a_change_of_quantities_updates_the_po_by_its_number(sftp_workspace: Wor
     assert ws.cli("run").exit_code == 0
 
     main = next(ws.handoff.glob("*OrderHeaderChange_20261124_010000Z*.oracle_po_interface.csv"))
-    (head,) = _table(main)[1]
+    (head,) = csv_table(main)[1]
     assert (head["ACTION"], head["DOCUMENT_NUM"], head["VENDOR_NUM"]) == ("UPDATE", "4201", "V-1001")
-    (row,) = _table(main.with_name(main.name[:-4] + ".lines.csv"))[1]
+    (row,) = csv_table(main.with_name(main.name[:-4] + ".lines.csv"))[1]
     assert (row["ACTION"], row["LINE_NUM"], row["QUANTITY"], row["INTERFACE_HEADER_ID"]) == (
         "UPDATE",
         "2",
@@ -213,7 +198,7 @@ def test_a_cancelled_or_closed_po_is_rejected_with_what_to_do_in_oracle(
     sftp_workspace: Workspace, status: str, verb: str
 ) -> None:
     ws = sftp_workspace
-    ws.config.write_text(ws.config.read_text().replace('target = "sap_orders05"', 'target = "oracle_po_interface"'))
+    pointed_at(ws.config, TARGET)
     lines = [{"id": "7001", "line-number": "1", "description": "Kabelbinder", "price": "10.00", "quantity": "2"}]
     ws.put("OrderHeader_20261124_010000Z.csv", po_file([{"id": "4301", "version": "1"}], lines))
     assert ws.cli("run").exit_code == 0
@@ -232,14 +217,4 @@ def test_a_cancelled_or_closed_po_is_rejected_with_what_to_do_in_oracle(
 
 def test_the_samples_over_sshd_give_the_golden_bytes(sftp_workspace: Workspace) -> None:
     ws = sftp_workspace
-    ws.config.write_text(ws.config.read_text().replace('target = "sap_orders05"', 'target = "oracle_po_interface"'))
-    for path in sorted(SAMPLES.glob("*.csv")):
-        ws.put(path.name)
-    ws.put_change(CHANGE_SAMPLE)
-
-    assert ws.cli("run").exit_code == 1  # the samples' rejected POs and change requests
-
-    produced = ws.handoff_files(".csv")
-    assert produced == sorted(p.name for p in GOLDEN.glob("*.csv"))
-    for name in produced:
-        assert (ws.handoff / name).read_bytes() == (GOLDEN / name).read_bytes(), name
+    assert samples_over_sshd(ws, TARGET, GOLDEN) == 1  # the samples' rejected POs and change requests

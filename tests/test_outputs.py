@@ -7,7 +7,6 @@ import csv
 import hashlib
 import json
 import os
-import shutil
 import sqlite3
 import subprocess
 import sys
@@ -21,7 +20,7 @@ from batchsync.demo import build_workspace
 from batchsync.errors import ConfigError
 from batchsync.layouts import LAYOUTS
 from batchsync.mapping import load_mapping
-from batchsync.resources import shipped
+from tests.targets import pointed_at, with_own_files
 from tests.test_idoc_layout import SAMPLES, source_pos
 
 HEADERS = [{"name": "PO", "source": "id"}, {"name": "VERSION", "source": "version"}]
@@ -47,19 +46,8 @@ TEMPLATES = {
 
 
 def _workspace(folder: Path, mapping: dict | None = None) -> Path:
-    config = build_workspace(folder)
-    mappings, templates = folder / "mappings", folder / "templates"
-    shutil.copytree(shipped("mappings"), mappings)
-    shutil.copytree(shipped("templates"), templates)
-    (mappings / "two_files.yaml").write_text(yaml.safe_dump(mapping or MAPPING, sort_keys=False), encoding="utf-8")
-    for name, text in TEMPLATES.items():
-        (templates / name).write_text(text, encoding="utf-8")
-    local = f'[local]\nmappings_dir = "{mappings}"\ntemplates_dir = "{templates}"\n'
-    head, feeds = config.read_text().replace("[local]\n", local).split("[feeds.order_header_changes]", 1)
-    config.write_text(
-        head.replace('target = "sap_orders05"', 'target = "two_files"') + "[feeds.order_header_changes]" + feeds
-    )
-    return config
+    config = pointed_at(build_workspace(folder), "two_files", po_feed_only=True)
+    return with_own_files(config, {"two_files.yaml": yaml.safe_dump(mapping or MAPPING, sort_keys=False)}, TEMPLATES)
 
 
 def _run(config: Path, kill_at: str | None = None) -> int:

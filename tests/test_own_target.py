@@ -4,7 +4,6 @@ shipped samples and read back with the csv module (issue 15)."""
 from __future__ import annotations
 
 import csv
-import shutil
 from pathlib import Path
 
 from click.testing import CliRunner
@@ -13,11 +12,10 @@ from batchsync import pipeline
 from batchsync.cli import cli
 from batchsync.config import load_config
 from batchsync.demo import build_workspace
-from batchsync.resources import shipped
 from tests.conftest import FIXED_NOW
+from tests.targets import pointed_at, with_own_files
 from tests.test_idoc_layout import SAMPLES, source_pos
 
-CHANGE_FEED = "[feeds.order_header_changes]"
 COLUMNS = ["order", "version", "vendor", "ordered_on", "line", "text", "qty", "price", "status"]
 DOC = Path(__file__).resolve().parent.parent / "docs" / "targets.md"
 
@@ -42,20 +40,9 @@ def _number(text: object) -> float | None:
 
 
 def _workspace(folder: Path) -> Path:
-    config = build_workspace(folder)
-    mappings, templates = folder / "mappings", folder / "templates"
-    shutil.copytree(shipped("mappings"), mappings)
-    shutil.copytree(shipped("templates"), templates)
-    (mappings / "acme_lines.yaml").write_text(_blocks("yaml")[0], encoding="utf-8")
-    (templates / "acme_lines.csv.j2").write_text(_blocks("jinja")[0], encoding="utf-8")
-    text = config.read_text().replace(
-        "[local]\n", f'[local]\nmappings_dir = "{mappings}"\ntemplates_dir = "{templates}"\n'
-    )
-    head, feeds = text.split("[feeds.order_header_changes]", 1)  # the change feed stays on SAP
-    config.write_text(
-        head.replace('target = "sap_orders05"', 'target = "acme_lines"') + "[feeds.order_header_changes]" + feeds
-    )
-    return config
+    """The demo with the page's target beside the shipped ones; the change feed stays on SAP."""
+    config = pointed_at(build_workspace(folder), "acme_lines", po_feed_only=True)
+    return with_own_files(config, {"acme_lines.yaml": _blocks("yaml")[0]}, {"acme_lines.csv.j2": _blocks("jinja")[0]})
 
 
 def test_a_target_written_from_the_docs_runs_on_the_samples(tmp_path: Path) -> None:
