@@ -25,14 +25,14 @@ import yaml
 
 from batchsync.config import mapping_path
 from batchsync.errors import ConfigError
-from batchsync.idoc import SEGMENT_NAMES, RecordShape, check_records, definition_path, load_basic_type
+from batchsync.idoc import BasicType, RecordShape, check_records
 from batchsync.layouts import Layout
 from batchsync.mapping_compute import compile_compute
 from batchsync.mapping_csv import csv_options, fixed_only_keys
+from batchsync.mapping_head import basic_type, encoding, xref_tables
 from batchsync.mapping_lookup import Lookup, checked_date, lookup, on_missing
 from batchsync.mapping_model import (
     FIELD_KEYS,
-    NOT_COMPARED,
     PRODUCERS,
     RECORD_KEYS,
     RESERVED,
@@ -43,19 +43,9 @@ from batchsync.mapping_model import (
     Problem,
 )
 from batchsync.mapping_outputs import compile_outputs
-from batchsync.mapping_values import (
-    CHARSET_ALIASES,
-    CHARSETS,
-    WIDTH_UNITS,
-    constant_of,
-    decimal_number,
-    first_of,
-    read_xref_table,
-    too_long,
-    unencodable,
-)
+from batchsync.mapping_values import constant_of, decimal_number, first_of, too_long, unencodable, uses_reserved
 from batchsync.mapping_version import version_problems
-from batchsync.mapping_when import compile_choose, compile_when, names_in
+from batchsync.mapping_when import Where, compile_choose, compile_when, level_filters
 from batchsync.textlines import CONTROL, CONTROL_RE
 
 
@@ -85,10 +75,11 @@ class _Compiler:
         self.xrefs: dict[str, dict[str, str]] = {}
         self.header_columns: set[str] = set()
         self.line_columns: set[str] = set()
-        self.idoc: tuple[Any, str] | None = None
+        self.idoc: tuple[BasicType, str] | None = None
         self.shapes: list[RecordShape] = []  # what the IDoc check reads of each record
         self.parents: dict[str, list[str]] = {}  # record -> the records its psgnum fields name
         self.segment = self.record_name = ""
+        self.wheres: list[Where] = []
         self.charset, self.in_bytes = "utf-8", False
 
     def compile(self, raw: Any, target: str) -> CompiledMapping | None:
@@ -105,15 +96,17 @@ class _Compiler:
                 f"write {wanted} beside it, or give the feed a target that has one"
             )
             return None
-        self.xrefs = self._xrefs(raw.get("xref") or {})
-        self.charset, self.in_bytes = self._encoding(raw.get("encoding", {}))
-        self.idoc = self._idoc(raw.get("idoc"))
+        self.xrefs = xref_tables(raw.get("xref") or {}, self.path.parent, self.problems)
+        self.charset, self.in_bytes = encoding(raw.get("encoding", {}), self.problems)
+        self.idoc = basic_type(raw.get("idoc"), self.path.parent, self.problems)
         records_raw = raw.get("records")
         if not isinstance(records_raw, list) or not records_raw:
             self.problems.append("records: expected a list of records")
             records_raw = []
         records = [r for i, body in enumerate(records_raw) if (r := self._record(body, f"records[{i}]"))]
         self._check_numbering(records)
+        names = {role: [r.name for r in records if r.level == role] for role in self.layout.roles}
+        where = level_filters(self.wheres, names, self.problems)
         if self.idoc is not None:
             self.problems += check_records(self.idoc[0], self.shapes, self.idoc[1])
         return CompiledMapping(
@@ -125,38 +118,8 @@ class _Compiler:
             self.header_columns,
             self.charset,
             self.line_columns,
+            where,
         )
-
-    def _encoding(self, raw: Any) -> tuple[str, bool]:
-        """``encoding: {charset: utf-8 | iso-8859-1 | ascii, width_unit: characters | bytes}``."""
-        if not isinstance(raw, dict) or set(raw) - {"charset", "width_unit"}:
-            self.problems.append("encoding: expected {charset: utf-8, width_unit: characters}")
-            return "utf-8", False
-        given = str(raw.get("charset", "utf-8")).lower()
-        charset = CHARSET_ALIASES.get(given, given)
-        if charset not in CHARSETS:
-            self.problems.append(f"encoding.charset: {given!r} is not one of {', '.join(CHARSETS)}")
-            charset = "utf-8"
-        unit = raw.get("width_unit", "characters")
-        if unit not in WIDTH_UNITS:
-            self.problems.append(f"encoding.width_unit: {unit!r} is not characters or bytes")
-        # in a single-byte code page a character is a byte: only UTF-8 makes the two differ
-        return charset, unit == "bytes" and charset == "utf-8"
-
-    def _idoc(self, raw: Any) -> tuple[Any, str] | None:
-        """``idoc: {basic_type: ORDERS05, segment_names: segment | definition}``: checked against SAP's definition."""
-        if raw is None:
-            return None
-        style = raw.get("segment_names", "segment") if isinstance(raw, dict) else None
-        if not isinstance(raw, dict) or not isinstance(raw.get("basic_type"), str) or style not in SEGMENT_NAMES:
-            self.problems.append("idoc: expected {basic_type: NAME, segment_names: segment or definition}")
-            return None
-        path = definition_path(self.path.parent, raw["basic_type"])
-        try:
-            return load_basic_type(path), style
-        except (OSError, KeyError, TypeError, ValueError, yaml.YAMLError) as exc:
-            self.problems.append(f"idoc.basic_type: cannot read SAP's definition {path}: {exc}")
-            return None
 
     def _check_numbering(self, records: list[CompiledRecord]) -> None:
         """psgnum names a numbered record of the same level, written before it."""
@@ -174,21 +137,6 @@ class _Compiler:
         for key in sorted(set(body) - known):
             self.problems.append(f"{where}{'.' if where else ''}{key}: unknown key")
 
-    def _xrefs(self, raw: Any) -> dict[str, dict[str, str]]:
-        tables: dict[str, dict[str, str]] = {}
-        if not isinstance(raw, dict):
-            self.problems.append("xref: expected a table of name: {file, key, value}")
-            return tables
-        for name, spec in raw.items():
-            where = f"xref.{name}"
-            if not isinstance(spec, dict) or not {"file", "key", "value"} <= set(spec):
-                self.problems.append(f"{where}: expected file, key and value")
-                continue
-            tables[name] = read_xref_table(
-                self.path.parent / spec["file"], spec["key"], spec["value"], where, self.problems
-            )
-        return tables
-
     def _record(self, body: Any, where: str) -> CompiledRecord | None:
         if not isinstance(body, dict) or "name" not in body:
             self.problems.append(f"{where}: expected a record with name, level and fields")
@@ -205,6 +153,9 @@ class _Compiler:
             self.problems.append(f"{where}.layout: {layout!r} is not fixed or csv")
         self.segment, self.record_name = str(body.get("segment", name)), name
         when = compile_when(body["when"], self._in(level), f"{where}.when", self.problems) if "when" in body else None
+        if "where" in body:
+            kept = compile_when(body["where"], self._in(level), f"{where}.where", self.problems)
+            self.wheres.append(Where(where, level, body["where"], kept))
         lines_of = self._lines_of(body.get("lines_of"), f"{where}.lines_of", level)
         fields_raw = body.get("fields")
         if not isinstance(fields_raw, list) or not fields_raw:
@@ -291,7 +242,7 @@ class _Compiler:
             self.problems.append(f"{where}: align is left or right, fill one character")
         pad = width if layout == "fixed" and isinstance(width, int) else None
         labelled = [replace(p, field=label) for p in problems]
-        compared = spec.get("compare", constant is None and not numbered and not self._uses_reserved(spec, producer))
+        compared = spec.get("compare", constant is None and not numbered and not uses_reserved(spec, producer))
         return CompiledField(
             str(spec["name"]), value, pad, align, fill, labelled, constant, bool(compared), self.in_bytes
         )
@@ -324,19 +275,6 @@ class _Compiler:
         message = pl.format(f"{label}: '{{}}' holds a line break or control character", shown)
         problems.append(Problem(value.str.contains(CONTROL), message, check="control_character", value=shown))
         return value
-
-    def _uses_reserved(self, spec: dict[str, Any], producer: str) -> bool:
-        body = spec[producer]
-        if producer in ("choose", "compute"):  # from the engine's decisions: what follows is not compared
-            return bool(names_in(body) & NOT_COMPARED)
-        columns = (
-            [body]
-            if producer == "source"
-            else [p["source"] for p in body if isinstance(p, dict)]
-            if (producer == "concat" and isinstance(body, list))
-            else []
-        )
-        return any(c in NOT_COMPARED for c in columns if isinstance(c, str))
 
     def _constant(self, spec: dict[str, Any], producer: str) -> str | None:
         if producer == "segment_name":
@@ -444,6 +382,8 @@ class _Compiler:
         known = self.layout.role(own or level).columns
         if column not in known and not (own == "line" and column in RESERVED):
             self.problems.append(f"{where}: {column!r} is not a column of {own or level} records")
+        elif own == "line" and column == "_allocations":  # counted from these very records
+            self.problems.append(f"{where}: line._allocations: a line's own record says how many it has")
         if own == "header":
             self.header_columns.add(column)
         elif own == "line":

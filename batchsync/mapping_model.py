@@ -55,7 +55,7 @@ FIELD_KEYS = {
     "compare",
     "on_missing",
 }
-RECORD_KEYS = {"name", "segment", "level", "layout", "length", "when", "lines_of", "fields", *CSV_RECORD_KEYS}
+RECORD_KEYS = {"name", "segment", "level", "layout", "length", "when", "where", "lines_of", "fields", *CSV_RECORD_KEYS}
 TOP_KEYS = {
     "mapping_version",
     "target",
@@ -146,6 +146,7 @@ class CompiledMapping:
     header_columns: set[str] = field(default_factory=set)  # header columns used by line/allocation records
     charset: str = "utf-8"  # the hand-off file's code page (``encoding: {charset}``)
     line_columns: set[str] = field(default_factory=set)  # line columns used by allocation records (line.<column>)
+    where: dict[str, pl.Expr] = field(default_factory=dict)  # per level below the header: the rows the target takes
 
     @property
     def template(self) -> str:

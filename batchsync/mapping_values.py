@@ -7,7 +7,8 @@ from typing import Any
 
 import polars as pl
 
-from batchsync.mapping_model import Problem
+from batchsync.mapping_model import NOT_COMPARED, Problem
+from batchsync.mapping_when import names_in
 
 
 def constant_of(spec: dict[str, Any], producer: str) -> str | None:
@@ -92,3 +93,18 @@ def read_xref_table(path: Path, key: str, value: str, where: str, problems: list
     if dupes:
         problems.append(f"{where}: {path.name} lists key {dupes[0]!r} more than once")
     return dict(zip(table[key].to_list(), table[value].to_list(), strict=True))
+
+
+def uses_reserved(spec: dict[str, Any], producer: str) -> bool:
+    """A field made from the engine's own columns (how a document is sent): not compared with the ERP's copy."""
+    body = spec[producer]
+    if producer in ("choose", "compute"):  # from the engine's decisions: what follows is not compared
+        return bool(names_in(body) & NOT_COMPARED)
+    columns = (
+        [body]
+        if producer == "source"
+        else [p["source"] for p in body if isinstance(p, dict)]
+        if (producer == "concat" and isinstance(body, list))
+        else []
+    )
+    return any(c in NOT_COMPARED for c in columns if isinstance(c, str))

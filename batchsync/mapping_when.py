@@ -1,4 +1,5 @@
-"""``when:`` conditions of the mapping language: a record written only for the rows where it holds.
+"""``when:`` and ``where:`` conditions of the mapping language: a record written only for the rows where
+``when`` holds; a level's rows the target takes at all (``where``).
 
 A condition is data, never code:
 ``{present: column}``, ``{absent: column}``, ``{positive: column}`` (a number above 0),
@@ -10,6 +11,7 @@ combinations ``{all: [...]}``, ``{any: [...]}``, ``{not: condition}``.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import polars as pl
@@ -96,3 +98,39 @@ def names_in(body: Any) -> set[str]:
     if isinstance(body, list):
         return set().union(*(names_in(v) for v in body)) if body else set()
     return {body} if isinstance(body, str) else set()
+
+
+# counted over the rows where: keeps, so not yet known when it decides
+NOT_IN_WHERE = ("_row", "_interface_key", "_allocations", "_text_line", "_text_format")
+
+
+@dataclass(frozen=True)
+class Where:
+    """One record's ``where:``: which rows of its level the target takes at all."""
+
+    at: str  # the record's key path, for messages
+    level: str
+    body: Any
+    condition: pl.Expr
+
+
+def level_filters(wheres: list[Where], records: dict[str, list[str]], problems: list[str]) -> dict[str, pl.Expr]:
+    """``where:`` filters a level's rows for every record of the level (and what belongs to a row left out
+    goes with it), so all its records say the same: a record without one would be written for rows its
+    siblings leave out. ``records``: the names of each level's records."""
+    filters: dict[str, pl.Expr] = {}
+    for level in dict.fromkeys(w.level for w in wheres):
+        given = [w for w in wheres if w.level == level]
+        first = given[0]
+        if level == "header":
+            problems.append(f"{first.at}.where: a PO is sent whole or rejected; where: filters lines and allocations")
+            continue
+        if len(given) < len(records[level]) or any(w.body != first.body for w in given):
+            problems.append(
+                f"{first.at}.where: every {level} record must carry the same where: (it decides which {level} rows "
+                f"the target takes at all; for one record only, use when:)"
+            )
+        if used := sorted(names_in(first.body) & set(NOT_IN_WHERE)):
+            problems.append(f"{first.at}.where: {', '.join(used)} count the rows where: keeps; it cannot use them")
+        filters[level] = first.condition
+    return filters

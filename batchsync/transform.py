@@ -155,12 +155,34 @@ def _level_frames(
     for record in layout.records[1:]:
         children = _children(frames[record.role], parent, record.doc_key, list(record.order))
         decided = line_decision() if record.role == "line" else pl.col("_change")
-        key = pl.col("_doc_interface_key") + pl.col("_row").cast(pl.String).str.pad_start(4, "0")
-        levels[record.role] = children.with_columns(decided.alias("_line_change"), key.alias("_interface_key"))
+        children = children.with_columns(decided.alias("_line_change"))
+        if record.line_key is not None and "line" in levels:  # an allocation: of a line the target takes
+            children = _of_kept_lines(children, levels["line"], record.line_key, mapping)
+        if record.role in mapping.where:
+            children = children.filter(mapping.where[record.role].fill_null(False))
+        levels[record.role] = _numbered_rows(children)
         if record.line_key is not None and "line" in levels:
             levels["line"] = _with_count(levels["line"], levels[record.role], record.line_key)
-            levels[record.role] = _with_line_columns(levels[record.role], levels["line"], record.line_key, mapping)
     return levels
+
+
+def _numbered_rows(frame: pl.DataFrame) -> pl.DataFrame:
+    """``_row``, the row's place among its document's rows of the level (after ``where:``), and its interface key."""
+    row = pl.int_range(1, pl.len() + 1).over("_doc_seq")
+    key = pl.col("_doc_interface_key") + row.cast(pl.String).str.pad_start(4, "0")
+    return frame.with_columns(row.alias("_row"), key.alias("_interface_key"))
+
+
+def _of_kept_lines(
+    frame: pl.DataFrame, lines: pl.DataFrame, key: tuple[str, str], mapping: CompiledMapping
+) -> pl.DataFrame:
+    """A record of a line (an allocation) goes with its line: left out with a line ``where:`` leaves out,
+    and with ``line.<column>``, its line's values, beside it."""
+    own, of_line = key
+    if "line" in mapping.where:
+        kept = lines.select("doc_id", pl.col(of_line).alias(own)).unique()
+        frame = frame.join(kept, on=["doc_id", own], how="semi", maintain_order="left")
+    return _with_line_columns(frame, lines, key, mapping)
 
 
 def _with_count(lines: pl.DataFrame, below: pl.DataFrame, key: tuple[str, str]) -> pl.DataFrame:
@@ -218,9 +240,7 @@ def _context(now: datetime, source_file: str, erp_file: str) -> list[pl.Expr]:
 def _children(frame: pl.DataFrame, parent: pl.DataFrame, doc_key: str, order: list[str]) -> pl.DataFrame:
     joined = frame.join(parent, left_on=doc_key, right_on="_parent", how="inner")
     keys = [pl.col(c).cast(pl.Int64, strict=False) for c in order]
-    return joined.sort(["_doc_seq", *keys, LINE], maintain_order=True).with_columns(
-        pl.int_range(1, pl.len() + 1).over("_doc_seq").alias("_row"), pl.col(doc_key).alias("doc_id")
-    )
+    return joined.sort(["_doc_seq", *keys, LINE], maintain_order=True).with_columns(pl.col(doc_key).alias("doc_id"))
 
 
 def _problems(frame: pl.DataFrame, records: list[CompiledRecord], level: str) -> pl.DataFrame:

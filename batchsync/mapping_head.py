@@ -1,0 +1,60 @@
+"""A mapping's top-level keys that every record reads: ``encoding``, ``idoc`` and ``xref`` (mapping.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from batchsync.idoc import SEGMENT_NAMES, BasicType, definition_path, load_basic_type
+from batchsync.mapping_values import CHARSET_ALIASES, CHARSETS, WIDTH_UNITS, read_xref_table
+
+
+def encoding(raw: Any, problems: list[str]) -> tuple[str, bool]:
+    """``encoding: {charset: utf-8 | iso-8859-1 | ascii, width_unit: characters | bytes}``: the code page, and
+    whether widths count UTF-8 bytes."""
+    if not isinstance(raw, dict) or set(raw) - {"charset", "width_unit"}:
+        problems.append("encoding: expected {charset: utf-8, width_unit: characters}")
+        return "utf-8", False
+    given = str(raw.get("charset", "utf-8")).lower()
+    charset = CHARSET_ALIASES.get(given, given)
+    if charset not in CHARSETS:
+        problems.append(f"encoding.charset: {given!r} is not one of {', '.join(CHARSETS)}")
+        charset = "utf-8"
+    unit = raw.get("width_unit", "characters")
+    if unit not in WIDTH_UNITS:
+        problems.append(f"encoding.width_unit: {unit!r} is not characters or bytes")
+    # in a single-byte code page a character is a byte: only UTF-8 makes the two differ
+    return charset, unit == "bytes" and charset == "utf-8"
+
+
+def basic_type(raw: Any, folder: Path, problems: list[str]) -> tuple[BasicType, str] | None:
+    """``idoc: {basic_type: ORDERS05, segment_names: segment | definition}``: checked against SAP's definition."""
+    if raw is None:
+        return None
+    style = raw.get("segment_names", "segment") if isinstance(raw, dict) else None
+    if not isinstance(raw, dict) or not isinstance(raw.get("basic_type"), str) or style not in SEGMENT_NAMES:
+        problems.append("idoc: expected {basic_type: NAME, segment_names: segment or definition}")
+        return None
+    path = definition_path(folder, raw["basic_type"])
+    try:
+        return load_basic_type(path), style
+    except (OSError, KeyError, TypeError, ValueError, yaml.YAMLError) as exc:
+        problems.append(f"idoc.basic_type: cannot read SAP's definition {path}: {exc}")
+        return None
+
+
+def xref_tables(raw: Any, folder: Path, problems: list[str]) -> dict[str, dict[str, str]]:
+    """``xref: {name: {file, key, value}}``: each table read whole, its path relative to the mapping."""
+    tables: dict[str, dict[str, str]] = {}
+    if not isinstance(raw, dict):
+        problems.append("xref: expected a table of name: {file, key, value}")
+        return tables
+    for name, spec in raw.items():
+        where = f"xref.{name}"
+        if not isinstance(spec, dict) or not {"file", "key", "value"} <= set(spec):
+            problems.append(f"{where}: expected file, key and value")
+            continue
+        tables[name] = read_xref_table(folder / spec["file"], spec["key"], spec["value"], where, problems)
+    return tables
