@@ -281,7 +281,7 @@ def validate(ctx: click.Context, path: Path, feed_name: str | None, out: Path | 
         click.echo(f"hint: {exc.hint}", err=True)
         ctx.exit(int(ExitCode.USAGE))
     _write_report(result.errors, out)
-    documents = "change request(s)" if feed.layout.kind == "order_header_changes" else "PO(s)"
+    documents = f"{feed.layout.noun}(s)"
     click.echo(
         f"{path.name}: {result.documents} {documents}, {result.rejected} rejected, {result.errors.height} error(s)",
         err=True,

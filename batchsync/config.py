@@ -16,12 +16,12 @@ from typing import Any
 from urllib.parse import unquote, urlparse
 
 from batchsync.errors import ConfigError
+from batchsync.kinds import KINDS
 from batchsync.resources import shipped
 
 PASSWORD_ENV = "BATCHSYNC_SFTP_PASSWORD"
 PASSPHRASE_ENV = "BATCHSYNC_SFTP_KEY_PASSPHRASE"
 CONFIG_ENV = "BATCHSYNC_CONFIG"
-FEED_KINDS = ("purchase_orders", "order_header_changes")
 AFTER_DOWNLOAD = ("archive", "delete", "keep")
 SOURCE_KEYS = {
     "url",
@@ -303,8 +303,8 @@ class _Reader:
     def _feed(self, name: str, body: dict[str, Any]) -> FeedConfig:
         key = f"feeds.{name}"
         kind = self._get(body, f"{key}.kind", str, name)
-        if kind not in FEED_KINDS:
-            self.problems.append(f"{key}.kind: {kind!r} is not one of {', '.join(FEED_KINDS)}")
+        if kind not in KINDS:
+            self.problems.append(f"{key}.kind: {kind!r} is not one of {', '.join(KINDS)}")
         remote_dir = self._get(body, f"{key}.remote_dir", str, None)
         if not remote_dir:
             self.problems.append(f"{key}.remote_dir: required")

@@ -1,19 +1,12 @@
-"""What the ERP has of a PO, and what a new version changes in it: SAP's header and item ACTION codes.
+"""What the ERP has of a PO: the fingerprints of what it received, and what it has after changes.
 
 For every version handed off, the ledger keeps a *fingerprint* of what the target received: a hash of
 the header's mapped fields and one of each line's (the fields a mapping marks ``compare``; by default
 every field that is not a constant, a segment number or one of the reserved columns that say *how* a
-document is sent). A new version is compared with the latest version the ERP got:
-
-* a line whose fingerprint is unchanged is ``unchanged`` (ORDERS05 item ACTION 004), a different one
-  ``changed`` (002), a line the ERP does not have ``added`` (001), a line that is no longer in the new
-  version ``deleted`` (sent once more, as the ERP has it, with 003);
-* the document is ``header`` (002), ``items`` (003) or ``header_items`` (004) changed; when nothing the
-  ERP receives changed it is ``unchanged``: not sent again, recorded and written back as such.
-
-Beside the hash, the ledger keeps the compared values themselves (``mapped_values``, JSON): a change
-request (erp_changes.py) carries only what it changes, so it is compared field by field, and what the
-ERP has after it is the PO version plus the change, the values overlaid and hashed again.
+document is sent), and the compared values themselves (``mapped_values``, JSON). Each feed kind
+compares its documents with this (``kinds/<kind>/erp.py``: a PO version with the latest version the
+ERP got, a change request field by field on what it carries); once a change is handed off, the ERP
+has the PO version plus the change (``apply_changes``: the values overlaid and hashed again).
 
 A version handed off before fingerprints were kept has none: its next change counts as changed
 everywhere (header and items). Pure: DataFrames in, DataFrames out.
@@ -24,11 +17,13 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from hashlib import sha256
+from typing import Any
 
 import polars as pl
 
 from batchsync.mapping_model import CompiledRecord
 
+Row = dict[str, Any]
 LINE_KEY = "line-number"  # what the ERP knows a PO line by (ORDERS05 E1EDP01-POSEX)
 CHANGED = ("header", "items", "header_items")
 
@@ -104,66 +99,11 @@ def line_source(lines: pl.DataFrame, columns: list[str]) -> pl.Expr:
     return pl.struct([pl.col(c) for c in columns if c in lines.columns]).struct.json_encode()
 
 
-def with_deleted_lines(lines: pl.DataFrame, changes: pl.Series, state: ErpState, doc_key: str) -> pl.DataFrame:
-    """The PO's lines plus each line the ERP has that a changed PO no longer lists (``_erp_deleted``)."""
-    lines = lines.with_columns(pl.lit(False).alias("_erp_deleted"))
-    current = lines.select(pl.col(doc_key).alias("_erp_po"), pl.col(LINE_KEY).alias("_erp_line"))
-    gone = state.lines.filter(pl.col("_erp_po").is_in(changes.implode()) & pl.col("_erp_source").is_not_null())
-    gone = gone.join(current, on=["_erp_po", "_erp_line"], how="anti")
-    if gone.height == 0:
-        return lines
-    schema = {c: t for c, t in lines.schema.items() if t == pl.String}
-    rebuilt = gone.select(pl.col("_erp_source").str.json_decode(pl.Struct(schema)).alias("s")).unnest("s")
-    rebuilt = rebuilt.with_columns(pl.lit(True).alias("_erp_deleted"))
-    return pl.concat([lines, rebuilt], how="diagonal_relaxed")
-
-
-def compare_with_erp(
-    levels: dict[str, pl.DataFrame], records: dict[str, list[CompiledRecord]], state: ErpState
-) -> dict[str, pl.DataFrame]:
-    """Sets ``_line_change`` per line and ``_change`` per document from what the ERP has."""
-    header = with_fingerprint(levels["header"], records["header"])
-    known_heads = state.headers.select("id", "_erp_version", "_erp_hash", pl.lit(True).alias("_erp_known"))
-    header = header.join(known_heads, on="id", how="left", maintain_order="left")
-    lines = with_fingerprint(levels["line"], records["line"])
-    known = state.lines.select(
-        pl.col("_erp_po").alias("doc_id"), pl.col("_erp_line").alias(LINE_KEY), pl.col("_erp_hash").alias("_erp_lh")
-    ).with_columns(pl.lit(True).alias("_erp_has_line"))
-    lines = lines.join(known, on=["doc_id", LINE_KEY], how="left", maintain_order="left")
-    legacy = header.filter(pl.col("_erp_known") & pl.col("_erp_hash").is_null())["id"].implode()
-    lines = lines.with_columns(_line_change(legacy).alias("_line_change"))
-    items = lines.group_by("doc_id").agg((pl.col("_line_change") != "unchanged").any().alias("_items_changed"))
-    header = header.join(items.rename({"doc_id": "id"}), on="id", how="left", maintain_order="left")
-    header = header.with_columns(_document_change().alias("_change"))
-    return with_decided(levels, header, lines)
-
-
 def with_decided(levels: dict[str, pl.DataFrame], header: pl.DataFrame, lines: pl.DataFrame) -> dict[str, pl.DataFrame]:
     """Every level gets the document's ``_change`` as decided on the header."""
     decided = header.select("_doc_seq", pl.col("_change").alias("_decided"))
     levels = {"header": header, "line": lines} | {r: f for r, f in levels.items() if r not in ("header", "line")}
     return {role: _with_change(frame, decided, role) for role, frame in levels.items()}
-
-
-def _line_change(legacy: pl.Series) -> pl.Expr:
-    change = pl.col("_decision") == "change"
-    return (
-        pl.when(~change | (pl.col("_line_change") == "cancelled"))
-        .then(pl.col("_line_change"))
-        .when(pl.col("_erp_deleted").fill_null(False))
-        .then(pl.lit("deleted"))
-        .when(pl.col("_erp_has_line").is_null())
-        .then(pl.lit("added"))
-        .when(pl.col("doc_id").is_in(legacy) | (pl.col("_erp_lh") != pl.col("_mapped_hash")).fill_null(True))
-        .then(pl.lit("changed"))
-        .otherwise(pl.lit("unchanged"))
-    )
-
-
-def _document_change() -> pl.Expr:
-    legacy = pl.col("_erp_hash").is_null()
-    header = (pl.col("_erp_hash") != pl.col("_mapped_hash")).fill_null(True)
-    return document_change(legacy, header)
 
 
 def document_change(legacy: pl.Expr, header: pl.Expr) -> pl.Expr:
@@ -215,3 +155,49 @@ def fingerprints(
             pl.col("_mapped_values").alias("mapped_values"),
         ),
     )
+
+
+def apply_changes(
+    heads: list[Row], lines: list[Row], changes: list[Row], change_lines: list[Row]
+) -> tuple[list[Row], list[Row]]:
+    """What the ERP has after each change handed off since the version in ``heads``/``lines``, in order.
+
+    heads: id, _erp_version, _erp_hash, _erp_values; lines: _erp_po, _erp_line, _erp_hash, _erp_source,
+    _erp_values; changes: change_id, po_id, mapped_values; change_lines: change_id, line_number,
+    line_change, mapped_values. A version known by its hash alone (an older ledger) cannot be overlaid:
+    after a change it is known by nothing, so the next version counts as changed everywhere.
+    """
+    state = {h["id"]: dict(h) for h in heads}
+    by_line = {(r["_erp_po"], r["_erp_line"]): dict(r) for r in lines}
+    listed: dict[str, list[Row]] = {}
+    for row in change_lines:
+        listed.setdefault(row["change_id"], []).append(row)
+    for change in changes:
+        po = change["po_id"]
+        if po in state:
+            _overlay(state[po], change["mapped_values"])
+        for row in listed.get(change["change_id"], []):
+            key = (po, row["line_number"])
+            if row["line_change"] == "cancelled":
+                by_line.pop(key, None)
+            elif key in by_line:
+                _overlay(by_line[key], row["mapped_values"])
+            else:  # a line the change added: no PO columns to send it again as deleted later
+                values = row["mapped_values"]
+                known = None if values is None else digest(fingerprint_text(json.loads(values)))
+                by_line[key] = {"_erp_po": po, "_erp_line": row["line_number"], "_erp_hash": known,
+                                "_erp_source": None, "_erp_values": values}  # fmt: skip
+    return list(state.values()), list(by_line.values())
+
+
+def _overlay(known: Row, change: str | None) -> None:
+    """The change's values replace the ERP's on the fields the ERP has; then the hash is the merged values'."""
+    if change is None:
+        return
+    if known["_erp_values"] is None:
+        known["_erp_hash"] = None
+        return
+    values = json.loads(known["_erp_values"])
+    values.update({k: v for k, v in json.loads(change).items() if k in values})
+    known["_erp_values"] = json.dumps(values, ensure_ascii=False, separators=(",", ":"))
+    known["_erp_hash"] = digest(fingerprint_text(values))

@@ -13,17 +13,11 @@ from typing import TYPE_CHECKING
 
 from batchsync.config import Config, FeedConfig
 from batchsync.errors import ConfigError
+from batchsync.kinds import DEFAULT_FOLDERS, KINDS
 from batchsync.resources import shipped
 
 if TYPE_CHECKING:
     from batchsync.process import PreparedFeed
-    from batchsync.validate import Rule
-
-KINDS = ("purchase_orders", "order_header_changes")
-DEFAULT_FOLDERS = {
-    "purchase_orders": "/Outgoing/PurchaseOrders",
-    "order_header_changes": "/Outgoing/OrderHeaderChanges",
-}
 
 
 def selected(config: Config, names: list[str] | None = None) -> list[FeedConfig]:
@@ -32,7 +26,7 @@ def selected(config: Config, names: list[str] | None = None) -> list[FeedConfig]
     if unknown:
         raise ConfigError(f"no feed named {', '.join(unknown)} in {config.path} (feeds: {', '.join(config.feeds)})")
     feeds = [config.feeds[n] for n in (names or list(config.feeds))]
-    return sorted(feeds, key=lambda f: f.kind != "purchase_orders")
+    return sorted(feeds, key=lambda f: KINDS.index(f.kind) if f.kind in KINDS else len(KINDS))
 
 
 def prepare_feeds(config: Config, names: list[str] | None = None) -> list[PreparedFeed]:
@@ -49,7 +43,7 @@ def prepare_feeds(config: Config, names: list[str] | None = None) -> list[Prepar
 
 
 def prepare_feed(feed: FeedConfig, mappings_dir: Path, templates_dir: Path) -> PreparedFeed:
-    from batchsync.layouts import layout_for
+    from batchsync.kinds import feed_kind, layout_for
     from batchsync.mapping import load_mapping
     from batchsync.process import PreparedFeed
     from batchsync.render import check_template, load_template
@@ -62,17 +56,8 @@ def prepare_feed(feed: FeedConfig, mappings_dir: Path, templates_dir: Path) -> P
     templates = [load_template(templates_dir, o.template) for o in mapping.outputs]
     for template, output in zip(templates, mapping.outputs, strict=True):
         check_template(template, names, mapping.charset, output.renamed(layout.roles[1:]))
-    rules: list[Rule]
-    if feed.kind == "purchase_orders":
-        from batchsync.schemas import PO_MODELS, PO_RULES, po_line_decision
-
-        models, rules, decide = PO_MODELS, list(PO_RULES), po_line_decision
-    else:
-        from batchsync.schemas_changes import CHANGE_MODELS, CHANGE_RULES, change_line_decision
-
-        models, rules, decide = CHANGE_MODELS, list(CHANGE_RULES), change_line_decision
     main, *more = templates
-    return PreparedFeed(feed, layout, models, rules, mapping, main, decide, more_templates=more)
+    return PreparedFeed(feed, feed_kind(feed.kind), layout, mapping, main, more_templates=more)
 
 
 def prepare_default_feed(kind: str = "purchase_orders") -> PreparedFeed:

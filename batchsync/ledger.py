@@ -405,8 +405,7 @@ class Ledger:
         Headers and lines as ``erp_state.HEAD_SCHEMA`` and ``LINE_SCHEMA``: the hash is null for a version
         handed off before fingerprints were kept, the values for one handed off before they were.
         """
-        from batchsync.erp_changes import apply_changes  # polars: not for status and history
-        from batchsync.erp_state import HEAD_SCHEMA, LINE_SCHEMA
+        from batchsync.erp_state import HEAD_SCHEMA, LINE_SCHEMA, apply_changes  # polars: not for status
 
         self._want(po_ids)
         heads = self.query(

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import polars as pl
 
-from batchsync.decide import content_hashes
 from batchsync.parse import parse_file
 from batchsync.process import PreparedFeed
 from batchsync.transform import transform
@@ -39,9 +38,9 @@ def looks_like_change_file(path: Path) -> bool:
 def check_file(path: Path, feed: PreparedFeed, now: datetime) -> FileCheck:
     """Raises ``DataError`` when the file cannot be read as the feed's format at all."""
     parsed = parse_file(path, feed.layout, display_name=path.name)
-    validated = validate(parsed, feed.layout, feed.models, feed.rules)
+    validated = validate(parsed, feed.layout, feed.kind.models, feed.kind.rules)
     # every valid PO is mapped as if new: an unmappable value is found now, not at 3 a.m.
-    ids = content_hashes(validated.frames, feed.layout).select("id", pl.lit("new").alias("_decision"))
+    ids = validated.frames["header"].select(pl.col("id").unique(maintain_order=True), pl.lit("new").alias("_decision"))
     mapped = transform(
         validated.frames,
         ids,
@@ -50,7 +49,7 @@ def check_file(path: Path, feed: PreparedFeed, now: datetime) -> FileCheck:
         now=now,
         source_file=path.name,
         erp_file="",
-        line_decision=feed.line_decision,
+        kind=feed.kind,
     )
     errors = pl.concat(
         [validated.errors, mapped.problems.select(pl.lit(path.name).alias("file"), pl.all())], how="vertical_relaxed"

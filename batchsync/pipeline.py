@@ -70,13 +70,11 @@ class _Session:
     def process(
         self, feed: PreparedFeed, file_row: dict[str, Any], replay: Replay | None = None, ahead: Read | None = None
     ) -> None:
-        from batchsync.changes import process_change_file
         from batchsync.process import process_file
 
         summary = self.summaries[feed.name]
-        processor = process_file if feed.config.kind == "purchase_orders" else process_change_file
         with log_context(file=file_row["name"]):
-            result = processor(self.config, feed, self.ledger, file_row, self.run_id, self.clock(), replay, ahead)
+            result = process_file(self.config, feed, self.ledger, file_row, self.run_id, self.clock(), replay, ahead)
         summary.files_processed += 1
         summary.files_rejected += int(result.state == "rejected")
         if result.handoff:

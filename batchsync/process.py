@@ -1,4 +1,6 @@
-"""Process one archived file of a feed: parse, validate, decide, transform, render, hand off, record.
+"""Process one archived file of a feed, every kind the same way: read (parse, validate), judge, map and
+hand off, conclude, record. What differs between kinds (how documents are judged, what their lines do
+to the ERP's copy, what became of them) is the feed kind's (batchsync/kinds/).
 
 Everything the file changes in the ledger is written in one transaction at
 the end, after the hand-off is in place. A crash before that leaves the file
@@ -17,43 +19,38 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
-import pandera.polars as pa
 import polars as pl
 
 from batchsync import progress
 from batchsync.batches import document_batches, read_ahead
 from batchsync.config import Config, FeedConfig
-from batchsync.decide import SENDS, content_hashes, decide
 from batchsync.erp_state import ErpState
 from batchsync.errors import DataError
 from batchsync.faults import checkpoint
 from batchsync.handoff import Body, Handoff, handoff_name, output_name, publish, sequence_prefix
-from batchsync.layouts import PO_KEY, Layout
+from batchsync.kinds.base import FeedKind
+from batchsync.layouts import Layout
 from batchsync.ledger import FileOutcome, Ledger
 from batchsync.mapping_model import CompiledMapping, Output
 from batchsync.parse import ParsedFile, parse_file
-from batchsync.po_outcomes import handed_off_lines, po_outcomes, po_writeback_rows
 from batchsync.records import guard_formula
 from batchsync.render import render_to
-from batchsync.run_summary import OUTCOMES
 from batchsync.streams import Sink
-from batchsync.transform import LineDecision, Transformed, same_as_document, transform
-from batchsync.validate import Rule, Validated, file_error_frame, validate
+from batchsync.transform import Transformed, transform
+from batchsync.validate import Validated, file_error_frame, validate
 
 log = logging.getLogger("batchsync.process")
 
 
 @dataclass(frozen=True)
 class PreparedFeed:
-    """A feed with its layout, schemas, mapping and template compiled before anything is fetched."""
+    """A feed with its kind, layout, mapping and templates compiled before anything is fetched."""
 
     config: FeedConfig
-    layout: Layout
-    models: dict[str, type[pa.DataFrameModel]]
-    rules: list[Rule]
+    kind: FeedKind[Any]
+    layout: Layout  # the kind's, with the feed's own columns
     mapping: CompiledMapping
     template: jinja2.Template
-    line_decision: LineDecision = same_as_document
     more_templates: list[jinja2.Template] = field(default_factory=list)  # of mapping.more_outputs, in order
 
     @property
@@ -100,7 +97,7 @@ def read_file(feed: PreparedFeed, file_row: dict[str, Any]) -> Read:
         parsed = parse_file(Path(file_row["archive_path"]), feed.layout, display_name=str(file_row["name"]))
     except DataError as exc:
         return exc
-    return parsed, validate(parsed, feed.layout, feed.models, feed.rules)
+    return parsed, validate(parsed, feed.layout, feed.kind.models, feed.kind.rules)
 
 
 @dataclass(frozen=True)
@@ -139,7 +136,7 @@ class FileContext:
         name = self.name
         log.error("%s rejected: %s", name, exc.message)
         error = file_error_frame(exc, kept=str(self.file_row["archive_path"]))  # a run archived it; validate does not
-        report = write_error_report(self.config.state_dir, self.file_row["id"], name, error)
+        report = self.error_report(error)
         self.record("rejected", error, reason=exc.message, error_report=report)
         return FileResult(name, "rejected", {"errors": 1}, reason=exc.message)
 
@@ -166,7 +163,7 @@ class FileContext:
                     now=self.now,
                     source_file=self.name,
                     erp_file=erp_name,
-                    line_decision=feed.line_decision,
+                    kind=feed.kind,
                     erp_state=erp_state,
                 )
                 mapped.append(replace(batch, documents=_document_counts(batch.documents)))  # counts, not text
@@ -229,11 +226,13 @@ class FileContext:
         """What the ERP has of the POs a batch changes; none for a forced replay (it sends everything again)."""
         if self.replay is not None and self.replay.force:
             return None
-        if self.feed.layout.kind == "order_header_changes":  # a change names its PO
-            po_key, line_key = PO_KEY, self.feed.layout.role("line").order[0]
-            return ErpState(*self.ledger.erp_state(sends["po_id"].unique().to_list()), po_key, line_key)
-        changed = sends.filter(pl.col("_decision") == "change")["id"].to_list()
-        return ErpState(*self.ledger.erp_state(changed))
+        return self.feed.kind.erp_state(self.ledger, sends)
+
+    def replay_suffix(self) -> str:
+        return replay_suffix(self.ledger, self.file_row["id"], self.replay)
+
+    def error_report(self, errors: pl.DataFrame) -> str | None:
+        return write_error_report(self.config.state_dir, self.file_row["id"], self.name, errors)
 
     def errors(self, validated: Validated, transformed: Transformed) -> pl.DataFrame:
         mapped = transformed.problems.select(pl.lit(self.name).alias("file"), pl.all())
@@ -259,41 +258,19 @@ def process_file(
     replay: Replay | None = None,
     ahead: Read | None = None,
 ) -> FileResult:
+    """One file of any feed kind: the kind judges its documents and says what became of them."""
     ctx = FileContext(config, feed, ledger, file_row, run_id, now, replay, ahead)
     read = ctx.read()
     if isinstance(read, FileResult):
         return read
     parsed, validated = read
-    decisions = _decisions(ctx, validated)
-    sends = decisions.filter(pl.col("decision").is_in(SENDS)).select("id", pl.col("decision").alias("_decision"))
-    erp_name = ctx.erp_name(replay_suffix(ledger, file_row["id"], replay))
-    transformed, handoff = ctx.hand_off(validated, sends, decisions, erp_name)
-    versions = po_outcomes(parsed, validated, decisions, transformed, handoff)
-    errors = ctx.errors(validated, transformed)
-    if replay:  # a replay of one PO says nothing new about the file's other POs
-        versions, errors = replay.keeps(versions, "po_id"), replay.keeps(errors, "doc_id")
-    state = "empty" if parsed.is_empty else "processed"
-    ctx.record(
-        state,
-        errors,
-        po_versions=versions,
-        writeback=po_writeback_rows(versions, config.writeback.status_field, now),
-        handoff=handoff_row(handoff, file_row, run_id, feed, now),
-        error_report=write_error_report(config.state_dir, file_row["id"], ctx.name, errors),
-        po_lines=handed_off_lines(validated.frames["line"], versions, transformed, feed.layout),
-    )
-    counts = {o: int((versions["outcome"] == o).sum()) for o in OUTCOMES} | {"errors": errors.height}
-    log.info("%s: %s", ctx.name, ", ".join(f"{v} {k}" for k, v in counts.items() if v))
-    return FileResult(ctx.name, state, counts, handoff.name if handoff else None)
-
-
-def _decisions(ctx: FileContext, validated: Validated) -> pl.DataFrame:
-    """Each valid PO against what the ledger has handed off; narrowed or forced by a replay."""
-    headers = validated.frames["header"]
-    hashes = content_hashes(validated.frames, ctx.feed.layout)
-    known = ctx.ledger.handed_off_versions(ctx.feed.name, headers["id"].to_list())
-    decisions = decide(headers.select("id", "version", "status").join(hashes, on="id", how="left"), known)
-    return ctx.replay.decisions(decisions) if ctx.replay else decisions
+    judged = feed.kind.judge(ctx, parsed, validated)
+    erp_name = ctx.erp_name(judged.suffix)
+    transformed, handoff = ctx.hand_off(validated, judged.sends, judged.described, erp_name)
+    done = feed.kind.conclude(ctx, parsed, validated, judged, transformed, handoff)
+    ctx.record(done.state, done.errors, handoff=handoff_row(handoff, file_row, run_id, feed, now), **done.parts)
+    log.info("%s: %s", ctx.name, ", ".join(f"{v} {k}" for k, v in done.counts.items() if v))
+    return FileResult(ctx.name, done.state, done.counts, handoff.name if handoff else None)
 
 
 def manifest_for(

@@ -12,17 +12,20 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from hashlib import sha256
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
-from batchsync.erp_changes import compare_change_with_erp
-from batchsync.erp_state import ErpState, compare_with_erp, fingerprints, with_deleted_lines
+from batchsync.erp_state import ErpState, fingerprints
 from batchsync.handoff import sequence_digits, unsequenced
 from batchsync.layouts import Layout
 from batchsync.mapping_model import CompiledMapping, CompiledRecord
 from batchsync.parse import LINE
 from batchsync.records import number_records, record_texts, row_text, with_text_lines
 from batchsync.validate import ERROR_SCHEMA, first_reasons
+
+if TYPE_CHECKING:
+    from batchsync.kinds.base import FeedKind
 
 LineDecision = Callable[[], pl.Expr]  # per line record, from the document's _decision and the line's own columns
 
@@ -68,20 +71,20 @@ def transform(
     now: datetime,
     source_file: str,
     erp_file: str,
-    line_decision: LineDecision = same_as_document,
+    kind: FeedKind[Any] | None = None,
     erp_state: ErpState | None = None,
 ) -> Transformed:
-    """``decisions`` (id, _decision) names the documents to send and how; ``erp_state`` what the ERP has."""
+    """``decisions`` (id, _decision) names the documents to send and how; ``kind`` decides what their lines
+    do (every line as its document without one); ``erp_state`` is what the ERP has (needs ``kind``)."""
     context = _context(now, source_file, erp_file)
-    if erp_state is not None and erp_state.po_key is None:  # a PO version lists all its lines: the rest are gone
-        changes = decisions.filter(pl.col("_decision") == "change")["id"]
-        lines = with_deleted_lines(frames["line"], changes, erp_state, layout.records[1].doc_key)
-        frames = {**frames, "line": lines}
+    if kind is not None and erp_state is not None:
+        frames = {**frames, "line": kind.with_erp_lines(frames["line"], decisions, erp_state)}
+    line_decision = same_as_document if kind is None else kind.line_decision
     levels = _level_frames(frames, decisions, mapping, layout, context, line_decision)
     if erp_state is not None:
+        assert kind is not None, "comparing with the ERP takes the feed kind's line actions"
         by_level = {"header": mapping.at_level("header"), "line": mapping.at_level("line")}
-        compare = compare_with_erp if erp_state.po_key is None else compare_change_with_erp
-        levels = compare(levels, by_level, erp_state)
+        levels = kind.compare(levels, by_level, erp_state)
         unchanged = levels["header"].filter(pl.col("_change") == "unchanged").select("id", "_erp_version")
         levels = {
             role: frame.filter(~pl.col("doc_id").is_in(unchanged["id"].implode())) for role, frame in levels.items()

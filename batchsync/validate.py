@@ -61,6 +61,33 @@ def validate(
     return split(parsed.frames, errors, doc_keys)
 
 
+def document_rules(layout: Layout) -> list[Rule]:
+    """The rules every record-typed file keeps, whatever its kind: each record points at a header of the
+    same file, a document's header appears once, and a line number once per document."""
+    noun = layout.noun
+
+    def orphans(frames: dict[str, pl.DataFrame]) -> list[pl.DataFrame]:
+        ids = frames["header"]["id"].implode()
+        message = f"points at a {noun} header that is not in this file"
+        return [
+            rule_errors(frames[r.role].filter(~pl.col(r.doc_key).is_in(ids)), r.role, r.doc_key, r.doc_key,
+                        "header_exists", message)
+            for r in layout.records[1:]
+        ]  # fmt: skip
+
+    def unique(frames: dict[str, pl.DataFrame]) -> list[pl.DataFrame]:
+        line = layout.role("line")
+        number = line.order[0]
+        headers = frames["header"].filter(pl.col("id").is_duplicated())
+        lines = frames["line"].filter(pl.struct(line.doc_key, number).is_duplicated())
+        return [
+            rule_errors(headers, "header", "id", "id", "unique", f"the {noun} appears more than once in this file"),
+            rule_errors(lines, "line", line.doc_key, number, "unique", f"line number repeats within the {noun}"),
+        ]
+
+    return [orphans, unique]
+
+
 def rule_errors(
     frame: pl.DataFrame,
     role: str,

@@ -56,18 +56,6 @@ class WritebackFile:
         return len(self.row_ids)
 
 
-def sent_text(now: str, erp_file: str) -> str:
-    return f"Sent to ERP {now} {erp_file}"
-
-
-def unchanged_text(now: str, reason: str) -> str:
-    return f"Unchanged for ERP {now}: {reason}"
-
-
-def rejected_text(reason: str) -> str:
-    return f"Rejected: {reason}"
-
-
 def columns(config: WritebackConfig) -> list[str]:
     custom = [config.status_field] + (
         [config.change_status_field] if config.change_status_field != config.status_field else []

@@ -199,8 +199,8 @@ def mode_stages(config_path: str, profile_path: str | None) -> None:
     for module_name, name, label in [
         ("batchsync.parse", "parse_file", "parse"),
         ("batchsync.validate", "validate", "validate"),
-        ("batchsync.decide", "content_hashes", "decide: content hashes"),
-        ("batchsync.decide", "decide", "decide"),
+        ("batchsync.kinds.purchase_orders.decide", "content_hashes", "decide: content hashes"),
+        ("batchsync.kinds.purchase_orders.decide", "decide", "decide"),
         ("batchsync.transform", "transform", "transform"),
         ("batchsync.handoff", "publish", "hand-off (publish, incl. render)"),
         ("batchsync.render", "render_to", "render (jinja2, inside publish)"),

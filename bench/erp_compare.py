@@ -23,19 +23,19 @@ def main(pos: int) -> str:
     import polars as pl
 
     from batchsync.erp_state import ErpState
-    from batchsync.layouts import LAYOUTS
+    from batchsync.kinds.purchase_orders.kind import KIND as PO
+    from batchsync.kinds.purchase_orders.layout import LAYOUT as PO_LAYOUT
     from batchsync.mapping import load_mapping
     from batchsync.parse import parse_file
-    from batchsync.schemas import PO_MODELS, PO_RULES, po_line_decision
     from batchsync.transform import transform
     from batchsync.validate import validate
     from tests.coupa_files import po_file
 
-    layout = LAYOUTS["purchase_orders"]
+    layout = PO_LAYOUT
     path = Path(tempfile.mkdtemp()) / "OrderHeader_bench.csv"
     path.write_bytes(b"".join(po_file([{"id": str(500000 + i)}], [{}, {}, {}, {}, {}]) for i in range(pos)))
     mapping = load_mapping(ROOT / "mappings", "sap_orders05", layout)
-    validated = validate(parse_file(path, layout), layout, PO_MODELS, PO_RULES)
+    validated = validate(parse_file(path, layout), layout, PO.models, PO.rules)
     ids = validated.accepted_ids.to_list()
     decisions = pl.DataFrame({"id": ids, "_decision": ["new"] * len(ids)})
     nothing_yet = ErpState.nothing()
@@ -44,7 +44,7 @@ def main(pos: int) -> str:
         started = time.perf_counter()
         transform(
             validated.frames, decisions, mapping, layout, now=datetime(2026, 11, 24), source_file="x",
-            erp_file="y", line_decision=po_line_decision, erp_state=state,
+            erp_file="y", kind=PO, erp_state=state,
         )  # fmt: skip
         return time.perf_counter() - started
 

@@ -928,7 +928,7 @@ def file_name(index: int) -> str:
 
 
 def name_rows() -> str:
-    from batchsync.layouts import PO_ALLOCATION, PO_HEADER, PO_LINE
+    from batchsync.kinds.purchase_orders.layout import PO_ALLOCATION, PO_HEADER, PO_LINE
 
     out = []
     for word, cols in (("Header", PO_HEADER), ("Line", PO_LINE), ("Allocation", PO_ALLOCATION)):

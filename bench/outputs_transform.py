@@ -21,19 +21,19 @@ def main(checkout: Path, pos: int) -> str:
     sys.path.insert(0, str(checkout))  # its batchsync, and tests.coupa_files to build the export
     import polars as pl
 
-    from batchsync.layouts import LAYOUTS
+    from batchsync.kinds.purchase_orders.kind import KIND as PO
+    from batchsync.kinds.purchase_orders.layout import LAYOUT as PO_LAYOUT
     from batchsync.mapping import load_mapping
     from batchsync.parse import parse_file
-    from batchsync.schemas import PO_MODELS, PO_RULES, po_line_decision
     from batchsync.transform import transform
     from batchsync.validate import validate
     from tests.coupa_files import po_file
 
-    layout = LAYOUTS["purchase_orders"]
+    layout = PO_LAYOUT
     path = Path(tempfile.mkdtemp()) / "OrderHeader_bench.csv"
     path.write_bytes(b"".join(po_file([{"id": str(500000 + i)}], [{}, {}, {}, {}, {}]) for i in range(pos)))
     mapping = load_mapping(ROOT / "mappings", "oracle_po_interface", layout)
-    validated = validate(parse_file(path, layout), layout, PO_MODELS, PO_RULES)
+    validated = validate(parse_file(path, layout), layout, PO.models, PO.rules)
     ids = validated.accepted_ids.to_list()
     decisions = pl.DataFrame({"id": ids, "_decision": ["new"] * len(ids)})
     times = []
@@ -47,7 +47,7 @@ def main(checkout: Path, pos: int) -> str:
             now=datetime(2026, 12, 3),
             source_file=path.name,
             erp_file=f"R0000001-0001_{path.name}",
-            line_decision=po_line_decision,
+            kind=PO,
         )
         times.append(time.perf_counter() - start)
     return f"{checkout}: {pos:,} POs, transform median of 5 {statistics.median(times):.3f} s"

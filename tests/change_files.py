@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from batchsync.layouts import OHC_APPROVAL, OHC_HEADER, OHC_LINE
+from batchsync.kinds.order_header_changes.layout import OHC_APPROVAL, OHC_HEADER, OHC_LINE
 
 WIDTH = max(len(OHC_HEADER), len(OHC_LINE), len(OHC_APPROVAL))
 Row = Mapping[str, object]

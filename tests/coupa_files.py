@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from pathlib import Path
 
-from batchsync.layouts import PO_ALLOCATION, PO_HEADER, PO_LINE
+from batchsync.kinds.purchase_orders.layout import PO_ALLOCATION, PO_HEADER, PO_LINE
 
 WORDS = {"header": "Header", "line": "Line", "allocation": "Allocation"}
 DEFAULT_COLUMNS = {"header": PO_HEADER, "line": PO_LINE, "allocation": PO_ALLOCATION}

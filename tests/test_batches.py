@@ -15,7 +15,7 @@ from batchsync.batches import document_batches, read_ahead
 from batchsync.cli import cli
 from batchsync.config import load_config
 from batchsync.demo import build_workspace
-from batchsync.layouts import LAYOUTS
+from batchsync.kinds.purchase_orders.layout import LAYOUT as PO_LAYOUT
 from batchsync.parse import parse_file
 
 SAMPLE = (
@@ -26,7 +26,7 @@ SAMPLE = (
     / "PurchaseOrders"
     / "OrderHeader_20261123_020000Z.csv"
 )
-LAYOUT = LAYOUTS["purchase_orders"]
+LAYOUT = PO_LAYOUT
 
 
 @pytest.mark.parametrize(

@@ -16,18 +16,18 @@ import polars as pl
 import pytest
 
 from batchsync.errors import ConfigError
-from batchsync.layouts import LAYOUTS
+from batchsync.kinds.purchase_orders.kind import KIND as PO
+from batchsync.kinds.purchase_orders.layout import LAYOUT as PO_LAYOUT
 from batchsync.mapping import load_mapping
 from batchsync.mapping_model import CompiledMapping
 from batchsync.parse import parse_file
 from batchsync.render import check_template, load_template, render_to
-from batchsync.schemas import PO_MODELS, PO_RULES, po_line_decision
 from batchsync.textlines import text_lines
 from batchsync.transform import Transformed, transform
 from batchsync.validate import validate
 from tests.coupa_files import po_file, write
 
-LAYOUT = LAYOUTS["purchase_orders"]
+LAYOUT = PO_LAYOUT
 ROOT = Path(__file__).resolve().parent.parent
 NOW = datetime(2026, 11, 24, 2, 0, 0)
 LONG = "Sicherheitsschrank für brennbare Flüssigkeiten, Typ 90, 1196 × 615 × 1968 mm, lichtgrau, Türen grün"
@@ -47,7 +47,7 @@ def mapping_with(tmp_path: Path, encoding: str) -> CompiledMapping:
 
 def run(tmp_path: Path, mapping: CompiledMapping, headers: list[dict], lines: list[dict]) -> tuple[Transformed, bytes]:
     source = write(tmp_path, "OrderHeader_20261124_010000Z.csv", po_file(headers, lines))
-    validated = validate(parse_file(source, LAYOUT), LAYOUT, PO_MODELS, PO_RULES)
+    validated = validate(parse_file(source, LAYOUT), LAYOUT, PO.models, PO.rules)
     ids = validated.accepted_ids.to_list()
     decisions = pl.DataFrame({"id": ids, "_decision": ["new"] * len(ids)})
     result = transform(
@@ -58,7 +58,7 @@ def run(tmp_path: Path, mapping: CompiledMapping, headers: list[dict], lines: li
         now=NOW,
         source_file=source.name,
         erp_file="ORDERS_1.idoc",
-        line_decision=po_line_decision,
+        kind=PO,
     )
     out = io.BytesIO()
     render_to(out, load_template(ROOT / "templates", mapping.template), [result.documents], charset=mapping.charset)

@@ -269,8 +269,7 @@ def test_a_change_of_the_header_alone_is_002_and_a_change_with_nothing_new_is_no
 def test_a_change_on_a_version_known_by_its_hash_alone_leaves_nothing_to_compare_with() -> None:
     """A version handed off by a release that kept hashes but not values cannot have a change overlaid:
     after the change the ERP's copy is unknown, so the next version counts as changed everywhere."""
-    from batchsync.erp_changes import apply_changes
-    from batchsync.erp_state import digest, fingerprint_text
+    from batchsync.erp_state import apply_changes, digest, fingerprint_text
 
     heads = [{"id": "1", "_erp_version": 1, "_erp_hash": "h", "_erp_values": None}]
     values = '{"E1EDP01.MENGE":"2.000","E1EDPT2":"Kabelbinder"}'

@@ -12,9 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from batchsync import batches, decide, pipeline
+from batchsync import batches, pipeline
 from batchsync.config import load_config
 from batchsync.demo import build_workspace
+from batchsync.kinds.purchase_orders import decide
 from tests.conftest import FIXED_NOW
 
 GOLDEN = Path(__file__).resolve().parent / "golden" / "sap_orders05"

@@ -16,7 +16,7 @@ import pytest
 from batchsync import pipeline
 from batchsync.config import load_config
 from batchsync.demo import build_workspace
-from batchsync.layouts import PO_HEADER, PO_LINE
+from batchsync.kinds.purchase_orders.layout import PO_HEADER, PO_LINE
 from tests.conftest import FIXED_NOW
 from tests.coupa_files import po_file
 from tests.idoc_reader import Idoc, check_numbering, item_text, read_idocs

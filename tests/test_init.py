@@ -12,7 +12,7 @@ from click.testing import CliRunner, Result
 
 from batchsync.cli import cli
 from batchsync.errors import ConfigError
-from batchsync.layouts import layout_for
+from batchsync.kinds import layout_for
 from batchsync.mapping import load_mapping
 from batchsync.mapping_version import CURRENT
 from tests.sshd import SshdServer

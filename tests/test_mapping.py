@@ -12,10 +12,10 @@ import pytest
 import yaml
 
 from batchsync.errors import ConfigError
-from batchsync.layouts import LAYOUTS
+from batchsync.kinds.purchase_orders.kind import KIND as PO
+from batchsync.kinds.purchase_orders.layout import LAYOUT as PO_LAYOUT
 from batchsync.mapping import CompiledMapping, load_mapping
 from batchsync.parse import parse_file
-from batchsync.schemas import PO_MODELS, PO_RULES, po_line_decision
 from batchsync.transform import Transformed, transform
 from batchsync.validate import validate
 
@@ -24,7 +24,7 @@ try:
 except ImportError:  # tests/ is on sys.path instead of the project root
     from coupa_files import po_file, write  # type: ignore[no-redef]
 
-LAYOUT = LAYOUTS["purchase_orders"]
+LAYOUT = PO_LAYOUT
 ROOT = Path(__file__).resolve().parent.parent
 MAPPINGS = ROOT / "mappings"
 SAMPLES = ROOT / "samples" / "remote" / "Outgoing" / "PurchaseOrders"
@@ -438,7 +438,7 @@ def test_required_field_without_value_rejects_the_po(tmp_path: Path) -> None:
 
 def shipped(name: str) -> Transformed:
     mapping = load_mapping(MAPPINGS, "sap_orders05", LAYOUT)
-    validated = validate(parse_file(SAMPLES / name, LAYOUT), LAYOUT, PO_MODELS, PO_RULES)
+    validated = validate(parse_file(SAMPLES / name, LAYOUT), LAYOUT, PO.models, PO.rules)
     ids = validated.accepted_ids.to_list()
     decisions = pl.DataFrame({"id": ids, "_decision": ["new"] * len(ids)})
     return transform(
@@ -449,7 +449,7 @@ def shipped(name: str) -> Transformed:
         now=NOW,
         source_file=name,
         erp_file="ORDERS_1.idoc",
-        line_decision=po_line_decision,
+        kind=PO,
     )
 
 

@@ -17,7 +17,7 @@ import pytest
 from batchsync import pipeline
 from batchsync.config import Config, load_config
 from batchsync.demo import build_workspace
-from batchsync.layouts import PO_ALLOCATION, PO_HEADER
+from batchsync.kinds.purchase_orders.layout import PO_ALLOCATION, PO_HEADER
 from tests.change_files import change_file
 from tests.conftest import CHANGE_SAMPLE, FIXED_NOW, Workspace
 from tests.coupa_files import po_file

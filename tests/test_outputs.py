@@ -18,7 +18,7 @@ import yaml
 from batchsync.config import load_config
 from batchsync.demo import build_workspace
 from batchsync.errors import ConfigError
-from batchsync.layouts import LAYOUTS
+from batchsync.kinds.purchase_orders.layout import LAYOUT as PO_LAYOUT
 from batchsync.mapping import load_mapping
 from tests.targets import pointed_at, with_own_files
 from tests.test_idoc_layout import SAMPLES, source_pos
@@ -126,6 +126,6 @@ def test_outputs_are_checked_when_the_mapping_loads(tmp_path: Path, change: dict
     (folder / "two_files.yaml").write_text(yaml.safe_dump({**MAPPING, **change}, sort_keys=False), encoding="utf-8")
 
     with pytest.raises(ConfigError) as caught:
-        load_mapping(folder, "two_files", LAYOUTS["purchase_orders"])
+        load_mapping(folder, "two_files", PO_LAYOUT)
 
     assert any(problem in p for p in caught.value.problems), caught.value.problems

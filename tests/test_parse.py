@@ -8,7 +8,8 @@ import pytest
 
 import batchsync.bytescan as bytescan_module
 from batchsync.errors import DataError
-from batchsync.layouts import LAYOUTS, PO_ALLOCATION, PO_HEADER, PO_LINE
+from batchsync.kinds.purchase_orders.layout import LAYOUT as PO_LAYOUT
+from batchsync.kinds.purchase_orders.layout import PO_ALLOCATION, PO_HEADER, PO_LINE
 from batchsync.parse import ParsedFile, parse_file
 
 try:
@@ -16,7 +17,7 @@ try:
 except ImportError:  # tests/ is on sys.path instead of the project root
     from coupa_files import WIDTH, po_file, row, write  # type: ignore[no-redef]
 
-LAYOUT = LAYOUTS["purchase_orders"]
+LAYOUT = PO_LAYOUT
 NAME = "OrderHeader_20261124_020000Z.csv"
 SAMPLES = Path(__file__).resolve().parent.parent / "samples" / "remote" / "Outgoing" / "PurchaseOrders"
 THREE_LINES = 'Armoire de sécurité "Classe 90"\nDimensions : 1195 × 615 mm\nLivraison & montage – « Atelier B »'

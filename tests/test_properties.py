@@ -332,7 +332,7 @@ def run_case(tmp: Path, case: Mutated, *, with_mapping: bool = True) -> Outcome 
         try:
             if not with_mapping:
                 parsed = parse_file(path, FEED.layout, display_name=case.name)
-                validated = validate(parsed, FEED.layout, FEED.models, FEED.rules)
+                validated = validate(parsed, FEED.layout, FEED.kind.models, FEED.kind.rules)
                 return Outcome(parsed, validated, validated.errors, None)
             mp.setattr(offline, "parse_file", spy("parsed", offline.parse_file))
             mp.setattr(offline, "validate", spy("validated", offline.validate))

@@ -15,9 +15,9 @@ import polars as pl
 import pytest
 from pandera.errors import SchemaErrors
 
-from batchsync.layouts import LAYOUTS
+from batchsync.kinds.purchase_orders.kind import KIND as PO
+from batchsync.kinds.purchase_orders.layout import LAYOUT as PO_LAYOUT
 from batchsync.parse import parse_file
-from batchsync.schemas import PO_MODELS, PO_RULES
 from batchsync.validate import ERROR_SCHEMA, Validated, passes_every_check, validate
 
 try:
@@ -25,7 +25,7 @@ try:
 except ImportError:  # tests/ is on sys.path instead of the project root
     from coupa_files import po_file, row, write  # type: ignore[no-redef]
 
-LAYOUT = LAYOUTS["purchase_orders"]
+LAYOUT = PO_LAYOUT
 NAME = "OrderHeader_20261124_020000Z.csv"
 SAMPLES = Path(__file__).resolve().parent.parent / "samples" / "remote" / "Outgoing" / "PurchaseOrders"
 BAD, GOOD = "4301", "4399"
@@ -38,7 +38,7 @@ GOOD_ALLOCATIONS = [
 
 
 def run(tmp_path: Path, data: bytes) -> Validated:
-    return validate(parse_file(write(tmp_path, NAME, data), LAYOUT), LAYOUT, PO_MODELS, PO_RULES)
+    return validate(parse_file(write(tmp_path, NAME, data), LAYOUT), LAYOUT, PO.models, PO.rules)
 
 
 def with_good_po(headers: list[dict], lines: list[dict], allocations: Sequence[dict] = ()) -> bytes:
@@ -291,7 +291,7 @@ def test_several_problems_in_one_po_are_all_reported_and_the_reason_is_the_first
 
 
 def test_sample_b_rejects_po_4206_at_line_16_and_keeps_the_others() -> None:
-    result = validate(parse_file(SAMPLES / "OrderHeader_20261123_030000Z.csv", LAYOUT), LAYOUT, PO_MODELS, PO_RULES)
+    result = validate(parse_file(SAMPLES / "OrderHeader_20261123_030000Z.csv", LAYOUT), LAYOUT, PO.models, PO.rules)
 
     assert error_rows(result) == [(16, "line", "4206", "price", "number")]
     assert result.errors["value"].to_list() == ["12,50"]
@@ -303,7 +303,7 @@ def test_sample_b_rejects_po_4206_at_line_16_and_keeps_the_others() -> None:
 
 @pytest.mark.parametrize("name", ["OrderHeader_20261123_020000Z.csv", "OrderHeader_20261123_040000Z.csv"])
 def test_samples_a_and_c_are_valid(name: str) -> None:
-    result = validate(parse_file(SAMPLES / name, LAYOUT), LAYOUT, PO_MODELS, PO_RULES)
+    result = validate(parse_file(SAMPLES / name, LAYOUT), LAYOUT, PO.models, PO.rules)
 
     assert result.errors.height == 0
     assert result.rejected.height == 0
@@ -314,7 +314,7 @@ def test_the_one_query_pass_check_agrees_with_pandera_on_every_record_type(tmp_p
     """``passes_every_check`` lets a clean frame skip pandera: it must never pass a frame pandera fails."""
     parsed = parse_file(write(tmp_path, NAME, with_good_po(case.headers, case.lines, case.allocations)), LAYOUT)
     good_only = parse_file(write(tmp_path, "good.csv", po_file([GOOD_HEADER], GOOD_LINES, GOOD_ALLOCATIONS)), LAYOUT)
-    for role, model in PO_MODELS.items():
+    for role, model in PO.models.items():
         for frame in (parsed.frames[role], good_only.frames[role]):
             try:
                 model.validate(frame, lazy=True)

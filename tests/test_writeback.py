@@ -9,7 +9,8 @@ import polars as pl
 import pytest
 
 from batchsync.config import WritebackConfig
-from batchsync.writeback import WritebackFile, build_files, rejected_text, sent_text
+from batchsync.kinds.purchase_orders.outcomes import rejected_text, sent_text
+from batchsync.writeback import WritebackFile, build_files
 
 STAMP = "20261124T020000Z"
 STATUS, CHANGE = "ERP Integration Status", "ERP Change Validation"

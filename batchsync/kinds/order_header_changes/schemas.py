@@ -13,8 +13,9 @@ import pandera.polars as pa
 import polars as pl
 
 from batchsync import checks
+from batchsync.kinds.order_header_changes.layout import LAYOUT
 from batchsync.layouts import CHANGE_KEY, PO_KEY
-from batchsync.validate import rule_errors
+from batchsync.validate import document_rules
 
 CHANGE_STATUSES = ["draft", "pending_approval", "pending approval", "approved", "rejected", "updated", "withdrawn"]
 APPROVAL_STATUSES = ["approved", "pending", "rejected", "escalated", "pending_approval", "skipped"]
@@ -108,44 +109,4 @@ CHANGE_MODELS: dict[str, type[pa.DataFrameModel]] = {
 }
 
 
-def _error_rows(frame: pl.DataFrame, role: str, column: str, check: str, message: str) -> pl.DataFrame:
-    return rule_errors(frame, role, "id" if role == "header" else CHANGE_KEY, column, check, message)
-
-
-def rule_orphans(frames: dict[str, pl.DataFrame]) -> list[pl.DataFrame]:
-    """Every Line and Approval points at a change Header of the same file."""
-    ids = frames["header"]["id"].implode()
-    return [
-        _error_rows(
-            frames[role].filter(~pl.col(CHANGE_KEY).is_in(ids)),
-            role,
-            CHANGE_KEY,
-            "header_exists",
-            "points at a change request header that is not in this file",
-        )
-        for role in ("line", "approval")
-    ]
-
-
-def rule_unique(frames: dict[str, pl.DataFrame]) -> list[pl.DataFrame]:
-    headers = frames["header"].filter(pl.col("id").is_duplicated())
-    lines = frames["line"].filter(pl.struct(CHANGE_KEY, "line-num").is_duplicated())
-    return [
-        _error_rows(headers, "header", "id", "unique", "the change request appears more than once in this file"),
-        _error_rows(lines, "line", "line-num", "unique", "line number repeats within the change request"),
-    ]
-
-
-CHANGE_RULES = [rule_orphans, rule_unique]
-
-
-def change_line_decision() -> pl.Expr:
-    """``_line_change``: a line marked pending-delete is cancelled, one without an order line is added."""
-    deleted = pl.col("pending-delete").str.to_lowercase().is_in(["true", "1", "yes"])
-    return (
-        pl.when(deleted)
-        .then(pl.lit("cancelled"))
-        .when(pl.col("order-line-id").is_null())
-        .then(pl.lit("added"))
-        .otherwise(pl.lit("changed"))
-    )
+CHANGE_RULES = document_rules(LAYOUT)

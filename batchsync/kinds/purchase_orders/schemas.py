@@ -12,9 +12,10 @@ import pandera.polars as pa
 import polars as pl
 
 from batchsync import checks
+from batchsync.kinds.purchase_orders.layout import LAYOUT
 from batchsync.layouts import PO_KEY
 from batchsync.parse import LINE
-from batchsync.validate import rule_errors
+from batchsync.validate import document_rules, rule_errors
 
 TOTAL_TOLERANCE = 0.01
 PERCENT_TOLERANCE = 0.0001
@@ -117,35 +118,6 @@ def _error_rows(
     return rule_errors(frame, role, "id" if role == "header" else PO_KEY, column, check, message, value)
 
 
-def rule_orphans(frames: dict[str, pl.DataFrame]) -> list[pl.DataFrame]:
-    """Every Line and Allocation points at a Header of the same file."""
-    ids = frames["header"]["id"]
-    out = []
-    for role in ("line", "allocation"):
-        orphans = frames[role].filter(~pl.col("order-header-id").is_in(ids.implode()))
-        out.append(
-            _error_rows(
-                orphans,
-                role,
-                "order-header-id",
-                "header_exists",
-                pl.col("order-header-id"),
-                "points at a PO header that is not in this file",
-            )
-        )
-    return out
-
-
-def rule_unique(frames: dict[str, pl.DataFrame]) -> list[pl.DataFrame]:
-    """One header per PO in a file; line-number unique within its PO."""
-    headers = frames["header"].filter(pl.col("id").is_duplicated())
-    lines = frames["line"].filter(pl.struct("order-header-id", "line-number").is_duplicated())
-    return [
-        _error_rows(headers, "header", "id", "unique", pl.col("id"), "the PO appears more than once in this file"),
-        _error_rows(lines, "line", "line-number", "unique", pl.col("line-number"), "line number repeats within the PO"),
-    ]
-
-
 def rule_line_total(frames: dict[str, pl.DataFrame]) -> list[pl.DataFrame]:
     """total = price × quantity (amount-based lines without quantity are exempt)."""
     price, qty, total = checks.as_decimal("price"), checks.as_decimal("quantity"), checks.as_decimal("total")
@@ -193,20 +165,4 @@ def rule_has_lines(frames: dict[str, pl.DataFrame]) -> list[pl.DataFrame]:
     return [_error_rows(empty, "header", "id", "has_lines", pl.col("id"), "the PO has no Line records in this file")]
 
 
-PO_RULES = [rule_has_lines, rule_orphans, rule_unique, rule_line_total, rule_allocation_percent, rule_one_currency]
-
-
-def po_line_decision() -> pl.Expr:
-    """What a line does to the ERP's copy (``_line_change``): a cancelled PO or line is cancelled there.
-
-    A new PO adds every line; a line of a changed PO counts as changed until erp_state.py has
-    compared it with what the ERP has (unchanged, added, deleted).
-    """
-    deleted = pl.col("status").str.to_lowercase().is_in(["cancelled", "canceled", "deleted"])
-    return (
-        pl.when((pl.col("_decision") == "cancel") | deleted)
-        .then(pl.lit("cancelled"))
-        .when(pl.col("_decision") == "new")
-        .then(pl.lit("added"))
-        .otherwise(pl.lit("changed"))
-    )
+PO_RULES = [rule_has_lines, *document_rules(LAYOUT), rule_line_total, rule_allocation_percent, rule_one_currency]

@@ -12,9 +12,20 @@ from batchsync.layouts import Layout
 from batchsync.parse import ParsedFile
 from batchsync.transform import Transformed
 from batchsync.validate import Validated
-from batchsync.writeback import rejected_text, sent_text, unchanged_text
 
 TOLD = ["handed_off", "rejected", "unchanged"]  # the outcomes Coupa hears of; duplicates and stale versions not
+
+
+def sent_text(now: str, erp_file: str) -> str:
+    return f"Sent to ERP {now} {erp_file}"
+
+
+def unchanged_text(now: str, reason: str) -> str:
+    return f"Unchanged for ERP {now}: {reason}"
+
+
+def rejected_text(reason: str) -> str:
+    return f"Rejected: {reason}"
 
 
 def po_outcomes(

@@ -9,15 +9,14 @@ ledger keeps of what the ERP has (erp_state.py), and only on the fields the chan
   differs, ``unchanged`` (``004``) otherwise; a line marked pending-delete stays ``cancelled`` (``003``);
 * nothing that differs: the change is not sent, it is recorded and written back as unchanged.
 
-Once a change is handed off, the ERP has the PO version plus the change: ``apply_changes`` overlays
-the change's values on the version's and hashes them again, so the next PO version from Coupa (the one
-that approving the change creates) is compared with that, and is unchanged when it is only the change.
-Pure: rows and DataFrames in, rows and DataFrames out.
+Once a change is handed off, the ERP has the PO version plus the change: ``erp_state.apply_changes``
+overlays the change's values on the version's and hashes them again, so the next PO version from Coupa
+(the one that approving the change creates) is compared with that, and is unchanged when it is only the
+change. Pure: DataFrames in, DataFrames out.
 """
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import polars as pl
@@ -25,15 +24,11 @@ import polars as pl
 from batchsync.erp_state import (
     ErpState,
     differs,
-    digest,
     document_change,
-    fingerprint_text,
     with_decided,
     with_fingerprint,
 )
 from batchsync.mapping_model import CompiledRecord
-
-Row = dict[str, Any]
 
 
 def compare_change_with_erp(
@@ -77,47 +72,13 @@ def _item(change: str, key: tuple[Any, Any], values: str, erp_lines: dict[tuple[
     return "changed" if differs(values, erp_lines[key]) else "unchanged"
 
 
-def apply_changes(
-    heads: list[Row], lines: list[Row], changes: list[Row], change_lines: list[Row]
-) -> tuple[list[Row], list[Row]]:
-    """What the ERP has after each change handed off since the version in ``heads``/``lines``, in order.
-
-    heads: id, _erp_version, _erp_hash, _erp_values; lines: _erp_po, _erp_line, _erp_hash, _erp_source,
-    _erp_values; changes: change_id, po_id, mapped_values; change_lines: change_id, line_number,
-    line_change, mapped_values. A version known by its hash alone (an older ledger) cannot be overlaid:
-    after a change it is known by nothing, so the next version counts as changed everywhere.
-    """
-    state = {h["id"]: dict(h) for h in heads}
-    by_line = {(r["_erp_po"], r["_erp_line"]): dict(r) for r in lines}
-    listed: dict[str, list[Row]] = {}
-    for row in change_lines:
-        listed.setdefault(row["change_id"], []).append(row)
-    for change in changes:
-        po = change["po_id"]
-        if po in state:
-            _overlay(state[po], change["mapped_values"])
-        for row in listed.get(change["change_id"], []):
-            key = (po, row["line_number"])
-            if row["line_change"] == "cancelled":
-                by_line.pop(key, None)
-            elif key in by_line:
-                _overlay(by_line[key], row["mapped_values"])
-            else:  # a line the change added: no PO columns to send it again as deleted later
-                values = row["mapped_values"]
-                known = None if values is None else digest(fingerprint_text(json.loads(values)))
-                by_line[key] = {"_erp_po": po, "_erp_line": row["line_number"], "_erp_hash": known,
-                                "_erp_source": None, "_erp_values": values}  # fmt: skip
-    return list(state.values()), list(by_line.values())
-
-
-def _overlay(known: Row, change: str | None) -> None:
-    """The change's values replace the ERP's on the fields the ERP has; then the hash is the merged values'."""
-    if change is None:
-        return
-    if known["_erp_values"] is None:
-        known["_erp_hash"] = None
-        return
-    values = json.loads(known["_erp_values"])
-    values.update({k: v for k, v in json.loads(change).items() if k in values})
-    known["_erp_values"] = json.dumps(values, ensure_ascii=False, separators=(",", ":"))
-    known["_erp_hash"] = digest(fingerprint_text(values))
+def change_line_decision() -> pl.Expr:
+    """``_line_change``: a line marked pending-delete is cancelled, one without an order line is added."""
+    deleted = pl.col("pending-delete").str.to_lowercase().is_in(["true", "1", "yes"])
+    return (
+        pl.when(deleted)
+        .then(pl.lit("cancelled"))
+        .when(pl.col("order-line-id").is_null())
+        .then(pl.lit("added"))
+        .otherwise(pl.lit("changed"))
+    )
