@@ -41,6 +41,8 @@ class Layout:
     kind: str
     records: list[RecordType] = field(default_factory=list)
     noun: str = "document"  # what one document is called in messages: PO, change request
+    # every value the engine gives each of its decision columns in this kind's documents sent
+    decisions: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     def by_word(self) -> dict[str, RecordType]:
         return {r.word: r for r in self.records}
@@ -66,7 +68,7 @@ class Layout:
             )
             for r in self.records
         ]
-        return Layout(self.kind, records, self.noun)
+        return Layout(self.kind, records, self.noun, self.decisions)
 
 
 PO_KEY = "order-header-id"

@@ -30,7 +30,7 @@ from batchsync.layouts import Layout
 from batchsync.mapping_compute import compile_compute
 from batchsync.mapping_csv import csv_options, fixed_only_keys
 from batchsync.mapping_head import basic_type, encoding, xref_tables
-from batchsync.mapping_lookup import Lookup, checked_date, lookup, on_missing
+from batchsync.mapping_lookup import Lookup, checked_date, lookup, on_missing, uncovered_decisions
 from batchsync.mapping_model import (
     FIELD_KEYS,
     PRODUCERS,
@@ -293,6 +293,8 @@ class _Compiler:
             value = produced = self._produce(spec, producer, where, level)
         missing = on_missing(spec, where, self.problems)
         if "map" in spec:
+            if gap := uncovered_decisions(spec, level, self.layout.decisions):
+                self.problems.append(f"{where}.{gap}")
             what = "has no entry in the value map"
             value = lookup(value, spec["map"], Lookup(f"{where}.map", label, what, missing), problems, self.problems)
         if "xref" in spec:

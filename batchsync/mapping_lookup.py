@@ -61,3 +61,21 @@ def checked_date(value: pl.Expr, layout: str, label: str, row_problems: list[Pro
     reason = pl.format(f"{label}: '{{}}' is not a date", value)
     row_problems.append(Problem(given & parsed.is_null(), reason, check="date", value=value))
     return parsed.dt.to_string(layout)
+
+
+def uncovered_decisions(spec: dict[str, Any], level: str, decisions: dict[str, tuple[str, ...]]) -> str | None:
+    """A value map over one of the engine's decisions lists every value the decision can take in the feed's
+    documents, or declares what a miss does (``on_missing``): a new decision value never slips through as a
+    rejection nobody chose. The problem's text, or None."""
+    column = spec.get("source")
+    if "on_missing" in spec or not isinstance(column, str) or not isinstance(spec.get("map"), dict):
+        return None
+    if column == "_line_change" and level != "line":  # below a line, a record follows its document
+        column = "_change"
+    missing = [v for v in decisions.get(column, ()) if v not in {str(k) for k in spec["map"]}]
+    if not missing:
+        return None
+    return (
+        f"map: {column} can also be {', '.join(missing)}: map every value, or declare what a miss does "
+        f"(on_missing: reject, default or empty)"
+    )

@@ -45,7 +45,7 @@ records:
     fields:
       - {name: KIND, width: 3, const: HDR}
       - {name: DOCNUM, width: 10, source: id, align: right, fill: "0"}
-      - {name: ACTION, width: 3, source: _decision, map: {new: "001", change: "002"}}
+      - {name: ACTION, width: 3, source: _decision, map: {new: "001", change: "002"}, on_missing: reject}
       - {name: VENDOR, width: 10, source: supplier-number, xref: suppliers}
       - {name: DATUM, width: 8, source: created-at, date: "%Y%m%d"}
       - {name: UZEIT, width: 6, source: created-at, date: "%H%M%S"}

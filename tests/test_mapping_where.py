@@ -1,4 +1,5 @@
-"""``where:``: the rows of a level a target takes at all; what belongs to a row left out goes with it."""
+"""``where:``, the rows of a level a target takes at all (what belongs to a row left out goes with it); and value
+maps over the engine's decisions, which cover every value or declare what a miss does."""
 
 from __future__ import annotations
 
@@ -115,3 +116,38 @@ def test_a_where_that_cannot_hold_is_a_load_error_naming_the_key(
     found = _problems(tmp_path, *records)
     assert any(problem in p for p in found), found
     assert all(p.startswith(str(tmp_path / "mappings" / "w.yaml")) for p in found)
+
+
+DECISION_MAP = {"name": "ACTION", "source": "_change", "map": {"new": "N", "header": "U", "items": "U"}}
+
+
+@pytest.mark.parametrize(
+    ("field", "problem"),
+    [
+        (DECISION_MAP, "map: _change can also be cancel, close, header_items: map every value, or declare"),
+        (
+            {"name": "KIND", "source": "_decision", "map": {"new": "N"}},
+            "map: _decision can also be change, close, cancel",
+        ),
+    ],
+)
+def test_a_value_map_over_a_decision_covers_every_value_or_declares_a_miss(
+    tmp_path: Path, field: dict[str, Any], problem: str
+) -> None:
+    header = {**HEADER, "fields": [{"name": "po", "source": "id"}, field]}
+    found = _problems(tmp_path, header)
+    assert any(problem in p for p in found), found
+
+
+def test_a_declared_miss_over_a_decision_compiles_and_rejects_with_its_reason(tmp_path: Path) -> None:
+    declared = {**DECISION_MAP, "on_missing": "reject", "message": "cannot {value} here"}
+    mapping = _compile(tmp_path, {**HEADER, "fields": [{"name": "po", "source": "id"}, declared]}, LINE)
+    result = run(tmp_path, mapping, po_file([{}], [{"line-number": 1, "quantity": "1"}]), {"4301": "cancel"})
+    assert result.documents.height == 0
+    assert result.rejected["reason"].to_list() == ["cannot cancel here"]
+
+
+def test_an_allocation_map_over_line_change_is_held_to_the_document_values(tmp_path: Path) -> None:
+    line_map = {"name": "ACT", "source": "_line_change", "map": {"added": "A", "changed": "C", "cancelled": "X"}}
+    found = _problems(tmp_path, HEADER, LINE, {**ALLOCATION, "fields": [line_map]})
+    assert any("map: _change can also be new, cancel, close, header, items, header_items" in p for p in found), found

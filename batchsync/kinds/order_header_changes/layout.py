@@ -78,4 +78,9 @@ LAYOUT = Layout(
         RecordType("Approval", "approval", OHC_APPROVAL, [CHANGE_KEY, "status"], CHANGE_KEY, ("position",)),
     ],
     noun="change request",
+    decisions={  # an accepted change changes the PO: its header, its items, or both
+        "_decision": ("change",),
+        "_change": ("header", "items", "header_items"),
+        "_line_change": ("added", "changed", "cancelled", "unchanged"),
+    },
 )

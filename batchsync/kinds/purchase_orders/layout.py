@@ -128,4 +128,9 @@ LAYOUT = Layout(
         ),
     ],
     noun="PO",
+    decisions={
+        "_decision": ("new", "change", "close", "cancel"),
+        "_change": ("new", "cancel", "close", "header", "items", "header_items"),
+        "_line_change": ("added", "changed", "cancelled", "deleted", "unchanged"),
+    },
 )
