@@ -12,6 +12,7 @@ from collections import defaultdict
 from decimal import Decimal
 from pathlib import Path
 
+import polars as pl
 import pytest
 
 from batchsync import pipeline
@@ -39,9 +40,10 @@ HEADERS = [
     "COMMENTS",
 ]
 LINES = ["INTERFACE_LINE_ID", "INTERFACE_HEADER_ID", "ACTION", "LINE_NUM", "SHIPMENT_NUM", "ITEM"]
-LINES += ["ITEM_DESCRIPTION", "UNIT_OF_MEASURE", "QUANTITY", "UNIT_PRICE", "NEED_BY_DATE"]
+LINES += ["ITEM_DESCRIPTION", "LINE_TYPE", "UNIT_OF_MEASURE", "QUANTITY", "UNIT_PRICE", "AMOUNT", "NEED_BY_DATE"]
 DISTRIBUTIONS = ["INTERFACE_HEADER_ID", "INTERFACE_LINE_ID", "INTERFACE_DISTRIBUTION_ID", "DISTRIBUTION_NUM"]
-DISTRIBUTIONS += ["QUANTITY_ORDERED", "CHARGE_ACCOUNT_SEGMENT1", "CHARGE_ACCOUNT_SEGMENT2", "CHARGE_ACCOUNT_SEGMENT3"]
+DISTRIBUTIONS += ["QUANTITY_ORDERED", "AMOUNT_ORDERED"]
+DISTRIBUTIONS += ["CHARGE_ACCOUNT_SEGMENT1", "CHARGE_ACCOUNT_SEGMENT2", "CHARGE_ACCOUNT_SEGMENT3"]
 
 
 TARGET = "oracle_po_interface"
@@ -90,17 +92,39 @@ def test_each_table_reads_right_against_its_columns_and_the_coupa_rows(files: tu
         assert h["ACTION"] == ("ORIGINAL" if version == "1" else "UPDATE")
         assert h["VENDOR_NUM"] == vendors[po["header"]["supplier-number"]]  # type: ignore[index]
     quantities: dict[str, Decimal] = defaultdict(Decimal)
+    amounts: dict[str, Decimal] = defaultdict(Decimal)
     for d in dists:
         quantities[d["INTERFACE_LINE_ID"]] += _number(d["QUANTITY_ORDERED"]) or 0
+        amounts[d["INTERFACE_LINE_ID"]] += _number(d["AMOUNT_ORDERED"]) or 0
     for line in lines:
         h, po = by_header[line["INTERFACE_HEADER_ID"]]
         source = next(x for x in po["lines"] if x["line-number"] == line["LINE_NUM"])  # type: ignore[index]
         assert line["ITEM_DESCRIPTION"] == source["description"] and line["ITEM"] == source["source-part-num"]
         assert _number(line["QUANTITY"]) == _number(source["quantity"])  # an amount line has none
-        assert Decimal(line["UNIT_PRICE"]) == Decimal(source["price"])
+        if source["line-type"] == "OrderAmountLine":  # amount-based in Oracle: its amount, no unit price
+            assert (line["LINE_TYPE"], line["UNIT_PRICE"]) == ("Fixed Price Services", "")
+            assert Decimal(line["AMOUNT"]) == Decimal(source["total"]) == amounts[line["INTERFACE_LINE_ID"]]
+        else:
+            assert (line["LINE_TYPE"], line["AMOUNT"]) == ("Goods", "")
+            assert Decimal(line["UNIT_PRICE"]) == Decimal(source["price"])
+            assert amounts[line["INTERFACE_LINE_ID"]] == 0
         assert line["ACTION"] in (("",) if h["ACTION"] == "ORIGINAL" else ("ADD", "UPDATE"))
         # the distributions of a line add up to its quantity, up to the rounding of each share
         assert abs(quantities[line["INTERFACE_LINE_ID"]] - (_number(line["QUANTITY"]) or 0)) <= Decimal("0.002")
+
+
+def test_the_samples_amount_line_goes_amount_based_with_its_allocation_amounts() -> None:
+    """Sample PO 4204's maintenance line is an OrderAmountLine (no quantity): the check above must see it."""
+    found = [
+        (line, [d for d in csv_table(dist_path)[1] if d["INTERFACE_LINE_ID"] == line["INTERFACE_LINE_ID"]])
+        for _, lines_path, dist_path in _golden_tables()
+        for line in csv_table(lines_path)[1]
+        if line["LINE_TYPE"] == "Fixed Price Services"
+    ]
+    assert found, "no amount-based line in the golden files"
+    for line, dists in found:
+        assert line["QUANTITY"] == "" and dists and all(d["QUANTITY_ORDERED"] == "" for d in dists)
+        assert sum(Decimal(d["AMOUNT_ORDERED"]) for d in dists) == Decimal(line["AMOUNT"])
 
 
 def test_a_distribution_per_allocation_is_its_share_of_the_line() -> None:
@@ -191,6 +215,7 @@ def test_a_change_of_quantities_updates_the_po_by_its_number(sftp_workspace: Wor
         "30.000",
         head["INTERFACE_HEADER_ID"],
     )
+    assert (row["UNIT_PRICE"], row["AMOUNT"]) == ("6.4000", "")  # a quantity line: its price, no amount
 
 
 @pytest.mark.parametrize(("status", "verb"), [("cancelled", "cancel"), ("closed", "close")])
@@ -218,3 +243,42 @@ def test_a_cancelled_or_closed_po_is_rejected_with_what_to_do_in_oracle(
 def test_the_samples_over_sshd_give_the_golden_bytes(sftp_workspace: Workspace) -> None:
     ws = sftp_workspace
     assert samples_over_sshd(ws, TARGET, GOLDEN) == 1  # the samples' rejected POs and change requests
+
+
+def test_a_change_line_without_a_quantity_updates_its_amount(tmp_path: Path) -> None:
+    """A change line carries no line type: without a quantity it is an amount line, its price the amount."""
+    from batchsync.config import FeedConfig
+    from batchsync.feeds import prepare_feed
+    from batchsync.parse import parse_file
+    from batchsync.resources import shipped
+    from batchsync.transform import transform
+    from batchsync.validate import validate
+
+    kind = "order_header_changes"
+    feed = prepare_feed(FeedConfig(kind, kind, "/x", "*.csv", TARGET), shipped("mappings"), shipped("templates"))
+    header = {"id": "9302", "order-header-id": "4204", "supplier-number": "SUP-1004", "currency": "USD"}
+    lines = [
+        {"order-header-change-id": "9302", "line-num": "1", "price": "4600.00", "order-line-id": "1"},
+        {"order-header-change-id": "9302", "line-num": "2", "quantity": "14", "price": "96.00", "order-line-id": "2"},
+    ]
+    path = tmp_path / "OrderHeaderChange_1.csv"
+    path.write_bytes(change_file([header], lines))
+    validated = validate(parse_file(path, feed.layout), feed.layout, feed.kind.models, feed.kind.rules)
+    assert validated.errors.height == 0, validated.errors.to_dicts()
+    sends = validated.frames["header"].select("id", "order-header-id").rename({"order-header-id": "po_id"})
+    mapped = transform(
+        validated.frames,
+        sends.with_columns(_decision=pl.lit("change")),
+        feed.mapping,
+        feed.layout,
+        now=FIXED_NOW,
+        source_file=path.name,
+        erp_file="R0000001-0001_x.csv",
+        kind=feed.kind,
+    )
+    texts = mapped.documents["line_records"][0].splitlines()
+    rows = list(csv.reader(texts))
+    columns = next(csv.reader([feed.mapping.outputs[1].column_row or ""]))
+    by_line = {r[columns.index("LINE_NUM")]: dict(zip(columns, r, strict=True)) for r in rows}
+    assert (by_line["1"]["QUANTITY"], by_line["1"]["UNIT_PRICE"], by_line["1"]["AMOUNT"]) == ("", "", "4600.00")
+    assert (by_line["2"]["QUANTITY"], by_line["2"]["UNIT_PRICE"], by_line["2"]["AMOUNT"]) == ("14.000", "96.0000", "")
