@@ -3,6 +3,7 @@
 A target without ``outputs`` writes one file (``template``, ``extension``). With it, each output names
 its template, its extension and the records it lays out; the first is the main file, the others are
 written beside it (``<stem>.<sha>.<target>.<name>.<extension>``), all published under one manifest.
+``line_ending: lf | crlf`` (the mapping's, or an output's own) ends every line of the file.
 """
 
 from __future__ import annotations
@@ -13,18 +14,20 @@ from typing import Any
 from batchsync.mapping_csv import column_row
 from batchsync.mapping_model import CompiledRecord, Output
 
-OUTPUT_KEYS = {"name", "template", "extension", "records"}
+OUTPUT_KEYS = {"name", "template", "extension", "records", "line_ending"}
+LINE_ENDINGS = {"lf": "\n", "crlf": "\r\n"}
 _NAME = re.compile(r"^[a-z0-9_]+$")
 
 
 def compile_outputs(raw: dict[str, Any], records: list[CompiledRecord], problems: list[str]) -> list[Output]:
     """The main output first; every problem named by its key."""
+    newline = _newline(raw, "", "\n", problems)
     if "outputs" not in raw:
         template = raw.get("template")
         if not isinstance(template, str):
             problems.append("template: required (a file name in templates/)")
         columns = column_row([(r.name, r.csv, r.column_names) for r in records], problems)
-        return [Output("", str(template), str(raw.get("extension", "txt")), columns)]
+        return [Output("", str(template), str(raw.get("extension", "txt")), columns, newline=newline)]
     for key in ("template", "extension"):
         if key in raw:
             problems.append(f"{key}: give template and extension, or outputs, not both (each output has its own)")
@@ -32,14 +35,14 @@ def compile_outputs(raw: dict[str, Any], records: list[CompiledRecord], problems
     if not isinstance(listed, list) or not listed:
         problems.append("outputs: expected a list of {name, template, extension, records}")
         return [Output("", "", "txt")]
-    outputs = [_output(spec, f"outputs[{i}]", records, problems) for i, spec in enumerate(listed)]
+    outputs = [_output(spec, f"outputs[{i}]", records, newline, problems) for i, spec in enumerate(listed)]
     names = [o.name for o in outputs]
     for name in sorted({n for n in names if names.count(n) > 1}):
         problems.append(f"outputs: {name!r} names two outputs (a name is part of each file's name)")
     return outputs
 
 
-def _output(spec: Any, where: str, records: list[CompiledRecord], problems: list[str]) -> Output:
+def _output(spec: Any, where: str, records: list[CompiledRecord], newline: str, problems: list[str]) -> Output:
     if not isinstance(spec, dict):
         problems.append(f"{where}: expected {{name, template, extension, records}}")
         return Output("", "", "txt")
@@ -59,4 +62,16 @@ def _output(spec: Any, where: str, records: list[CompiledRecord], problems: list
         problems.append(f"{where}.records: no record named {record!r}")
     laid_out = [known[w] for w in wanted if w in known]
     columns = column_row([(r.name, r.csv, r.column_names) for r in laid_out], problems)
-    return Output(str(name), str(template), str(spec.get("extension", "txt")), columns, tuple(r.name for r in laid_out))
+    own = _newline(spec, f"{where}.", newline, problems)
+    extension = str(spec.get("extension", "txt"))
+    return Output(str(name), str(template), extension, columns, tuple(r.name for r in laid_out), own)
+
+
+def _newline(spec: dict[str, Any], where: str, default: str, problems: list[str]) -> str:
+    if "line_ending" not in spec:
+        return default
+    given = spec["line_ending"]
+    if given not in LINE_ENDINGS:
+        problems.append(f"{where}line_ending: {given!r} is not lf or crlf")
+        return default
+    return LINE_ENDINGS[given]

@@ -208,6 +208,7 @@ class FileContext:
             charset=mapping.charset,
             first_line=output.column_row,
             renamed=output.renamed(roles),
+            newline=output.newline,
         )
 
     def more_outputs(self, erp_name: str, documents: list[pl.DataFrame]) -> list[tuple[str, Body]]:

@@ -100,18 +100,21 @@ def render_to(
     charset: str = "utf-8",
     first_line: str | None = None,
     renamed: dict[str, str] | None = None,
+    newline: str = "\n",
 ) -> int:
     """Write the rendered file to ``stream`` in large pieces; return how many documents it holds.
 
     ``batches`` are frames of documents, rendered in order as one file: a large file
     arrives batch by batch and is never held whole. ``first_line`` (a CSV target's column-name row,
-    built from its mapping) comes before what the template writes.
+    built from its mapping) comes before what the template writes. ``newline`` ends every line,
+    a line break inside a quoted CSV cell included.
     """
     documents = _Counted(batches, str(template.name), renamed)
-    pending: list[str] = [] if first_line is None else [first_line + "\n"]
+    pending: list[str] = [] if first_line is None else [_ended(first_line + "\n", newline)]
     size = 0
     try:
         for piece in template.generate(documents=documents):
+            piece = _ended(piece, newline)
             pending.append(piece)
             size += len(piece)
             if size >= _WRITE_CHARS:
@@ -129,6 +132,11 @@ def render_to(
             hint="write the template in characters of the mapping's encoding.charset",
         ) from exc
     return documents.count
+
+
+def _ended(text: str, newline: str) -> str:
+    """Every line ending of ``text`` as ``newline``: a CR LF from Coupa stays one line break."""
+    return text if newline == "\n" else text.replace("\r\n", "\n").replace("\n", newline)
 
 
 def _write(stream: Sink, pieces: list[str], handoff: bool, charset: str) -> None:

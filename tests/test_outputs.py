@@ -105,6 +105,22 @@ def test_a_run_killed_while_handing_off_leaves_every_file_once(tmp_path: Path, k
     _check_handoff(config)
 
 
+def test_each_output_ends_its_lines_as_declared(tmp_path: Path) -> None:
+    """line_ending: crlf on the mapping, lf on one output: each file keeps its own, the manifest's
+    hashes are of the bytes written, and the csv module reads the same rows from both."""
+    outputs = [{**MAPPING["outputs"][0], "line_ending": "lf"}, MAPPING["outputs"][1]]  # type: ignore[index]
+    config = _workspace(tmp_path / "ws", {**MAPPING, "line_ending": "crlf", "outputs": outputs})
+
+    assert _run(config) == 1
+
+    _check_handoff(config)
+    handoff = load_config(config).handoff_dir
+    lines = [p.read_bytes() for p in handoff.glob("*.two_files.lines.csv")]
+    heads = [p.read_bytes() for p in handoff.glob("*.two_files.csv")]
+    assert lines and all(b.count(b"\r\n") == b.count(b"\n") > 1 for b in lines)  # every line CR LF
+    assert heads and all(b"\r" not in b and b.count(b"\n") > 1 for b in heads)  # this output's own: LF
+
+
 @pytest.mark.parametrize(
     ("change", "problem"),
     [
@@ -114,6 +130,11 @@ def test_a_run_killed_while_handing_off_leaves_every_file_once(tmp_path: Path, k
             "outputs[0].records: no record named 'NOPE'",
         ),
         ({"outputs": [{"name": "A B", "template": "t.j2"}]}, "outputs[0].name: expected lower-case letters"),
+        ({"line_ending": "cr"}, "line_ending: 'cr' is not lf or crlf"),
+        (
+            {"outputs": [{"name": "a", "template": "t.j2", "line_ending": "windows"}]},
+            "outputs[0].line_ending: 'windows' is not",
+        ),
         (
             {"outputs": [{"name": "a", "template": "t.j2"}, {"name": "a", "template": "u.j2"}]},
             "outputs: 'a' names two outputs",
