@@ -18,7 +18,7 @@ import polars as pl
 
 from batchsync.erp_state import ErpState, fingerprints
 from batchsync.handoff import sequence_digits, unsequenced
-from batchsync.layouts import Layout
+from batchsync.layouts import Layout, RecordType
 from batchsync.mapping_model import CompiledMapping, CompiledRecord
 from batchsync.parse import LINE
 from batchsync.records import number_records, record_texts, row_text, with_text_lines
@@ -158,22 +158,35 @@ def _level_frames(
     for record in layout.records[1:]:
         children = _children(frames[record.role], parent, record.doc_key, list(record.order))
         decided = line_decision() if record.role == "line" else pl.col("_change")
-        children = children.with_columns(decided.alias("_line_change"))
-        if record.line_key is not None and "line" in levels:  # an allocation: of a line the target takes
-            children = _of_kept_lines(children, levels["line"], record.line_key, mapping)
-        if record.role in mapping.where:
-            children = children.filter(mapping.where[record.role].fill_null(False))
-        levels[record.role] = _numbered_rows(children)
+        levels[record.role] = _level_rows(children.with_columns(decided.alias("_line_change")), record, levels, mapping)
         if record.line_key is not None and "line" in levels:
             levels["line"] = _with_count(levels["line"], levels[record.role], record.line_key)
     return levels
 
 
+def _level_rows(
+    children: pl.DataFrame, record: RecordType, levels: dict[str, pl.DataFrame], mapping: CompiledMapping
+) -> pl.DataFrame:
+    """The rows of a level the target takes (``where:``; an allocation goes with its line), numbered."""
+    below_line = record.line_key is not None and "line" in levels
+    if below_line:  # an allocation: its line's values beside it, and only of a line the target takes
+        assert record.line_key is not None
+        children = _of_kept_lines(children, levels["line"], record.line_key, mapping)
+    if record.role in mapping.where:
+        children = children.filter(mapping.where[record.role].fill_null(False))
+    elif not (below_line and "line" in mapping.where):  # nothing left out: _children's numbers hold
+        return children.with_columns(_interface_key().alias("_interface_key"))
+    return _numbered_rows(children)
+
+
+def _interface_key() -> pl.Expr:
+    return pl.col("_doc_interface_key") + pl.col("_row").cast(pl.String).str.pad_start(4, "0")
+
+
 def _numbered_rows(frame: pl.DataFrame) -> pl.DataFrame:
     """``_row``, the row's place among its document's rows of the level (after ``where:``), and its interface key."""
-    row = pl.int_range(1, pl.len() + 1).over("_doc_seq")
-    key = pl.col("_doc_interface_key") + row.cast(pl.String).str.pad_start(4, "0")
-    return frame.with_columns(row.alias("_row"), key.alias("_interface_key"))
+    numbered = frame.with_columns(pl.int_range(1, pl.len() + 1).over("_doc_seq").alias("_row"))
+    return numbered.with_columns(_interface_key().alias("_interface_key"))
 
 
 def _of_kept_lines(
@@ -243,7 +256,9 @@ def _context(now: datetime, source_file: str, erp_file: str) -> list[pl.Expr]:
 def _children(frame: pl.DataFrame, parent: pl.DataFrame, doc_key: str, order: list[str]) -> pl.DataFrame:
     joined = frame.join(parent, left_on=doc_key, right_on="_parent", how="inner")
     keys = [pl.col(c).cast(pl.Int64, strict=False) for c in order]
-    return joined.sort(["_doc_seq", *keys, LINE], maintain_order=True).with_columns(pl.col(doc_key).alias("doc_id"))
+    return joined.sort(["_doc_seq", *keys, LINE], maintain_order=True).with_columns(
+        pl.int_range(1, pl.len() + 1).over("_doc_seq").alias("_row"), pl.col(doc_key).alias("doc_id")
+    )
 
 
 def _problems(frame: pl.DataFrame, records: list[CompiledRecord], level: str) -> pl.DataFrame:
