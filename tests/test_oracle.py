@@ -8,6 +8,8 @@ Refresh on purpose only: ``UPDATE_GOLDEN=1 pytest tests/test_oracle.py``, then r
 from __future__ import annotations
 
 import csv
+import os
+import shutil
 from collections import defaultdict
 from decimal import Decimal
 from pathlib import Path
@@ -41,6 +43,8 @@ HEADERS = [
 ]
 LINES = ["INTERFACE_LINE_ID", "INTERFACE_HEADER_ID", "ACTION", "LINE_NUM", "SHIPMENT_NUM", "ITEM"]
 LINES += ["ITEM_DESCRIPTION", "LINE_TYPE", "UNIT_OF_MEASURE", "QUANTITY", "UNIT_PRICE", "AMOUNT", "NEED_BY_DATE"]
+# a change request updates lines only: no line type (the ERP has the line), no distributions
+CHANGE_LINES = [c for c in LINES if c != "LINE_TYPE"]
 DISTRIBUTIONS = ["INTERFACE_HEADER_ID", "INTERFACE_LINE_ID", "INTERFACE_DISTRIBUTION_ID", "DISTRIBUTION_NUM"]
 DISTRIBUTIONS += ["QUANTITY_ORDERED", "AMOUNT_ORDERED"]
 DISTRIBUTIONS += ["CHARGE_ACCOUNT_SEGMENT1", "CHARGE_ACCOUNT_SEGMENT2", "CHARGE_ACCOUNT_SEGMENT3"]
@@ -216,6 +220,23 @@ def test_a_change_of_quantities_updates_the_po_by_its_number(sftp_workspace: Wor
         head["INTERFACE_HEADER_ID"],
     )
     assert (row["UNIT_PRICE"], row["AMOUNT"]) == ("6.4000", "")  # a quantity line: its price, no amount
+    files = sorted(ws.handoff.glob("*OrderHeaderChange_20261124_010000Z*.csv"))
+    assert [p.name.split(".")[-2] for p in files] == ["oracle_po_interface", "lines"]  # no distributions
+    assert (csv_table(files[0])[0], csv_table(files[1])[0]) == (HEADERS, CHANGE_LINES)
+    _matches_change_golden(files)
+
+
+def _matches_change_golden(files: list[Path]) -> None:
+    """The change feed's hand-off, byte for byte (its CSVs hold nothing of the run's clock)."""
+    golden = GOLDEN.with_name("oracle_po_interface_change")
+    if os.environ.get("UPDATE_GOLDEN"):
+        shutil.rmtree(golden, ignore_errors=True)
+        golden.mkdir()
+        for path in files:
+            shutil.copy(path, golden / path.name)
+    assert [p.name for p in files] == sorted(p.name for p in golden.iterdir())
+    for path in files:
+        assert path.read_bytes() == (golden / path.name).read_bytes(), path.name
 
 
 @pytest.mark.parametrize(("status", "verb"), [("cancelled", "cancel"), ("closed", "close")])
