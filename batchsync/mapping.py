@@ -106,7 +106,7 @@ class _Compiler:
         records = [r for i, body in enumerate(records_raw) if (r := self._record(body, f"records[{i}]"))]
         self._check_numbering(records)
         names = {role: [r.name for r in records if r.level == role] for role in self.layout.roles}
-        where = level_filters(self.wheres, names, self.problems)
+        where = level_filters(self.wheres, names, self.layout.noun, self.problems)
         if self.idoc is not None:
             self.problems += check_records(self.idoc[0], self.shapes, self.idoc[1])
         return CompiledMapping(

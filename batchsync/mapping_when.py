@@ -102,6 +102,8 @@ def names_in(body: Any) -> set[str]:
 
 # counted over the rows where: keeps, so not yet known when it decides
 NOT_IN_WHERE = ("_row", "_interface_key", "_allocations", "_text_line", "_text_format")
+# decided by comparing the rows kept with what the ERP has: after where:
+AFTER_WHERE = ("_change", "_line_change")
 
 
 @dataclass(frozen=True)
@@ -114,7 +116,9 @@ class Where:
     condition: pl.Expr
 
 
-def level_filters(wheres: list[Where], records: dict[str, list[str]], problems: list[str]) -> dict[str, pl.Expr]:
+def level_filters(
+    wheres: list[Where], records: dict[str, list[str]], noun: str, problems: list[str]
+) -> dict[str, pl.Expr]:
     """``where:`` filters a level's rows for every record of the level (and what belongs to a row left out
     goes with it), so all its records say the same: a record without one would be written for rows its
     siblings leave out. ``records``: the names of each level's records."""
@@ -123,7 +127,9 @@ def level_filters(wheres: list[Where], records: dict[str, list[str]], problems: 
         given = [w for w in wheres if w.level == level]
         first = given[0]
         if level == "header":
-            problems.append(f"{first.at}.where: a PO is sent whole or rejected; where: filters lines and allocations")
+            problems.append(
+                f"{first.at}.where: a {noun} is sent whole or rejected; where: filters lines and allocations"
+            )
             continue
         if len(given) < len(records[level]) or any(w.body != first.body for w in given):
             problems.append(
@@ -132,5 +138,10 @@ def level_filters(wheres: list[Where], records: dict[str, list[str]], problems: 
             )
         if used := sorted(names_in(first.body) & set(NOT_IN_WHERE)):
             problems.append(f"{first.at}.where: {', '.join(used)} count the rows where: keeps; it cannot use them")
+        if used := sorted(names_in(first.body) & set(AFTER_WHERE)):
+            problems.append(
+                f"{first.at}.where: {', '.join(used)} are decided by comparing the rows kept with what the ERP "
+                f"has, after where:; it cannot use them (when: can)"
+            )
         filters[level] = first.condition
     return filters

@@ -103,6 +103,10 @@ def test_an_allocation_where_may_read_its_line(tmp_path: Path) -> None:
             "records[1] (L).where: every line record must carry the same where:",
         ),
         ([HEADER, {**LINE, "where": {"positive": "_row"}}], "records[1] (L).where: _row count the rows where: keeps"),
+        (
+            [HEADER, {**LINE, "where": {"not": {"equals": ["_line_change", "unchanged"]}}}],
+            "records[1] (L).where: _line_change are decided by comparing the rows kept with what the ERP has",
+        ),
         ([HEADER, {**LINE, "where": {"positive": "no-such-column"}}], "'no-such-column' is not a column of line"),
         (
             [HEADER, LINE, {**ALLOCATION, "fields": [{"name": "n", "source": "line._allocations"}]}],
