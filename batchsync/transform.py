@@ -81,6 +81,7 @@ def transform(
         frames = {**frames, "line": kind.with_erp_lines(frames["line"], decisions, erp_state)}
     line_decision = same_as_document if kind is None else kind.line_decision
     levels = _level_frames(frames, decisions, mapping, layout, context, line_decision)
+    stale = _stale_erp_lines(frames["line"], levels["line"], layout, mapping, erp_state)
     if erp_state is not None:
         assert kind is not None, "comparing with the ERP takes the feed kind's line actions"
         by_level = {"header": mapping.at_level("header"), "line": mapping.at_level("line")}
@@ -92,7 +93,8 @@ def transform(
     else:
         unchanged = _ids()
     levels = _numbered(levels, mapping)
-    problems = pl.concat([_problems(levels[role], mapping.at_level(role), role) for role in levels]).sort("line")
+    problems = pl.concat([_problems(levels[role], mapping.at_level(role), role) for role in levels] + [stale])
+    problems = problems.sort("line")
     rejected = first_reasons(problems, levels)
     bad = rejected["doc_id"].implode()
     header_records = mapping.at_level("header")
@@ -172,11 +174,36 @@ def _level_rows(
     if below_line:  # an allocation: its line's values beside it, and only of a line the target takes
         assert record.line_key is not None
         children = _of_kept_lines(children, levels["line"], record.line_key, mapping)
-    if record.role in mapping.where:
-        children = children.filter(mapping.where[record.role].fill_null(False))
+    if record.role in mapping.where:  # a line the ERP has that the PO no longer lists is sent as deleted, always
+        gone = pl.col("_erp_deleted").fill_null(False) if "_erp_deleted" in children.columns else pl.lit(False)
+        children = children.filter(mapping.where[record.role].fill_null(False) | gone)
     elif not (below_line and "line" in mapping.where):  # nothing left out: _children's numbers hold
         return children.with_columns(_interface_key().alias("_interface_key"))
     return _numbered_rows(children)
+
+
+def _stale_erp_lines(
+    lines: pl.DataFrame, kept: pl.DataFrame, layout: Layout, mapping: CompiledMapping, state: ErpState | None
+) -> pl.DataFrame:
+    """A line the ERP has that a new version's ``where:`` leaves out would go stale there, and vanish from
+    what the ledger knows the ERP has: it rejects its PO, with what to do (problems, ERROR_SCHEMA)."""
+    schema = {k: v for k, v in ERROR_SCHEMA.items() if k != "file"}
+    if state is None or state.po_key is not None or "line" not in mapping.where:
+        return pl.DataFrame(schema=schema)
+    doc_key, number = layout.role("line").doc_key, state.line_key
+    left_out = lines.join(kept.select(pl.col("doc_id").alias(doc_key), number), on=[doc_key, number], how="anti")
+    known = state.lines.select(pl.col("_erp_po").alias(doc_key), pl.col("_erp_line").alias(number))
+    stale = left_out.join(known, on=[doc_key, number], how="semi")
+    message = "line {}: the ERP has it, and the mapping's where: leaves it out of this version: cancel it in Coupa"
+    return stale.select(
+        pl.col(LINE).alias("line"),
+        pl.lit("line").alias("record_type"),
+        pl.col(doc_key).alias("doc_id"),
+        pl.lit(number).alias("column"),
+        pl.lit("where").alias("check"),
+        pl.col(number).cast(pl.String).alias("value"),
+        pl.format(message + " or send it, so the ERP's copy stays true", number).alias("message"),
+    ).cast(schema)  # type: ignore[arg-type]
 
 
 def _interface_key() -> pl.Expr:

@@ -11,7 +11,11 @@ import yaml
 
 from batchsync.errors import ConfigError
 from batchsync.mapping import CompiledMapping, load_mapping
+from batchsync.resources import shipped
+from tests.conftest import Workspace
 from tests.coupa_files import po_file
+from tests.targets import with_own_files
+from tests.test_erp_state import item_actions, send
 from tests.test_mapping import LAYOUT, mapping_dir, run
 
 POSITIVE = {"positive": "quantity"}
@@ -155,3 +159,44 @@ def test_an_allocation_map_over_line_change_is_held_to_the_document_values(tmp_p
     line_map = {"name": "ACT", "source": "_line_change", "map": {"added": "A", "changed": "C", "cancelled": "X"}}
     found = _problems(tmp_path, HEADER, LINE, {**ALLOCATION, "fields": [line_map]})
     assert any("map: _change can also be new, cancel, close, header, items, header_items" in p for p in found), found
+
+
+def _filtered_sap(ws: Workspace) -> None:
+    """The shipped SAP target with ``where: {positive: quantity}`` on every line record (PO feed)."""
+    text = (shipped("mappings") / "sap_orders05.yaml").read_text(encoding="utf-8")
+    mapping = text.replace("    level: line\n", "    level: line\n    where: {positive: quantity}\n")
+    assert mapping != text
+    with_own_files(ws.config, {"sap_orders05.yaml": mapping}, {})
+
+
+ITEMS = [
+    {"line-number": n, "quantity": q, "price": "2.00", "total": str(2 * int(q)) + ".00"}
+    for n, q in ((1, "2"), (2, "0"))
+]
+TAKEN = [ITEMS[0], {**ITEMS[1], "quantity": "3", "total": "6.00"}]
+
+
+def test_a_line_where_left_out_is_added_when_a_later_version_takes_it(sftp_workspace: Workspace) -> None:
+    ws = sftp_workspace
+    _filtered_sap(ws)
+    first = send(ws, "OrderHeader_20261124_010000Z.csv", po_file([{"id": "4301", "version": "1"}], ITEMS))
+    assert first is not None and item_actions(first) == [("000001", "001")]  # line 2 (quantity 0) left out
+    # the ledger knows the ERP has line 1 only: line 2 is not the ERP's until it is sent
+    assert [r["line_number"] for r in ws.rows("SELECT line_number FROM po_lines WHERE po_id = '4301'")] == ["1"]
+
+    second = send(ws, "OrderHeader_20261124_020000Z.csv", po_file([{"id": "4301", "version": "2"}], TAKEN))
+
+    assert second is not None and item_actions(second) == [("000001", "004"), ("000002", "001")]  # added, not 002
+
+
+def test_a_line_the_erp_has_that_where_now_leaves_out_rejects_the_po(sftp_workspace: Workspace) -> None:
+    ws = sftp_workspace
+    _filtered_sap(ws)
+    assert send(ws, "OrderHeader_20261124_010000Z.csv", po_file([{"id": "4301", "version": "1"}], TAKEN))
+    ws.put("OrderHeader_20261124_020000Z.csv", po_file([{"id": "4301", "version": "2"}], ITEMS))  # line 2: 0
+
+    assert ws.cli("run").exit_code == 1
+
+    [row] = ws.rows("SELECT outcome, reason FROM po_versions WHERE po_id = '4301' AND version = 2")
+    assert row["outcome"] == "rejected"
+    assert "line 2: the ERP has it, and the mapping's where: leaves it out of this version" in row["reason"]
