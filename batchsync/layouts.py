@@ -41,7 +41,8 @@ class Layout:
     kind: str
     records: list[RecordType] = field(default_factory=list)
     noun: str = "document"  # what one document is called in messages: PO, change request
-    # every value the engine gives each of its decision columns in this kind's documents sent
+    # every value the engine gives each of its decision columns in this kind's documents sent; the first
+    # ``_decision`` is what a document is first sent as
     decisions: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     def by_word(self) -> dict[str, RecordType]:

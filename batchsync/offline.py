@@ -8,10 +8,10 @@ from pathlib import Path
 
 import polars as pl
 
-from batchsync.parse import parse_file
+from batchsync.parse import ParsedFile, parse_file
 from batchsync.process import PreparedFeed
-from batchsync.transform import transform
-from batchsync.validate import validate
+from batchsync.transform import Transformed, transform
+from batchsync.validate import Validated, validate
 
 
 @dataclass
@@ -37,10 +37,22 @@ def looks_like_change_file(path: Path) -> bool:
 
 def check_file(path: Path, feed: PreparedFeed, now: datetime) -> FileCheck:
     """Raises ``DataError`` when the file cannot be read as the feed's format at all."""
+    parsed, validated, mapped = map_file(path, feed, now)
+    errors = pl.concat(
+        [validated.errors, mapped.problems.select(pl.lit(path.name).alias("file"), pl.all())], how="vertical_relaxed"
+    ).sort("line", maintain_order=True)
+    rejected = validated.rejected.height + mapped.rejected.height
+    return FileCheck(path.name, parsed.frames["header"].height, rejected, errors)
+
+
+def map_file(path: Path, feed: PreparedFeed, now: datetime) -> tuple[ParsedFile, Validated, Transformed]:
+    """Parse, validate and map a local file as a run first would, its ledger empty: every valid document
+    goes as its kind first sends one (a PO new, a change request as a change), so an unmappable value
+    is found now, not at 3 a.m."""
     parsed = parse_file(path, feed.layout, display_name=path.name)
     validated = validate(parsed, feed.layout, feed.kind.models, feed.kind.rules)
-    # every valid PO is mapped as if new: an unmappable value is found now, not at 3 a.m.
-    ids = validated.frames["header"].select(pl.col("id").unique(maintain_order=True), pl.lit("new").alias("_decision"))
+    first = pl.lit(feed.kind.first_decision).alias("_decision")
+    ids = validated.frames["header"].select(pl.col("id").unique(maintain_order=True), first)
     mapped = transform(
         validated.frames,
         ids,
@@ -51,8 +63,4 @@ def check_file(path: Path, feed: PreparedFeed, now: datetime) -> FileCheck:
         erp_file="",
         kind=feed.kind,
     )
-    errors = pl.concat(
-        [validated.errors, mapped.problems.select(pl.lit(path.name).alias("file"), pl.all())], how="vertical_relaxed"
-    ).sort("line", maintain_order=True)
-    rejected = validated.rejected.height + mapped.rejected.height
-    return FileCheck(path.name, parsed.frames["header"].height, rejected, errors)
+    return parsed, validated, mapped

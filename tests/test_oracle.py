@@ -14,13 +14,16 @@ from collections import defaultdict
 from decimal import Decimal
 from pathlib import Path
 
-import polars as pl
 import pytest
 
 from batchsync import pipeline
-from batchsync.config import Config, load_config
+from batchsync.config import Config, FeedConfig, load_config
 from batchsync.demo import build_workspace
+from batchsync.feeds import prepare_feed
 from batchsync.kinds.purchase_orders.layout import PO_ALLOCATION, PO_HEADER
+from batchsync.offline import check_file, map_file
+from batchsync.process import PreparedFeed
+from batchsync.resources import shipped
 from tests.change_files import change_file
 from tests.conftest import CHANGE_SAMPLE, FIXED_NOW, Workspace
 from tests.coupa_files import po_file
@@ -266,17 +269,14 @@ def test_the_samples_over_sshd_give_the_golden_bytes(sftp_workspace: Workspace) 
     assert samples_over_sshd(ws, TARGET, GOLDEN) == 1  # the samples' rejected POs and change requests
 
 
+def _change_feed() -> PreparedFeed:
+    kind = "order_header_changes"
+    return prepare_feed(FeedConfig(kind, kind, "/x", "*.csv", TARGET), shipped("mappings"), shipped("templates"))
+
+
 def test_a_change_line_without_a_quantity_updates_its_amount(tmp_path: Path) -> None:
     """A change line carries no line type: without a quantity it is an amount line, its price the amount."""
-    from batchsync.config import FeedConfig
-    from batchsync.feeds import prepare_feed
-    from batchsync.parse import parse_file
-    from batchsync.resources import shipped
-    from batchsync.transform import transform
-    from batchsync.validate import validate
-
-    kind = "order_header_changes"
-    feed = prepare_feed(FeedConfig(kind, kind, "/x", "*.csv", TARGET), shipped("mappings"), shipped("templates"))
+    feed = _change_feed()
     header = {"id": "9302", "order-header-id": "4204", "supplier-number": "SUP-1004", "currency": "USD"}
     lines = [
         {"order-header-change-id": "9302", "line-num": "1", "price": "4600.00", "order-line-id": "1"},
@@ -284,22 +284,21 @@ def test_a_change_line_without_a_quantity_updates_its_amount(tmp_path: Path) -> 
     ]
     path = tmp_path / "OrderHeaderChange_1.csv"
     path.write_bytes(change_file([header], lines))
-    validated = validate(parse_file(path, feed.layout), feed.layout, feed.kind.models, feed.kind.rules)
+    _, validated, mapped = map_file(path, feed, FIXED_NOW)
     assert validated.errors.height == 0, validated.errors.to_dicts()
-    sends = validated.frames["header"].select("id", "order-header-id").rename({"order-header-id": "po_id"})
-    mapped = transform(
-        validated.frames,
-        sends.with_columns(_decision=pl.lit("change")),
-        feed.mapping,
-        feed.layout,
-        now=FIXED_NOW,
-        source_file=path.name,
-        erp_file="R0000001-0001_x.csv",
-        kind=feed.kind,
-    )
     texts = mapped.documents["line_records"][0].splitlines()
     rows = list(csv.reader(texts))
     columns = next(csv.reader([feed.mapping.outputs[1].column_row or ""]))
     by_line = {r[columns.index("LINE_NUM")]: dict(zip(columns, r, strict=True)) for r in rows}
     assert (by_line["1"]["QUANTITY"], by_line["1"]["UNIT_PRICE"], by_line["1"]["AMOUNT"]) == ("", "", "4600.00")
     assert (by_line["2"]["QUANTITY"], by_line["2"]["UNIT_PRICE"], by_line["2"]["AMOUNT"]) == ("14.000", "96.0000", "")
+
+
+def test_validate_checks_a_change_file_as_changes_not_as_new_pos() -> None:
+    """``batchsync validate`` maps a change request as a run sends one: Oracle's interface takes a change,
+    so only the sample change that adds and cancels lines (9001) is rejected, with that reason."""
+    sample = shipped("samples") / "remote" / "Outgoing" / "OrderHeaderChanges" / CHANGE_SAMPLE
+    check = check_file(sample, _change_feed(), FIXED_NOW)
+    assert (check.documents, check.rejected) == (5, 1)
+    assert set(check.errors["doc_id"]) == {"9001"}
+    assert all("cannot take from a change request" in m for m in check.errors["message"])

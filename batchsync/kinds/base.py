@@ -59,6 +59,11 @@ class FeedKind(ABC, Generic[J]):
     models: dict[str, type[pa.DataFrameModel]]
     rules: tuple[Rule, ...]
 
+    @property
+    def first_decision(self) -> str:
+        """What a document of the kind is first sent as (``_decision``): a file checked offline goes so."""
+        return self.layout.decisions["_decision"][0]
+
     @abstractmethod
     def line_decision(self) -> pl.Expr:
         """``_line_change`` of a line before any comparison with the ERP (from the document's decision)."""
