@@ -30,6 +30,12 @@ if TYPE_CHECKING:
 LineDecision = Callable[[], pl.Expr]  # per line record, from the document's _decision and the line's own columns
 
 
+STALE_LINE = (
+    "line {}: the ERP has it, and the mapping's where: leaves it out of this version: "
+    "cancel it in Coupa or send it, so the ERP's copy stays true"
+)
+
+
 def same_as_document() -> pl.Expr:
     return pl.col("_decision")
 
@@ -194,7 +200,6 @@ def _stale_erp_lines(
     left_out = lines.join(kept.select(pl.col("doc_id").alias(doc_key), number), on=[doc_key, number], how="anti")
     known = state.lines.select(pl.col("_erp_po").alias(doc_key), pl.col("_erp_line").alias(number))
     stale = left_out.join(known, on=[doc_key, number], how="semi")
-    message = "line {}: the ERP has it, and the mapping's where: leaves it out of this version: cancel it in Coupa"
     return stale.select(
         pl.col(LINE).alias("line"),
         pl.lit("line").alias("record_type"),
@@ -202,8 +207,13 @@ def _stale_erp_lines(
         pl.lit(number).alias("column"),
         pl.lit("where").alias("check"),
         pl.col(number).cast(pl.String).alias("value"),
-        pl.format(message + " or send it, so the ERP's copy stays true", number).alias("message"),
+        pl.format(STALE_LINE, number).alias("message"),
     ).cast(schema)  # type: ignore[arg-type]
+
+
+def _row_number() -> pl.Expr:
+    """A row's place among its document's rows of the level, from 1."""
+    return pl.int_range(1, pl.len() + 1).over("_doc_seq")
 
 
 def _interface_key() -> pl.Expr:
@@ -212,7 +222,7 @@ def _interface_key() -> pl.Expr:
 
 def _numbered_rows(frame: pl.DataFrame) -> pl.DataFrame:
     """``_row``, the row's place among its document's rows of the level (after ``where:``), and its interface key."""
-    numbered = frame.with_columns(pl.int_range(1, pl.len() + 1).over("_doc_seq").alias("_row"))
+    numbered = frame.with_columns(_row_number().alias("_row"))
     return numbered.with_columns(_interface_key().alias("_interface_key"))
 
 
@@ -284,7 +294,7 @@ def _children(frame: pl.DataFrame, parent: pl.DataFrame, doc_key: str, order: li
     joined = frame.join(parent, left_on=doc_key, right_on="_parent", how="inner")
     keys = [pl.col(c).cast(pl.Int64, strict=False) for c in order]
     return joined.sort(["_doc_seq", *keys, LINE], maintain_order=True).with_columns(
-        pl.int_range(1, pl.len() + 1).over("_doc_seq").alias("_row"), pl.col(doc_key).alias("doc_id")
+        _row_number().alias("_row"), pl.col(doc_key).alias("doc_id")
     )
 
 

@@ -8,8 +8,6 @@ Refresh on purpose only: ``UPDATE_GOLDEN=1 pytest tests/test_oracle.py``, then r
 from __future__ import annotations
 
 import csv
-import os
-import shutil
 from collections import defaultdict
 from decimal import Decimal
 from pathlib import Path
@@ -27,7 +25,7 @@ from batchsync.resources import shipped
 from tests.change_files import change_file
 from tests.conftest import CHANGE_SAMPLE, FIXED_NOW, Workspace
 from tests.coupa_files import po_file
-from tests.targets import csv_table, demo_handoff, matches_golden, pointed_at, samples_over_sshd
+from tests.targets import csv_table, demo_handoff, files_match_golden, matches_golden, pointed_at, samples_over_sshd
 from tests.test_idoc_layout import SAMPLES, source_pos
 
 GOLDEN = Path(__file__).resolve().parent / "golden" / "oracle_po_interface"
@@ -226,20 +224,7 @@ def test_a_change_of_quantities_updates_the_po_by_its_number(sftp_workspace: Wor
     files = sorted(ws.handoff.glob("*OrderHeaderChange_20261124_010000Z*.csv"))
     assert [p.name.split(".")[-2] for p in files] == ["oracle_po_interface", "lines"]  # no distributions
     assert (csv_table(files[0])[0], csv_table(files[1])[0]) == (HEADERS, CHANGE_LINES)
-    _matches_change_golden(files)
-
-
-def _matches_change_golden(files: list[Path]) -> None:
-    """The change feed's hand-off, byte for byte (its CSVs hold nothing of the run's clock)."""
-    golden = GOLDEN.with_name("oracle_po_interface_change")
-    if os.environ.get("UPDATE_GOLDEN"):
-        shutil.rmtree(golden, ignore_errors=True)
-        golden.mkdir()
-        for path in files:
-            shutil.copy(path, golden / path.name)
-    assert [p.name for p in files] == sorted(p.name for p in golden.iterdir())
-    for path in files:
-        assert path.read_bytes() == (golden / path.name).read_bytes(), path.name
+    files_match_golden(files, GOLDEN.with_name("oracle_po_interface_change"))  # nothing of the run's clock
 
 
 @pytest.mark.parametrize(("status", "verb"), [("cancelled", "cancel"), ("closed", "close")])

@@ -74,9 +74,7 @@ class PurchaseOrders(FeedKind[Judgement]):
             "po_versions": versions,
             "writeback": po_writeback_rows(versions, ctx.config.writeback.status_field, ctx.now),
             "error_report": ctx.error_report(errors),
-            "po_lines": handed_off_lines(
-                validated.frames["line"], versions, transformed, ctx.feed.layout, "line" in ctx.feed.mapping.where
-            ),
+            "po_lines": handed_off_lines(validated.frames["line"], versions, transformed, ctx.feed.layout),
         }
         counts = {o: int((versions["outcome"] == o).sum()) for o in OUTCOMES} | {"errors": errors.height}
         return Concluded("empty" if parsed.is_empty else "processed", errors, counts, parts)

@@ -88,14 +88,14 @@ def _fingerprints(transformed: Transformed) -> pl.DataFrame:
 
 
 def handed_off_lines(
-    lines: pl.DataFrame, versions: pl.DataFrame, transformed: Transformed, layout: Layout, filtered: bool = False
+    lines: pl.DataFrame, versions: pl.DataFrame, transformed: Transformed, layout: Layout
 ) -> pl.DataFrame:
     """What the ERP now has of each PO line: the change feed checks quantities against what was received,
     the next version is compared with its fingerprint, and its Coupa columns let it go out as deleted."""
     # a Line record has its own version column; the PO's is the one that counts
     handed = versions.filter(pl.col("outcome") == "handed_off").select("po_id", pl.col("version").alias("_po"))
     marks = transformed.line_fingerprints
-    if filtered and marks is not None:  # where: left some lines out: the ERP has only those it was sent
+    if marks is not None:  # the ERP has the lines it was sent (a line where: left out is not among them)
         sent = marks.select(pl.col("po_id").alias("order-header-id"), pl.col("line_number").alias("line-number"))
         lines = lines.join(sent, on=["order-header-id", "line-number"], how="semi")
     if marks is None:
