@@ -53,6 +53,7 @@ def prepare_feed(feed: FeedConfig, mappings_dir: Path, templates_dir: Path) -> P
     layout = layout_for(feed.kind, feed.columns)
     mapping = load_mapping(mappings_dir, feed.target, layout)
     names = [r.name for r in mapping.at_level("header")] + [f"{r}_records" for r in layout.roles]
+    names += ["records"] if mapping.by_segment else []  # the whole document in SAP's segment order
     templates = [load_template(templates_dir, o.template) for o in mapping.outputs]
     for template, output in zip(templates, mapping.outputs, strict=True):
         check_template(template, names, mapping.charset, output.renamed(layout.roles[1:]))

@@ -21,6 +21,9 @@ from batchsync.resources import shipped
 # the data record's administrative part, before SDATA (SAP's EDI_DD40)
 DATA_HEADER = ("SEGNAM", "MANDT", "DOCNUM", "SEGNUM", "PSGNUM", "HLEVEL")
 SEGMENT_NAMES = ("segment", "definition")  # E1EDK01, or SAP's versioned definition name E2EDK01005
+# how a document's records follow each other: ORDERS05's items each with their own segments, or (a BAPI's
+# IDoc, PORDCR1) every occurrence of a segment together, in the basic type's order, as its syntax requires
+ORDERS = ("by_item", "by_segment")
 
 
 @dataclass(frozen=True)
@@ -44,6 +47,27 @@ class BasicType:
 
     def segment_name(self, segment: str, style: str) -> str:
         return self.segments[segment].definition if style == "definition" else segment
+
+    def position(self, segment: str) -> int:
+        """Where the segment comes in a document; the control record first."""
+        return -1 if segment == "EDI_DC40" else self.segments[segment].position
+
+    def encloses(self, segment: str) -> bool:
+        """Other segments name it their parent: in IDoc-XML its element holds theirs."""
+        return any(s.parent == segment for s in self.segments.values())
+
+    def with_changes(self, other: BasicType) -> BasicType:
+        """One definition for a mapping that creates with one basic type and changes with another
+        (PORDCR102 and PORDCH03): the segments only the second has are checked against the second."""
+        extra = {name: s for name, s in other.segments.items() if name not in self.segments}
+        return BasicType(
+            f"{self.name}/{other.name}",
+            self.control_length,
+            self.control_fields,
+            self.data_length,
+            self.header_fields,
+            {**self.segments, **extra},
+        )
 
 
 def definition_path(mapping_dir: Path, basic_type: str) -> Path:
@@ -84,6 +108,7 @@ class RecordShape:
     length: int | None
     fields: list[tuple[str, int | None, str | None]]  # name, width, constant value
     psgnum_parent: str | None  # the record a psgnum field points at, as its segment
+    xml: bool = False  # IDoc-XML: the segment's fields as elements, no data-record header, no padding
 
 
 def check_records(basic: BasicType, records: list[RecordShape], style: str) -> list[str]:
@@ -91,27 +116,33 @@ def check_records(basic: BasicType, records: list[RecordShape], style: str) -> l
     last: dict[str, int] = {}
     for record in records:
         if record.segment == "EDI_DC40":
-            problems += _check_fields(record, basic.control_fields, basic.control_length, 0)
+            length = None if record.xml else basic.control_length
+            problems += _check_fields(record, basic.control_fields, length, 0)
             continue
         segment = basic.segments.get(record.segment)
         if segment is None:
             known = ", ".join(basic.segments)
             problems.append(f"{record.where}.segment: {record.segment!r} is not a segment of {basic.name} ({known})")
             continue
-        fields = basic.header_fields + segment.fields
-        problems += _check_fields(record, fields, basic.data_length, len(DATA_HEADER))
-        problems += _check_header_values(record, segment, basic.segment_name(record.segment, style))
+        if record.xml:
+            problems += _check_fields(record, segment.fields, None, 0)
+        else:
+            fields = basic.header_fields + segment.fields
+            problems += _check_fields(record, fields, basic.data_length, len(DATA_HEADER))
+            problems += _check_header_values(record, segment, basic.segment_name(record.segment, style))
         if segment.position < last.get(record.level, -1):
             problems.append(f"{record.where}: SAP's {basic.name} puts {record.segment} before the segment above it")
         last[record.level] = max(last.get(record.level, -1), segment.position)
     return problems
 
 
-def _check_fields(record: RecordShape, expected: list[tuple[str, int, int]], length: int, fixed: int) -> list[str]:
+def _check_fields(
+    record: RecordShape, expected: list[tuple[str, int, int]], length: int | None, fixed: int
+) -> list[str]:
     problems = []
-    if record.length != length:
+    if length is not None and record.length != length:
         problems.append(f"{record.where}.length: SAP's record is {length} characters, the mapping says {record.length}")
-    position = 1
+    position = expected[0][1] if expected else 1
     for i, (name, width, _) in enumerate(record.fields):
         where = f"{record.where}.fields[{i}] ({record.segment}.{name})"
         if i >= len(expected):

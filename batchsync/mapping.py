@@ -30,6 +30,7 @@ from batchsync.layouts import Layout
 from batchsync.mapping_compute import compile_compute
 from batchsync.mapping_csv import csv_options, fixed_only_keys
 from batchsync.mapping_head import basic_type, encoding, xref_tables
+from batchsync.mapping_idoc import IdocParts, check_numbering
 from batchsync.mapping_lookup import Lookup, checked_date, lookup, on_missing, uncovered_decisions
 from batchsync.mapping_model import (
     FIELD_KEYS,
@@ -75,7 +76,8 @@ class _Compiler:
         self.xrefs: dict[str, dict[str, str]] = {}
         self.header_columns: set[str] = set()
         self.line_columns: set[str] = set()
-        self.idoc: tuple[BasicType, str] | None = None
+        self.idoc: tuple[BasicType, str, str] | None = None
+        self.parts = IdocParts(None)
         self.shapes: list[RecordShape] = []  # what the IDoc check reads of each record
         self.parents: dict[str, list[str]] = {}  # record -> the records its psgnum fields name
         self.segment = self.record_name = ""
@@ -99,12 +101,14 @@ class _Compiler:
         self.xrefs = xref_tables(raw.get("xref") or {}, self.path.parent, self.problems)
         self.charset, self.in_bytes = encoding(raw.get("encoding", {}), self.problems)
         self.idoc = basic_type(raw.get("idoc"), self.path.parent, self.problems)
+        self.parts = IdocParts(self.idoc)
         records_raw = raw.get("records")
         if not isinstance(records_raw, list) or not records_raw:
             self.problems.append("records: expected a list of records")
             records_raw = []
         records = [r for i, body in enumerate(records_raw) if (r := self._record(body, f"records[{i}]"))]
-        self._check_numbering(records)
+        shapes = [(r.name, r.level, r.numbered) for r in records]
+        self.problems += check_numbering(shapes, self.parents, self.parts.by_segment)
         names = {role: [r.name for r in records if r.level == role] for role in self.layout.roles}
         where = level_filters(self.wheres, names, self.layout.noun, self.problems)
         if self.idoc is not None:
@@ -119,19 +123,8 @@ class _Compiler:
             self.charset,
             self.line_columns,
             where,
+            self.parts.by_segment,
         )
-
-    def _check_numbering(self, records: list[CompiledRecord]) -> None:
-        """psgnum names a numbered record of the same level, written before it."""
-        seen: dict[str, str] = {}
-        for record in records:
-            for parent in self.parents.get(record.name, []):
-                if seen.get(parent) != record.level:
-                    self.problems.append(
-                        f"{record.name}: psgnum {parent!r} is not a numbered {record.level} record above it"
-                    )
-            if record.numbered:
-                seen[record.name] = record.level
 
     def _unknown_keys(self, body: dict[str, Any], known: set[str], where: str) -> None:
         for key in sorted(set(body) - known):
@@ -149,8 +142,8 @@ class _Compiler:
             self.problems.append(f"{where}.level: {level!r} is not one of {', '.join(self.layout.roles)}")
             level = "header"
         layout = body.get("layout", "fixed")
-        if layout not in ("fixed", "csv"):
-            self.problems.append(f"{where}.layout: {layout!r} is not fixed or csv")
+        if layout not in ("fixed", "csv", "xml"):
+            self.problems.append(f"{where}.layout: {layout!r} is not fixed, csv or xml")
         self.segment, self.record_name = str(body.get("segment", name)), name
         when = compile_when(body["when"], self._in(level), f"{where}.when", self.problems) if "when" in body else None
         if "where" in body:
@@ -171,8 +164,6 @@ class _Compiler:
         if layout == "fixed" and isinstance(length, int) and fixed_total > length:
             self.problems.append(f"{where}.length: the fields add up to {fixed_total} characters, more than {length}")
         numbered = any(isinstance(f, dict) and "segnum" in f for f in fields_raw)
-        if numbered and level not in ("header", "line"):
-            self.problems.append(f"{where}: segment numbers are counted for header and line records only")
         parents = [str(f["psgnum"]) for f in fields_raw if isinstance(f, dict) and "psgnum" in f]
         self.parents[name] = parents
         self.shapes.append(
@@ -184,11 +175,25 @@ class _Compiler:
                 length if isinstance(length, int) else None,
                 [(f.name, f.width, f.constant) for f in fields],
                 self._segment_of(parents[0]) if parents else None,
+                layout == "xml",
             )
         )
         csv = csv_options(body, layout, where, self.problems)
+        position, encloses = self.parts.place(self.segment, layout, where, self.problems)
         return CompiledRecord(
-            name, level, layout, length, csv.delimiter, fields, self.segment, when, lines_of, numbered, csv
+            name,
+            level,
+            layout,
+            length,
+            csv.delimiter,
+            fields,
+            self.segment,
+            when,
+            lines_of,
+            numbered,
+            csv,
+            position,
+            encloses,
         )
 
     def _segment_of(self, record: str) -> str:
@@ -220,11 +225,11 @@ class _Compiler:
         width = spec.get("width", spec.get("max_length"))
         if layout == "csv":
             fixed_only_keys(spec, where, self.problems)
-        elif layout == "fixed" and not isinstance(width, int):
-            self.problems.append(f"{where}.width: fixed-width records need an integer width")
+        elif layout != "csv" and not isinstance(width, int):
+            self.problems.append(f"{where}.width: fixed-width and IDoc-XML fields need an integer width")
         label = f"{record}.{spec['name']}"
         value, problems = self._value(spec, producer, where, level, label)
-        if layout == "fixed":
+        if layout != "csv":
             value = self._one_record(value, spec, producer, where, label, problems)
         if spec.get("short_text") and isinstance(width, int):  # declared: the first characters, SAP's short text
             value = first_of(value, width, self.in_bytes)
@@ -242,7 +247,11 @@ class _Compiler:
             self.problems.append(f"{where}: align is left or right, fill one character")
         pad = width if layout == "fixed" and isinstance(width, int) else None
         labelled = [replace(p, field=label) for p in problems]
-        compared = spec.get("compare", constant is None and not numbered and not uses_reserved(spec, producer))
+        mirrors = producer == "sent"  # an X flag says what the fields it names say
+        compared = spec.get(
+            "compare", constant is None and not numbered and not mirrors and not uses_reserved(spec, producer)
+        )
+        self.parts.keep(record, str(spec["name"]), level, value)
         return CompiledField(
             str(spec["name"]), value, pad, align, fill, labelled, constant, bool(compared), self.in_bytes
         )
@@ -354,6 +363,8 @@ class _Compiler:
             return pl.col(f"_segnum:{self.record_name if producer == 'segnum' else body}").cast(pl.String)
         if producer == "source":
             return self._column(body, f"{where}.source", level)
+        if producer == "sent":
+            return self.parts.sent(body, level, where, self.problems)
         if producer == "choose":
             return compile_choose(body, self._in(level), f"{where}.choose", self.problems)
         if producer == "sequence":

@@ -7,7 +7,7 @@ from typing import Any
 
 import yaml
 
-from batchsync.idoc import SEGMENT_NAMES, BasicType, definition_path, load_basic_type
+from batchsync.idoc import ORDERS, SEGMENT_NAMES, BasicType, definition_path, load_basic_type
 from batchsync.mapping_values import CHARSET_ALIASES, CHARSETS, WIDTH_UNITS, read_xref_table
 
 
@@ -29,20 +29,34 @@ def encoding(raw: Any, problems: list[str]) -> tuple[str, bool]:
     return charset, unit == "bytes" and charset == "utf-8"
 
 
-def basic_type(raw: Any, folder: Path, problems: list[str]) -> tuple[BasicType, str] | None:
-    """``idoc: {basic_type: ORDERS05, segment_names: segment | definition}``: checked against SAP's definition."""
+IDOC_KEYS = {"basic_type", "changes_basic_type", "segment_names", "order"}
+
+
+def basic_type(raw: Any, folder: Path, problems: list[str]) -> tuple[BasicType, str, str] | None:
+    """``idoc: {basic_type: ORDERS05, segment_names: segment | definition, order: by_item | by_segment}``, and
+    ``changes_basic_type: PORDCH03`` where changes go with another basic type: checked against SAP's definitions."""
     if raw is None:
         return None
     style = raw.get("segment_names", "segment") if isinstance(raw, dict) else None
+    order = raw.get("order", "by_item") if isinstance(raw, dict) else None
     if not isinstance(raw, dict) or not isinstance(raw.get("basic_type"), str) or style not in SEGMENT_NAMES:
         problems.append("idoc: expected {basic_type: NAME, segment_names: segment or definition}")
         return None
-    path = definition_path(folder, raw["basic_type"])
-    try:
-        return load_basic_type(path), style
-    except (OSError, KeyError, TypeError, ValueError, yaml.YAMLError) as exc:
-        problems.append(f"idoc.basic_type: cannot read SAP's definition {path}: {exc}")
-        return None
+    problems += [f"idoc.{key}: unknown key" for key in sorted(set(raw) - IDOC_KEYS)]
+    if order not in ORDERS:
+        problems.append(f"idoc.order: {order!r} is not one of {', '.join(ORDERS)}")
+        order = "by_item"
+    names = [raw["basic_type"], *([str(raw["changes_basic_type"])] if "changes_basic_type" in raw else [])]
+    types = []
+    for name in names:
+        path = definition_path(folder, name)
+        try:
+            types.append(load_basic_type(path))
+        except (OSError, KeyError, TypeError, ValueError, yaml.YAMLError) as exc:
+            problems.append(f"idoc: cannot read SAP's definition of {name} ({path}): {exc}")
+            return None
+    merged = types[0] if len(types) == 1 else types[0].with_changes(types[1])
+    return merged, str(style), str(order)
 
 
 def xref_tables(raw: Any, folder: Path, problems: list[str]) -> dict[str, dict[str, str]]:

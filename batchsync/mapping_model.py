@@ -31,7 +31,18 @@ RESERVED = {
     "_doc_interface_key",  # the document's _interface_key, at every level
     "_allocations",  # on a line: how many allocations it has
 }
-PRODUCERS = ("source", "const", "concat", "sequence", "segnum", "psgnum", "segment_name", "choose", "compute")
+PRODUCERS = (
+    "source",
+    "const",
+    "concat",
+    "sequence",
+    "segnum",
+    "psgnum",
+    "segment_name",
+    "choose",
+    "compute",
+    "sent",
+)
 # reserved columns that say how a document is sent, not what it says: never part of the comparison with the ERP
 NOT_COMPARED = RESERVED - {"_text_line", "_text_format"}
 FIELD_KEYS = {
@@ -106,7 +117,7 @@ class CompiledField:
 class CompiledRecord:
     name: str
     level: str
-    layout: str  # fixed | csv
+    layout: str  # fixed | csv | xml
     length: int | None
     delimiter: str
     fields: list[CompiledField]
@@ -116,6 +127,8 @@ class CompiledRecord:
     lines_of: tuple[pl.Expr, int, bool] | None = None
     numbered: bool = False  # has a segnum field: counts in the document's segment numbers
     csv: CsvOptions = field(default_factory=CsvOptions)  # quoting, formula guard, column-name row (csv records)
+    position: int = 0  # its segment's place in the IDoc basic type (idoc.order: by_segment sorts by it)
+    encloses: bool = False  # IDoc-XML: its element holds the document's records after it (closed at the end)
 
     @property
     def column_names(self) -> list[str]:
@@ -149,6 +162,7 @@ class CompiledMapping:
     charset: str = "utf-8"  # the hand-off file's code page (``encoding: {charset}``)
     line_columns: set[str] = field(default_factory=set)  # line columns used by allocation records (line.<column>)
     where: dict[str, pl.Expr] = field(default_factory=dict)  # per level below the header: the rows the target takes
+    by_segment: bool = False  # idoc.order: by_segment: each segment's occurrences together, in SAP's order
 
     @property
     def template(self) -> str:

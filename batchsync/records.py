@@ -20,7 +20,7 @@ from batchsync.textlines import text_lines_expr
 def with_text_lines(frame: pl.DataFrame, records: list[CompiledRecord]) -> pl.DataFrame:
     """Adds ``_lines:R``, the text lines of each ``lines_of`` record, and ``_segcount``, the row's numbered records."""
     frame = frame.with_columns(text_lines_expr(*r.lines_of).alias(f"_lines:{r.name}") for r in records if r.lines_of)
-    counts = [_count(r) for r in records if r.numbered]
+    counts = [count_expr(r) for r in records if r.numbered]
     return frame.with_columns((pl.sum_horizontal(counts) if counts else pl.lit(0, pl.Int64)).alias("_segcount"))
 
 
@@ -31,11 +31,12 @@ def number_records(frame: pl.DataFrame, records: list[CompiledRecord], base: pl.
     for record in records:
         if record.numbered:
             numbers.append((base + running + 1).alias(f"_segnum:{record.name}"))
-            running = running + _count(record)
+            running = running + count_expr(record)
     return frame.with_columns(numbers)
 
 
-def _count(record: CompiledRecord) -> pl.Expr:
+def count_expr(record: CompiledRecord) -> pl.Expr:
+    """How many times the record is written for the row (``_lines:R`` made by with_text_lines)."""
     count = pl.col(f"_lines:{record.name}").list.len().cast(pl.Int64) if record.lines_of else pl.lit(1, pl.Int64)
     return count if record.when is None else pl.when(record.when).then(count).otherwise(0)
 
@@ -92,6 +93,8 @@ def _record_pieces(record: CompiledRecord) -> list[pl.Expr | str]:
     if record.layout == "csv":
         cells = [csv_cell(f.value, record.csv) for f in record.fields]
         return [pl.concat_str(cells, separator=record.csv.delimiter)]
+    if record.layout == "xml":
+        return _xml_pieces(record)
     pieces: list[pl.Expr | str] = []
     for f in record.fields:
         constant = f.padded_constant()
@@ -107,6 +110,27 @@ def _record_pieces(record: CompiledRecord) -> list[pl.Expr | str]:
     # too long for its field makes a longer text, but that row's document is rejected anyway
     pieces.append(" " * max(0, (record.length or 0) - sum(f.width or 0 for f in record.fields)))
     return pieces
+
+
+def _xml_pieces(record: CompiledRecord) -> list[pl.Expr | str]:
+    """IDoc-XML: the segment's element with SEGMENT="1", a child element per field that has a value (an empty
+    field is left out, as SAP's XML port writes it); an element holding others is closed at the document's end."""
+    pieces: list[pl.Expr | str] = [f'<{record.segment} SEGMENT="1">']
+    for f in record.fields:
+        if f.constant is not None:
+            pieces.append(f"<{f.name}>{xml_escape(f.constant)}</{f.name}>" if f.constant else "")
+            continue
+        value = f.value.fill_null("")
+        escaped = value.str.replace_all("&", "&amp;", literal=True).str.replace_all("<", "&lt;", literal=True)
+        element = pl.lit(f"<{f.name}>") + escaped.str.replace_all(">", "&gt;", literal=True) + pl.lit(f"</{f.name}>")
+        pieces.append(pl.when(value != "").then(element).otherwise(pl.lit("")))
+    if not record.encloses:
+        pieces.append(f"</{record.segment}>")
+    return pieces
+
+
+def xml_escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def concat_text(pieces: list[pl.Expr | str]) -> pl.Expr:

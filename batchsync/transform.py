@@ -22,6 +22,7 @@ from batchsync.layouts import Layout, RecordType
 from batchsync.mapping_model import CompiledMapping, CompiledRecord
 from batchsync.parse import LINE
 from batchsync.records import number_records, record_texts, row_text, with_text_lines
+from batchsync.segment_order import number_by_segment, texts_by_segment
 from batchsync.validate import ERROR_SCHEMA, first_reasons
 
 if TYPE_CHECKING:
@@ -98,7 +99,8 @@ def transform(
         }
     else:
         unchanged = _ids()
-    levels = _numbered(levels, mapping)
+    levels = {role: _with_erp_values(frame) for role, frame in levels.items()}
+    levels = number_by_segment(levels, mapping, layout) if mapping.by_segment else _numbered(levels, mapping)
     problems = pl.concat([_problems(levels[role], mapping.at_level(role), role) for role in levels] + [stale])
     problems = problems.sort("line")
     rejected = first_reasons(problems, levels)
@@ -116,11 +118,19 @@ def transform(
         documents = documents.join(texts, on="id", how="left").with_columns(
             pl.col(c).fill_null("") for c in texts.columns if c != "id"
         )
+    if mapping.by_segment:  # every record of the document in SAP's order, as one text
+        ordered = texts_by_segment(levels, mapping, layout, bad)
+        documents = documents.join(ordered, on="id", how="left").with_columns(pl.col("records").fill_null(""))
     if erp_state is None:
         return Transformed(documents, rejected, problems, unchanged)
     return Transformed(
         documents, rejected, problems, unchanged, *fingerprints(levels, documents["id"], erp_state.line_key)
     )
+
+
+def _with_erp_values(frame: pl.DataFrame) -> pl.DataFrame:
+    """``_erp_values`` on every row (X flags read it: mapping_idoc.ERP_VALUES): null where the ERP has nothing."""
+    return frame if "_erp_values" in frame.columns else frame.with_columns(pl.lit(None, pl.String).alias("_erp_values"))
 
 
 def _numbered(levels: dict[str, pl.DataFrame], mapping: CompiledMapping) -> dict[str, pl.DataFrame]:

@@ -15,7 +15,7 @@ from typing import Any
 
 import yaml
 
-DEFINITION = Path(__file__).resolve().parent.parent / "mappings" / "idoc" / "ORDERS05.yaml"
+DEFINITIONS = Path(__file__).resolve().parent.parent / "mappings" / "idoc"
 
 
 @dataclass
@@ -48,16 +48,18 @@ class Idoc:
         return groups
 
 
-def definition() -> dict[str, Any]:
-    return yaml.safe_load(DEFINITION.read_text(encoding="utf-8"))
+def definition(basic_type: str = "ORDERS05") -> dict[str, Any]:
+    return yaml.safe_load((DEFINITIONS / f"{basic_type}.yaml").read_text(encoding="utf-8"))
 
 
 def _cut(line: str, fields: list[list[Any]]) -> dict[str, str]:
     return {name: line[first - 1 : last].rstrip() for name, first, last in fields}
 
 
-def read_idocs(path: Path) -> list[Idoc]:
-    spec = definition()
+def read_idocs(path: Path, *basic_types: str) -> list[Idoc]:
+    """Each IDoc read with the definition of the basic type its control record names (IDOCTYP)."""
+    specs = {name: definition(name) for name in basic_types or ("ORDERS05",)}
+    spec = next(iter(specs.values()))
     by_definition = {s["definition"]: name for name, s in spec["segments"].items()}
     idocs: list[Idoc] = []
     for number, line in enumerate(path.read_text(encoding="utf-8").split("\n"), start=1):
@@ -66,6 +68,8 @@ def read_idocs(path: Path) -> list[Idoc]:
         if line.startswith("EDI_DC40"):
             assert len(line) == spec["control_record"]["length"], f"{path}:{number}: control record of {len(line)}"
             idocs.append(Idoc(_cut(line, spec["control_record"]["fields"])))
+            spec = specs[idocs[-1].control["IDOCTYP"]]
+            by_definition = {s["definition"]: name for name, s in spec["segments"].items()}
             continue
         assert len(line) == spec["data_record"]["length"], f"{path}:{number}: data record of {len(line)} characters"
         head = _cut(line, spec["data_record"]["header_fields"])
@@ -78,7 +82,7 @@ def read_idocs(path: Path) -> list[Idoc]:
 
 def check_numbering(idoc: Idoc) -> None:
     """SEGNUM counts the records written; PSGNUM is the parent's SEGNUM; HLEVEL SAP's level; one DOCNUM."""
-    spec = definition()["segments"]
+    spec = definition(idoc.control["IDOCTYP"])["segments"]
     last_of: dict[str, int] = {}
     for number, record in enumerate(idoc.records, start=1):
         values = record.values
@@ -89,6 +93,13 @@ def check_numbering(idoc: Idoc) -> None:
         expected = last_of[parent] if parent else 0
         assert int(values["PSGNUM"]) == expected, (record.segment, values["PSGNUM"], expected)
         last_of[record.segment] = number
+
+
+def check_segment_order(idoc: Idoc) -> None:
+    """A BAPI's IDoc: each segment's occurrences together, the segments in the basic type's order."""
+    order = list(definition(idoc.control["IDOCTYP"])["segments"])
+    positions = [order.index(r.segment) for r in idoc.records]
+    assert positions == sorted(positions), [r.segment for r in idoc.records]
 
 
 def item_text(records: list[Record], text_segment: str = "E1EDPT2") -> str:

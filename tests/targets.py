@@ -41,9 +41,10 @@ def with_own_files(config: Path, mappings: dict[str, str], templates: dict[str, 
     return config
 
 
-def demo_handoff(folder: Path, target: str) -> Path:
-    """The demo's samples run once (at the tests' fixed time) with every feed writing ``target``."""
-    config = load_config(pointed_at(build_workspace(folder), target))
+def demo_handoff(folder: Path, target: str, *, po_feed_only: bool = False) -> Path:
+    """The demo's samples run once (at the tests' fixed time) with every feed (or the PO feed alone)
+    writing ``target``."""
+    config = load_config(pointed_at(build_workspace(folder), target, po_feed_only=po_feed_only))
     pipeline.run(config, clock=lambda: FIXED_NOW)
     return config.handoff_dir
 

@@ -222,7 +222,8 @@ def test_broken_mapping_reports_every_problem_at_once_with_file_and_key(tmp_path
     ("record_keys", "problem"),
     [
         ({"length": 20}, "records[0] (X).length: the fields add up to 28 characters, more than 20"),
-        ({"layout": "xml"}, "records[0] (X).layout: 'xml' is not fixed or csv"),
+        ({"layout": "json"}, "records[0] (X).layout: 'json' is not fixed, csv or xml"),
+        ({"layout": "xml"}, "records[0] (X).layout: xml records are IDoc segments: give idoc: {basic_type: ...}"),
         ({"level": "item"}, "records[0] (X).level: 'item' is not one of header, line, allocation"),
         ({"colour": "red"}, "records[0] (X).colour: unknown key"),
     ],

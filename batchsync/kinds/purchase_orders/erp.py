@@ -51,11 +51,16 @@ def compare_with_erp(
 ) -> dict[str, pl.DataFrame]:
     """Sets ``_line_change`` per line and ``_change`` per document from what the ERP has."""
     header = with_fingerprint(levels["header"], records["header"])
-    known_heads = state.headers.select("id", "_erp_version", "_erp_hash", pl.lit(True).alias("_erp_known"))
+    known_heads = state.headers.select(
+        "id", "_erp_version", "_erp_hash", "_erp_values", pl.lit(True).alias("_erp_known")
+    )
     header = header.join(known_heads, on="id", how="left", maintain_order="left")
     lines = with_fingerprint(levels["line"], records["line"])
     known = state.lines.select(
-        pl.col("_erp_po").alias("doc_id"), pl.col("_erp_line").alias(LINE_KEY), pl.col("_erp_hash").alias("_erp_lh")
+        pl.col("_erp_po").alias("doc_id"),
+        pl.col("_erp_line").alias(LINE_KEY),
+        pl.col("_erp_hash").alias("_erp_lh"),
+        "_erp_values",
     ).with_columns(pl.lit(True).alias("_erp_has_line"))
     lines = lines.join(known, on=["doc_id", LINE_KEY], how="left", maintain_order="left")
     legacy = header.filter(pl.col("_erp_known") & pl.col("_erp_hash").is_null())["id"].implode()

@@ -1,0 +1,76 @@
+"""The mapping language's IDoc parts beyond one record's fields (mapping.py): where a record's segment
+comes in the document, segment numbers across levels, and X flags (``sent:``).
+
+A BAPI's IDoc (PORDCR1, PORDCH) says which fields it sets in a second segment of one-character
+flags (E1BPMEPOHEADERX beside E1BPMEPOHEADER): ``sent: E1BPMEPOHEADER.COMP_CODE`` is ``X`` exactly
+when that field of the row's E1BPMEPOHEADER is not empty, so the flags follow what is sent by
+construction, lookups and formats included.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import polars as pl
+
+from batchsync.idoc import BasicType
+
+FLAG = "X"
+ERP_VALUES = "_erp_values"  # the compared values the ERP has of the row (JSON), null when it has none
+
+
+@dataclass
+class IdocParts:
+    """What the compiler keeps of the records compiled so far, for the records after them."""
+
+    idoc: tuple[BasicType, str, str] | None
+    values: dict[str, tuple[str, pl.Expr]] = field(default_factory=dict)  # RECORD.FIELD -> level, value
+
+    @property
+    def by_segment(self) -> bool:
+        return self.idoc is not None and self.idoc[2] == "by_segment"
+
+    def keep(self, record: str, name: str, level: str, value: pl.Expr) -> None:
+        self.values[f"{record}.{name}"] = (level, value)
+
+    def sent(self, body: object, level: str, where: str, problems: list[str]) -> pl.Expr:
+        """``X`` where the named field (of a record above, at the same level) sets something in SAP: a value,
+        when the ERP has nothing of the row; a value other than the one the ERP has, when it has the row."""
+        known = self.values.get(str(body))
+        if known is None or known[0] != level:
+            problems.append(f"{where}.sent: {body!r} is not a field of a {level} record above this one (RECORD.FIELD)")
+            return pl.lit("", pl.String)
+        value = known[1].fill_null("")
+        # what the ERP has, field by field (erp_state: mapped_values); a field it has no value of is a constant
+        before = pl.col(ERP_VALUES).str.json_path_match(f"$['{body}']")
+        changed = pl.when(pl.col(ERP_VALUES).is_null()).then(value.str.strip_chars() != "").otherwise(before != value)
+        return pl.when(changed.fill_null(False)).then(pl.lit(FLAG)).otherwise(pl.lit(""))
+
+    def place(self, segment: str, layout: str, where: str, problems: list[str]) -> tuple[int, bool]:
+        """The segment's position in the basic type, and whether its XML element holds the ones after it."""
+        if self.idoc is None:
+            if layout == "xml":
+                problems.append(f"{where}.layout: xml records are IDoc segments: give idoc: {{basic_type: ...}}")
+            return 0, False
+        basic = self.idoc[0]
+        if segment != "EDI_DC40" and segment not in basic.segments:
+            return 0, False  # check_records names it
+        encloses = layout == "xml" and basic.encloses(segment)
+        if encloses and not self.by_segment:
+            problems.append(f"{where}: an IDoc-XML element holding others needs idoc.order: by_segment")
+        return basic.position(segment), encloses
+
+
+def check_numbering(records: list[tuple[str, str, bool]], parents: dict[str, list[str]], by_segment: bool) -> list[str]:
+    """psgnum names a numbered record written before it: of the same level, or the document's header."""
+    problems: list[str] = []
+    seen: dict[str, str] = {}
+    for name, level, numbered in records:
+        for parent in parents.get(name, []):
+            if seen.get(parent) not in (level, "header"):
+                problems.append(f"{name}: psgnum {parent!r} is not a numbered {level} or header record above it")
+        if numbered:
+            if level not in ("header", "line") and not by_segment:
+                problems.append(f"{name}: segment numbers are counted for header and line records only")
+            seen[name] = level
+    return problems
