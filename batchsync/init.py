@@ -46,7 +46,8 @@ templates_dir = "templates"  # the jinja2 templates the mappings name (copies of
 kind = "purchase_orders"     # purchase_orders or order_header_changes (PO feeds always run first)
 remote_dir = "/Outgoing/PurchaseOrders"
 pattern = "*.csv"            # which names to take; files are processed in name order
-target = "sap_orders05"      # mappings/sap_orders05.yaml and the template it names
+target = "sap_orders05"      # mappings/<target>.yaml; SAP: sap_pordcr1 (PORDCR1/PORDCH, a buyer's standard SAP
+                             # purchasing inbound) or sap_orders05 (ORDERS05, an ORDERS inbound into purchasing)
 after_download = "archive"   # archive (move to remote_archive_dir), delete or keep; only once the ledger has it
 # remote_archive_dir = "/Outgoing/PurchaseOrders/Archive"   # default <remote_dir>/Archive, created when needed
 # default column order per record type for files without column-name rows (default: Coupa's R35 layout), e.g.
@@ -116,7 +117,9 @@ def next_steps(report: InitReport) -> list[str]:
     keys = report.folder / "keys"
     return [
         f"1. edit {config}: source.url (your Coupa SFTP account), and the partner and port names",
-        f"   (SNDPRN, RCVPRN, MANDT, ...) in {report.folder / 'mappings' / 'sap_orders05.yaml'}",
+        f"   (SNDPRN, RCVPRN, MANDT, ...) in {report.folder / 'mappings' / 'sap_orders05.yaml'};",
+        "   for a buyer's standard SAP choose target sap_pordcr1 (PORDCR1/PORDCH) for the PO feed,",
+        "   and fill its xref tables (mappings/xref/sap_*.csv) with your SAP's values",
         "2. fetch the server's host key, then compare its fingerprint with the one Coupa gives you",
         "   (never trust a key you have not checked):",
         f"     ssh-keyscan -p PORT HOST > {keys / 'known_hosts'}",

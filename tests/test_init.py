@@ -57,6 +57,8 @@ def test_init_writes_a_project(tmp_path: Path) -> None:
     assert config["source"]["url"].startswith("sftp://")
     for step in ("ssh-keyscan", "ssh-keygen -lf", "id_rsa", "check"):
         assert step in result.stdout
+    # the choice between SAP's purchasing BAPIs and ORDERS05, in the config and in the next steps
+    assert "sap_pordcr1" in result.stdout and "sap_pordcr1" in (folder / "batchsync.toml").read_text()
 
 
 def test_the_config_names_every_key_of_the_readme(tmp_path: Path) -> None:
