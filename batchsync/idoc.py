@@ -52,10 +52,6 @@ class BasicType:
         """Where the segment comes in a document; the control record first."""
         return -1 if segment == "EDI_DC40" else self.segments[segment].position
 
-    def encloses(self, segment: str) -> bool:
-        """Other segments name it their parent: in IDoc-XML its element holds theirs."""
-        return any(s.parent == segment for s in self.segments.values())
-
     def with_changes(self, other: BasicType) -> BasicType:
         """One definition for a mapping that creates with one basic type and changes with another
         (PORDCR102 and PORDCH03): the segments only the second has are checked against the second."""

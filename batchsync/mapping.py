@@ -107,6 +107,7 @@ class _Compiler:
             self.problems.append("records: expected a list of records")
             records_raw = []
         records = [r for i, body in enumerate(records_raw) if (r := self._record(body, f"records[{i}]"))]
+        records = self.parts.enclosing(records, self.problems)
         shapes = [(r.name, r.level, r.numbered) for r in records]
         self.problems += check_numbering(shapes, self.parents, self.parts.by_segment)
         names = {role: [r.name for r in records if r.level == role] for role in self.layout.roles}
@@ -179,7 +180,7 @@ class _Compiler:
             )
         )
         csv = csv_options(body, layout, where, self.problems)
-        position, encloses = self.parts.place(self.segment, layout, where, self.problems)
+        position = self.parts.place(self.segment, layout, where, self.problems)
         return CompiledRecord(
             name,
             level,
@@ -193,7 +194,6 @@ class _Compiler:
             numbered,
             csv,
             position,
-            encloses,
         )
 
     def _segment_of(self, record: str) -> str:
@@ -245,7 +245,8 @@ class _Compiler:
         fill = str(spec.get("fill", "0" if numbered else " "))
         if align not in ("left", "right") or len(fill) != 1:
             self.problems.append(f"{where}: align is left or right, fill one character")
-        pad = width if layout == "fixed" and isinstance(width, int) else None
+        # an IDoc-XML field is not padded, but has SAP's width all the same (the IDoc check reads it)
+        pad = width if layout != "csv" and isinstance(width, int) else None
         labelled = [replace(p, field=label) for p in problems]
         mirrors = producer == "sent"  # an X flag says what the fields it names say
         compared = spec.get(

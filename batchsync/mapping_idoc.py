@@ -9,11 +9,12 @@ construction, lookups and formats included.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import polars as pl
 
 from batchsync.idoc import BasicType
+from batchsync.mapping_model import CompiledRecord
 
 FLAG = "X"
 ERP_VALUES = "_erp_values"  # the compared values the ERP has of the row (JSON), null when it has none
@@ -46,19 +47,32 @@ class IdocParts:
         changed = pl.when(pl.col(ERP_VALUES).is_null()).then(value.str.strip_chars() != "").otherwise(before != value)
         return pl.when(changed.fill_null(False)).then(pl.lit(FLAG)).otherwise(pl.lit(""))
 
-    def place(self, segment: str, layout: str, where: str, problems: list[str]) -> tuple[int, bool]:
-        """The segment's position in the basic type, and whether its XML element holds the ones after it."""
+    def place(self, segment: str, layout: str, where: str, problems: list[str]) -> int:
+        """The segment's position in the basic type (0 outside an IDoc)."""
         if self.idoc is None:
             if layout == "xml":
                 problems.append(f"{where}.layout: xml records are IDoc segments: give idoc: {{basic_type: ...}}")
-            return 0, False
+            return 0
         basic = self.idoc[0]
         if segment != "EDI_DC40" and segment not in basic.segments:
-            return 0, False  # check_records names it
-        encloses = layout == "xml" and basic.encloses(segment)
-        if encloses and not self.by_segment:
-            problems.append(f"{where}: an IDoc-XML element holding others needs idoc.order: by_segment")
-        return basic.position(segment), encloses
+            return 0  # check_records names it
+        return basic.position(segment)
+
+    def enclosing(self, records: list[CompiledRecord], problems: list[str]) -> list[CompiledRecord]:
+        """The records with ``encloses`` set where their XML element holds others the mapping writes: the
+        document's root segment (E1PORDCR1), closed after every record. A segment written inside another
+        one below the root (E1BPMEPOITEM1 in each E1BPMEPOITEM) would need its parent's occurrence to
+        stay open for it, which the segment-by-segment order cannot give: a load error."""
+        if self.idoc is None:
+            return records
+        segments = self.idoc[0].segments
+        written = {r.segment for r in records if r.layout == "xml" and r.segment in segments}
+        parents = {segments[s].parent for s in written} - {None}
+        for record in (r for r in records if r.segment in parents and segments[r.segment].parent is not None):
+            problems.append(f"{record.name}: IDoc-XML segments inside {record.segment} are not supported")
+        if parents and not self.by_segment:
+            problems.append("idoc.order: an IDoc-XML element holding others needs by_segment")
+        return [replace(r, encloses=r.layout == "xml" and r.segment in parents) for r in records]
 
 
 def check_numbering(records: list[tuple[str, str, bool]], parents: dict[str, list[str]], by_segment: bool) -> list[str]:

@@ -98,7 +98,7 @@ class Problem:
 class CompiledField:
     name: str
     value: pl.Expr  # the formatted text (before padding)
-    width: int | None
+    width: int | None  # fixed: padded to it; xml: SAP's field length, not padded; csv: None
     align: str
     fill: str
     problems: list[Problem]
@@ -128,7 +128,7 @@ class CompiledRecord:
     numbered: bool = False  # has a segnum field: counts in the document's segment numbers
     csv: CsvOptions = field(default_factory=CsvOptions)  # quoting, formula guard, column-name row (csv records)
     position: int = 0  # its segment's place in the IDoc basic type (idoc.order: by_segment sorts by it)
-    encloses: bool = False  # IDoc-XML: its element holds the document's records after it (closed at the end)
+    encloses: bool = False  # IDoc-XML: its element holds the document's records after it (mapping_idoc.enclosing)
 
     @property
     def column_names(self) -> list[str]:

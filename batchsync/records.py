@@ -10,6 +10,8 @@ IDoc control record, CSV rows) are not counted.
 
 from __future__ import annotations
 
+from xml.sax.saxutils import escape
+
 import polars as pl
 
 from batchsync.mapping_csv import CsvOptions
@@ -114,23 +116,22 @@ def _record_pieces(record: CompiledRecord) -> list[pl.Expr | str]:
 
 def _xml_pieces(record: CompiledRecord) -> list[pl.Expr | str]:
     """IDoc-XML: the segment's element with SEGMENT="1", a child element per field that has a value (an empty
-    field is left out, as SAP's XML port writes it); an element holding others is closed at the document's end."""
+    field is left out, as SAP's XML port writes it); an element holding others is closed at the document's end.
+    Nothing is padded but a zero-filled right-aligned field (a NUMC)."""
     pieces: list[pl.Expr | str] = [f'<{record.segment} SEGMENT="1">']
     for f in record.fields:
         if f.constant is not None:
-            pieces.append(f"<{f.name}>{xml_escape(f.constant)}</{f.name}>" if f.constant else "")
+            pieces.append(f"<{f.name}>{escape(f.constant)}</{f.name}>" if f.constant else "")
             continue
         value = f.value.fill_null("")
+        if f.align == "right" and f.fill == "0":  # NUMC (PO_ITEM 00010): SAP reads the digits at their width
+            value = pl.when(value != "").then(value.str.pad_start(f.width or 0, "0")).otherwise(value)
         escaped = value.str.replace_all("&", "&amp;", literal=True).str.replace_all("<", "&lt;", literal=True)
         element = pl.lit(f"<{f.name}>") + escaped.str.replace_all(">", "&gt;", literal=True) + pl.lit(f"</{f.name}>")
         pieces.append(pl.when(value != "").then(element).otherwise(pl.lit("")))
     if not record.encloses:
         pieces.append(f"</{record.segment}>")
     return pieces
-
-
-def xml_escape(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def concat_text(pieces: list[pl.Expr | str]) -> pl.Expr:

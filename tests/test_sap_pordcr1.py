@@ -11,22 +11,31 @@ Refresh on purpose only: ``UPDATE_GOLDEN=1 pytest tests/test_sap_pordcr1.py``, t
 from __future__ import annotations
 
 import csv
+import shutil
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
+import yaml
 
 from batchsync import pipeline
 from batchsync.config import load_config
+from batchsync.demo import build_workspace
+from batchsync.errors import ConfigError
+from batchsync.kinds import layout_for
+from batchsync.mapping import load_mapping
 from tests.conftest import FIXED_NOW, SAMPLES, Workspace
 from tests.coupa_files import po_file
 from tests.idoc_reader import Idoc, Record, check_numbering, check_segment_order, definition, read_idocs
-from tests.targets import demo_handoff, files_match_golden, pointed_at
+from tests.idoc_xml_reader import read_xml_idocs
+from tests.targets import demo_handoff, files_match_golden, pointed_at, with_own_files
 from tests.test_idoc_layout import source_pos, suppliers
 
 TARGET = "sap_pordcr1"
 GOLDEN = Path(__file__).resolve().parent / "golden" / TARGET
-XREF = Path(__file__).resolve().parent.parent / "mappings" / "xref"
+ROOT = Path(__file__).resolve().parent.parent
+XREF = ROOT / "mappings" / "xref"
+DATA_HEADER = {"SEGNAM", "MANDT", "DOCNUM", "SEGNUM", "PSGNUM", "HLEVEL"}  # a flat data record's, not XML's
 BASIC_TYPES = ("PORDCR102", "PORDCH03")
 # each BAPI structure's X structure (SAP shortens the schedule's to E1BPMEPOSCHEDULX)
 X_SEGMENT = {
@@ -197,3 +206,64 @@ def test_the_samples_over_sshd_give_the_golden_idocs(sftp_workspace: Workspace) 
     assert [p.name for p in produced] == sorted(p.name for p in GOLDEN.glob("*.idoc"))
     for path in produced:
         assert path.read_bytes() == (GOLDEN / path.name).read_bytes(), path.name
+
+
+def _as_idoc_xml(flat_mapping: Path) -> str:
+    """The shipped mapping's records as IDoc-XML segments (layout: xml): the same fields, without the flat
+    file's data-record header, which IDoc-XML says by nesting."""
+    mapping = yaml.safe_load(flat_mapping.read_text(encoding="utf-8"))
+    mapping |= {"target": "pordcr1_xml", "template": "pordcr1_xml.xml.j2", "extension": "xml"}
+    for record in mapping["records"]:
+        record.pop("length")
+        record["layout"] = "xml"
+        if record["name"] != "EDI_DC40":
+            record["fields"] = [f for f in record["fields"] if f["name"] not in DATA_HEADER]
+    return yaml.safe_dump(mapping, allow_unicode=True, sort_keys=False)
+
+
+XML_TEMPLATE = """<?xml version="1.0" encoding="UTF-8"?>
+<PORDCR102>
+{% for doc in documents -%}
+<IDOC BEGIN="1">
+{{ doc.records }}
+</IDOC>
+{% endfor -%}
+</PORDCR102>
+"""
+
+
+def test_the_same_records_as_idoc_xml_read_back_by_an_xml_parser(handoff: Path, tmp_path: Path) -> None:
+    """layout: xml on the same records: every element where PORDCR102 defines it, the same values as the flat file."""
+    config = build_workspace(tmp_path / "ws")
+    for path in (tmp_path / "ws" / "remote" / "Outgoing").rglob("*.csv"):
+        if not path.name.endswith("020000Z.csv"):  # new POs only: an IDoc-XML file is of one basic type
+            path.unlink()
+    mapping = _as_idoc_xml(ROOT / "mappings" / f"{TARGET}.yaml")
+    with_own_files(config, {"pordcr1_xml.yaml": mapping}, {"pordcr1_xml.xml.j2": XML_TEMPLATE})
+    pipeline.run(load_config(pointed_at(config, "pordcr1_xml", po_feed_only=True)), clock=lambda: FIXED_NOW)
+
+    [xml_file] = (tmp_path / "ws" / "handoff").glob("*.pordcr1_xml.xml")
+    from_xml = read_xml_idocs(xml_file)
+    [flat_file] = handoff.glob(f"*020000Z.*.{TARGET}.idoc")
+    from_flat = read_idocs(flat_file, *BASIC_TYPES)
+    assert len(from_xml) == len(from_flat) == 4
+    for xml_idoc, flat_idoc in zip(from_xml, from_flat, strict=True):
+        # DOCNUM is the hand-off's own (the file, the target), the rest the same
+        control = {k: v for k, v in flat_idoc.control.items() if v and k != "DOCNUM"}
+        assert {k: v for k, v in xml_idoc.control.items() if k != "DOCNUM"} == control
+        flat_records = [
+            (r.segment, {k: v for k, v in r.values.items() if v and k not in DATA_HEADER}) for r in flat_idoc.records
+        ]
+        # a flat field's trailing blanks are padding (SAP's character fields ignore them): compared without
+        xml_records = [(r.segment, {k: v.rstrip() for k, v in r.values.items()}) for r in xml_idoc.records]
+        assert xml_records == flat_records
+
+
+def test_an_idoc_xml_root_needs_the_segment_by_segment_order(tmp_path: Path) -> None:
+    """The root element encloses the document's other segments; that only holds in SAP's segment order."""
+    mapping = _as_idoc_xml(ROOT / "mappings" / f"{TARGET}.yaml").replace("order: by_segment", "order: by_item")
+    shutil.copytree(XREF, tmp_path / "xref")
+    (tmp_path / "pordcr1_xml.yaml").write_text(mapping, encoding="utf-8")
+    with pytest.raises(ConfigError) as caught:
+        load_mapping(tmp_path, "pordcr1_xml", layout_for("purchase_orders"))
+    assert "idoc.order: an IDoc-XML element holding others needs by_segment" in str(caught.value)
