@@ -15,6 +15,7 @@ import os
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from enum import Enum
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -78,7 +79,15 @@ def _published(handoff_dir: Path, name: str) -> Path | None:
     return next((p for p in found if unsequenced(p.name) == base + MANIFEST_SUFFIX), None)
 
 
-Body = Callable[[Sink], bool]
+class Holds(Enum):
+    """What a body wrote."""
+
+    DOCUMENTS = "documents"
+    NOTHING = "nothing"  # the main body: the hand-off holds no document (every one rejected); nothing is published
+    NONE_OF_ITS_OWN = "none_of_its_own"  # an output split by decision got none of its documents: not written
+
+
+Body = Callable[[Sink], Holds]
 
 
 def publish(
@@ -91,8 +100,9 @@ def publish(
     """Write the ERP file with ``write_body`` (and each further output of the target), then the manifest
     listing them; rename them into place, the manifest last: the hand-off is complete once it exists.
 
-    ``write_body`` returns False when it wrote no document (the mapping rejected every one): nothing
-    is published then. ``manifest`` is asked for once the body is written, so it can list what was.
+    A file whose body holds none of its own documents (an output split by decision) is left out, the main
+    one too (the manifest's ``file`` is null then); with no file left, or when the main body holds nothing,
+    nothing is published. ``manifest`` is asked for once the bodies are written, so it can list what was.
     """
     published = _published(handoff_dir, name) if handoff_dir.is_dir() else None
     if published is not None:
@@ -107,22 +117,33 @@ def publish(
     temporaries = [body_tmp, manifest_tmp, *(tmp for _, _, tmp in others)]
     try:
         handoff_dir.mkdir(parents=True, exist_ok=True)
-        wrote, sha256, size = _write_temporary(body_tmp, write_body)
-        if not wrote:
+        holds, sha256, size = _write_temporary(body_tmp, write_body)
+        if holds is Holds.NOTHING:
             body_tmp.unlink()
             return None
-        outputs = []
-        for other, body, tmp in others:  # a further output may hold no record: it is written all the same
-            _, digest, written = _write_temporary(tmp, body)
-            outputs.append({"file": other, "sha256": digest, "bytes": written})
-        full_manifest = {**manifest(), "file": name, "sha256": sha256, "bytes": size}
+        outputs, written = [], []
+        for other, body, tmp in others:
+            kept, digest, size_of = _write_temporary(tmp, body)
+            if kept is Holds.DOCUMENTS:
+                outputs.append({"file": other, "sha256": digest, "bytes": size_of})
+                written.append((other, tmp))
+            else:
+                tmp.unlink()
+        main = holds is Holds.DOCUMENTS
+        if not main:
+            body_tmp.unlink()
+            if not outputs:
+                return None
+        full_manifest = {**manifest(), "file": name if main else None}
+        full_manifest |= {"sha256": sha256, "bytes": size} if main else {"sha256": None, "bytes": 0}
         full_manifest |= {"outputs": outputs} if outputs else {}
         with manifest_tmp.open("wb") as stream:
             stream.write(manifest_json(full_manifest))
             _sync(stream)
-        for other, _, tmp in others:
+        for other, tmp in written:
             os.replace(tmp, handoff_dir / other)
-        os.replace(body_tmp, final)
+        if main:
+            os.replace(body_tmp, final)
         os.replace(manifest_tmp, manifest_path)
         sync_dir(handoff_dir)
     except OSError as exc:
@@ -137,7 +158,7 @@ def publish(
     return Handoff(name, final, manifest_path, full_manifest, adopted=False)
 
 
-def _write_temporary(path: Path, write_body: Body) -> tuple[bool, str, int]:
+def _write_temporary(path: Path, write_body: Body) -> tuple[Holds, str, int]:
     """The body written and fsynced under its temporary name: whether it wrote a document, its SHA-256, its size."""
     with path.open("wb") as stream:
         writer = DigestingWriter(stream, hash_apart=True)

@@ -10,7 +10,7 @@ so an IDoc can no longer put the currency into the price digits unnoticed.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +44,13 @@ class BasicType:
     data_length: int
     header_fields: list[tuple[str, int, int]]
     segments: dict[str, Segment]
+    # a merged definition's segments both basic types have, with their parent in the second (E1PORDCH)
+    changes_parents: dict[str, str] = field(default_factory=dict)
+
+    def parents_of(self, segments: set[str]) -> set[str]:
+        """The segments whose IDoc-XML element holds one of these, in either basic type."""
+        first = {self.segments[s].parent for s in segments}
+        return {p for p in first | {self.changes_parents.get(s) for s in segments} if p is not None}
 
     def segment_name(self, segment: str, style: str) -> str:
         return self.segments[segment].definition if style == "definition" else segment
@@ -63,6 +70,7 @@ class BasicType:
             self.data_length,
             self.header_fields,
             {**self.segments, **extra},
+            {name: s.parent for name, s in other.segments.items() if name in self.segments and s.parent},
         )
 
 

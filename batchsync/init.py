@@ -47,7 +47,8 @@ kind = "purchase_orders"     # purchase_orders or order_header_changes (PO feeds
 remote_dir = "/Outgoing/PurchaseOrders"
 pattern = "*.csv"            # which names to take; files are processed in name order
 target = "sap_orders05"      # mappings/<target>.yaml; SAP: sap_pordcr1 (PORDCR1/PORDCH, a buyer's standard SAP
-                             # purchasing inbound) or sap_orders05 (ORDERS05, an ORDERS inbound into purchasing)
+                             # purchasing inbound; sap_pordcr1_xml as IDoc-XML for PI/PO or Integration Suite)
+                             # or sap_orders05 (ORDERS05, an ORDERS inbound into purchasing)
 after_download = "archive"   # archive (move to remote_archive_dir), delete or keep; only once the ledger has it
 # remote_archive_dir = "/Outgoing/PurchaseOrders/Archive"   # default <remote_dir>/Archive, created when needed
 # default column order per record type for files without column-name rows (default: Coupa's R35 layout), e.g.
@@ -57,7 +58,7 @@ after_download = "archive"   # archive (move to remote_archive_dir), delete or k
 kind = "order_header_changes"
 remote_dir = "/Outgoing/OrderHeaderChanges"
 pattern = "*.csv"
-target = "sap_orders05"      # mappings/sap_orders05.order_header_changes.yaml
+target = "sap_orders05"      # mappings/sap_orders05.order_header_changes.yaml; the PO feed's target's, as a rule
 after_download = "archive"
 # wait_days = 7              # how long a change whose PO was never handed off may wait before it is rejected
 
@@ -118,7 +119,8 @@ def next_steps(report: InitReport) -> list[str]:
     return [
         f"1. edit {config}: source.url (your Coupa SFTP account), and the partner and port names",
         f"   (SNDPRN, RCVPRN, MANDT, ...) in {report.folder / 'mappings' / 'sap_orders05.yaml'};",
-        "   for a buyer's standard SAP choose target sap_pordcr1 (PORDCR1/PORDCH) for the PO feed,",
+        "   for a buyer's standard SAP choose target sap_pordcr1 (PORDCR1/PORDCH; sap_pordcr1_xml for IDoc-XML)",
+        "   for both feeds,",
         "   and fill its xref tables (mappings/xref/sap_*.csv) with your SAP's values",
         "2. fetch the server's host key, then compare its fingerprint with the one Coupa gives you",
         "   (never trust a key you have not checked):",

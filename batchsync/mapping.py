@@ -119,7 +119,7 @@ class _Compiler:
             str(raw.get("target", target)),
             kind,
             records,
-            compile_outputs(raw, records, self.problems),
+            compile_outputs(raw, records, self.layout.decisions.get("_decision", ()), self.problems),
             self.header_columns,
             self.charset,
             self.line_columns,

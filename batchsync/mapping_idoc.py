@@ -60,14 +60,14 @@ class IdocParts:
 
     def enclosing(self, records: list[CompiledRecord], problems: list[str]) -> list[CompiledRecord]:
         """The records with ``encloses`` set where their XML element holds others the mapping writes: the
-        document's root segment (E1PORDCR1), closed after every record. A segment written inside another
-        one below the root (E1BPMEPOITEM1 in each E1BPMEPOITEM) would need its parent's occurrence to
-        stay open for it, which the segment-by-segment order cannot give: a load error."""
+        document's root segment (E1PORDCR1; E1PORDCH for a change), closed after every record. A segment
+        written inside another one below the root (E1BPMEPOITEM1 in each E1BPMEPOITEM) would need its
+        parent's occurrence to stay open for it, which the segment-by-segment order cannot give: a load error."""
         if self.idoc is None:
             return records
         segments = self.idoc[0].segments
         written = {r.segment for r in records if r.layout == "xml" and r.segment in segments}
-        parents = {segments[s].parent for s in written} - {None}
+        parents = self.idoc[0].parents_of(written)
         for record in (r for r in records if r.segment in parents and segments[r.segment].parent is not None):
             problems.append(f"{record.name}: IDoc-XML segments inside {record.segment} are not supported")
         if parents and not self.by_segment:

@@ -145,6 +145,7 @@ class Output:
     column_row: str | None = None  # the file's first line (header_row of one of its records)
     records: tuple[str, ...] | None = None  # what it lays out (outputs:); None: every record
     newline: str = "\n"  # each line's ending in the file: line_ending lf or crlf
+    decisions: tuple[str, ...] | None = None  # the documents it lays out, by _decision; None: every document
 
     def renamed(self, roles: list[str]) -> dict[str, str]:
         """What its template reads as ``line_records`` &c.: the texts of its own records only."""

@@ -4,23 +4,29 @@ A target without ``outputs`` writes one file (``template``, ``extension``). With
 its template, its extension and the records it lays out; the first is the main file, the others are
 written beside it (``<stem>.<sha>.<target>.<name>.<extension>``), all published under one manifest.
 ``line_ending: lf | crlf`` (the mapping's, or an output's own) ends every line of the file.
+``decisions: [new]`` lays out only the documents sent so (``_decision``), for a receiver that takes one
+kind of document per file (IDoc-XML: one basic type per file, PORDCR102 for a new PO, PORDCH03 for the
+rest); such an output holding no document of its own is not written (docs/handoff.md).
 """
 
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from typing import Any
 
 from batchsync.mapping_csv import column_row
 from batchsync.mapping_model import CompiledRecord, Output
 
-OUTPUT_KEYS = {"name", "template", "extension", "records", "line_ending"}
+OUTPUT_KEYS = {"name", "template", "extension", "records", "line_ending", "decisions"}
 LINE_ENDINGS = {"lf": "\n", "crlf": "\r\n"}
 _NAME = re.compile(r"^[a-z0-9_]+$")
 
 
-def compile_outputs(raw: dict[str, Any], records: list[CompiledRecord], problems: list[str]) -> list[Output]:
-    """The main output first; every problem named by its key."""
+def compile_outputs(
+    raw: dict[str, Any], records: list[CompiledRecord], decisions: tuple[str, ...], problems: list[str]
+) -> list[Output]:
+    """The main output first; every problem named by its key. ``decisions``: the kind's ``_decision`` values."""
     newline = _newline(raw, "", "\n", problems)
     if "outputs" not in raw:
         template = raw.get("template")
@@ -39,7 +45,35 @@ def compile_outputs(raw: dict[str, Any], records: list[CompiledRecord], problems
     names = [o.name for o in outputs]
     for name in sorted({n for n in names if names.count(n) > 1}):
         problems.append(f"outputs: {name!r} names two outputs (a name is part of each file's name)")
+    outputs = [
+        _with_decisions(o, spec, f"outputs[{i}]", decisions, problems)
+        for i, (o, spec) in enumerate(zip(outputs, listed, strict=True))
+    ]
+    _check_covered(outputs, decisions, problems)
     return outputs
+
+
+def _with_decisions(output: Output, spec: Any, where: str, decisions: tuple[str, ...], problems: list[str]) -> Output:
+    given = spec.get("decisions") if isinstance(spec, dict) else None
+    if given is None:
+        return output
+    if not isinstance(given, list) or not given or not all(isinstance(d, str) for d in given):
+        problems.append(f"{where}.decisions: expected a list of decisions, some of {', '.join(decisions)}")
+        return output
+    for decision in [d for d in given if d not in decisions]:
+        problems.append(f"{where}.decisions: {decision!r} is not how a document is sent ({', '.join(decisions)})")
+    return replace(output, decisions=tuple(given))
+
+
+def _check_covered(outputs: list[Output], decisions: tuple[str, ...], problems: list[str]) -> None:
+    """No document may go to no file: with every output split by decision, each decision needs one."""
+    if any(o.decisions is None for o in outputs):
+        return
+    taken = {d for o in outputs for d in o.decisions or ()}
+    for decision in (d for d in decisions if d not in taken):
+        problems.append(
+            f"outputs: no output takes the documents sent as {decision!r} (add it to an output's decisions)"
+        )
 
 
 def _output(spec: Any, where: str, records: list[CompiledRecord], newline: str, problems: list[str]) -> Output:

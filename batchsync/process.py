@@ -27,7 +27,7 @@ from batchsync.config import Config, FeedConfig
 from batchsync.erp_state import ErpState
 from batchsync.errors import DataError
 from batchsync.faults import checkpoint
-from batchsync.handoff import Body, Handoff, handoff_name, output_name, publish, sequence_prefix
+from batchsync.handoff import Body, Handoff, Holds, handoff_name, output_name, publish, sequence_prefix
 from batchsync.kinds.base import FeedKind
 from batchsync.layouts import Layout
 from batchsync.ledger import FileOutcome, Ledger
@@ -182,9 +182,12 @@ class FileContext:
                 kept.append(frame)
                 yield frame
 
-        def write(stream: Sink) -> bool:
+        def write(stream: Sink) -> Holds:
             documents = kept_while_rendered() if feed.more_templates else rendered
-            return self.render_output(stream, feed.template, feed.mapping.outputs[0], documents) > 0
+            main = feed.mapping.outputs[0]
+            written = self.render_output(stream, feed.template, main, documents)
+            total = sum(frame.height for frame in kept) if feed.more_templates else written
+            return _holds(written, main) if total else Holds.NOTHING
 
         with progress.task(f"{self.name}: {sends.height:,} document(s)", sends.height):
             rendered = read_ahead(batches())
@@ -199,8 +202,12 @@ class FileContext:
     def render_output(
         self, stream: Sink, template: jinja2.Template, output: Output, documents: Iterable[pl.DataFrame]
     ) -> int:
-        """One output's file: its column-name row, then its template over the documents (its own records)."""
+        """One output's file: its column-name row, then its template over the documents (its own records; only
+        those sent as its ``decisions`` say, when it has them). How many documents it holds."""
         mapping, roles = self.feed.mapping, self.feed.layout.roles[1:]
+        if output.decisions is not None:
+            sent_so = pl.col("_decision").is_in(list(output.decisions))
+            documents = (frame.filter(sent_so) for frame in documents)
         return render_to(
             stream,
             template,
@@ -216,7 +223,7 @@ class FileContext:
         mapping = self.feed.mapping
 
         def writer(template: jinja2.Template, output: Output) -> Body:
-            return lambda stream: self.render_output(stream, template, output, documents) >= 0
+            return lambda stream: _holds(self.render_output(stream, template, output, documents), output)
 
         return [
             (output_name(erp_name, mapping.target, o.name, o.extension), writer(t, o))
@@ -299,10 +306,18 @@ def manifest_for(
     }
 
 
+def _holds(written: int, output: Output) -> Holds:
+    """An output split by decision is left out without a document of its own; any other is written, even
+    when it holds no record (a PO without distributions)."""
+    if written or output.decisions is None:
+        return Holds.DOCUMENTS
+    return Holds.NONE_OF_ITS_OWN
+
+
 def _document_counts(documents: pl.DataFrame) -> pl.DataFrame:
     """What the manifest needs of a batch's documents, without their text."""
-    text = pl.col("line_records")
-    return documents.select("id", (text.str.count_matches("\n") + (text != "").cast(pl.UInt32)).alias("line_records"))
+    # the records written: a text record with no lines (a deleted item's text) adds none
+    return documents.select("id", pl.col("line_records").str.count_matches(r"[^\n]+").alias("line_records"))
 
 
 def handoff_row(

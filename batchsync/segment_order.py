@@ -72,7 +72,8 @@ def texts_by_segment(
                 pl.when(text.is_not_null()).then(pl.lit(f"</{record.segment}>")).alias("_text"),
             )
             pieces.append(closing)
-    ordered = pl.concat(pieces, how="vertical_relaxed").drop_nulls("_text").sort(_SORT)
+    # a text record with no lines (a deleted item's) writes nothing, not an empty line
+    ordered = pl.concat(pieces, how="vertical_relaxed").filter(pl.col("_text") != "").sort(_SORT)
     return ordered.group_by(pl.col("doc_id").alias("id"), maintain_order=True).agg(
         pl.col("_text").str.join("\n").alias("records")
     )

@@ -62,9 +62,10 @@ def read_idocs(path: Path, *basic_types: str) -> list[Idoc]:
     spec = next(iter(specs.values()))
     by_definition = {s["definition"]: name for name, s in spec["segments"].items()}
     idocs: list[Idoc] = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").split("\n"), start=1):
-        if not line:
-            continue
+    text = path.read_text(encoding="utf-8")
+    assert text.endswith("\n"), f"{path}: the last record has no line ending"
+    for number, line in enumerate(text[:-1].split("\n"), start=1):
+        assert line, f"{path}:{number}: an empty line, which is no IDoc record"
         if line.startswith("EDI_DC40"):
             assert len(line) == spec["control_record"]["length"], f"{path}:{number}: control record of {len(line)}"
             idocs.append(Idoc(_cut(line, spec["control_record"]["fields"])))

@@ -11,6 +11,7 @@ Refresh on purpose only: ``UPDATE_GOLDEN=1 pytest tests/test_sap_pordcr1.py``, t
 from __future__ import annotations
 
 import csv
+import json
 import shutil
 from decimal import Decimal
 from pathlib import Path
@@ -20,15 +21,15 @@ import yaml
 
 from batchsync import pipeline
 from batchsync.config import load_config
-from batchsync.demo import build_workspace
 from batchsync.errors import ConfigError
 from batchsync.kinds import layout_for
 from batchsync.mapping import load_mapping
-from tests.conftest import FIXED_NOW, SAMPLES, Workspace
+from tests.change_files import change_file
+from tests.conftest import CHANGE_SAMPLE, FIXED_NOW, SAMPLES, Workspace
 from tests.coupa_files import po_file
 from tests.idoc_reader import Idoc, Record, check_numbering, check_segment_order, definition, read_idocs
 from tests.idoc_xml_reader import read_xml_idocs
-from tests.targets import demo_handoff, files_match_golden, pointed_at, with_own_files
+from tests.targets import demo_handoff, files_match_golden, pointed_at
 from tests.test_idoc_layout import source_pos, suppliers
 
 TARGET = "sap_pordcr1"
@@ -196,10 +197,12 @@ def test_a_cancel_over_sshd_deletes_every_item_with_the_deletion_indicator(sftp_
 
 def test_the_samples_over_sshd_give_the_golden_idocs(sftp_workspace: Workspace) -> None:
     ws = sftp_workspace
-    pointed_at(ws.config, TARGET, po_feed_only=True)
+    pointed_at(ws.config, TARGET)
     for path in sorted(SAMPLES.glob("*.csv")):
         ws.put(path.name)
+    ws.put_change(CHANGE_SAMPLE)
     pipeline.run(load_config(ws.config), clock=lambda: FIXED_NOW)  # the golden files' time in the control records
+    assert _sample_changes(ws) == SAMPLE_CHANGES  # none the BAPI could take as it is: no change file
     rejected = ws.rows("SELECT po_id FROM po_versions WHERE outcome = 'rejected' ORDER BY po_id")
     assert [r["po_id"] for r in rejected] == ["4206", "4207"]  # a price "12,50"; a supplier without a vendor
     produced = sorted(ws.handoff.glob(f"*.{TARGET}.idoc"))
@@ -208,62 +211,247 @@ def test_the_samples_over_sshd_give_the_golden_idocs(sftp_workspace: Workspace) 
         assert path.read_bytes() == (GOLDEN / path.name).read_bytes(), path.name
 
 
-def _as_idoc_xml(flat_mapping: Path) -> str:
-    """The shipped mapping's records as IDoc-XML segments (layout: xml): the same fields, without the flat
-    file's data-record header, which IDoc-XML says by nesting."""
-    mapping = yaml.safe_load(flat_mapping.read_text(encoding="utf-8"))
-    mapping |= {"target": "pordcr1_xml", "template": "pordcr1_xml.xml.j2", "extension": "xml"}
-    for record in mapping["records"]:
-        record.pop("length")
-        record["layout"] = "xml"
+XML_TARGET = "sap_pordcr1_xml"
+
+
+def _without_data_header(mapping: Path) -> list[dict[str, object]]:
+    """A mapping's records as IDoc-XML says them: no record length, no data-record header (SEGNAM ... HLEVEL)."""
+    records = yaml.safe_load(mapping.read_text(encoding="utf-8"))["records"]
+    for record in records:
+        record.pop("length", None)
+        record.pop("layout", None)
         if record["name"] != "EDI_DC40":
             record["fields"] = [f for f in record["fields"] if f["name"] not in DATA_HEADER]
-    return yaml.safe_dump(mapping, allow_unicode=True, sort_keys=False)
+    return records
 
 
-XML_TEMPLATE = """<?xml version="1.0" encoding="UTF-8"?>
-<PORDCR102>
-{% for doc in documents -%}
-<IDOC BEGIN="1">
-{{ doc.records }}
-</IDOC>
-{% endfor -%}
-</PORDCR102>
-"""
+@pytest.mark.parametrize("kind", ["", ".order_header_changes"])
+def test_the_xml_mappings_have_the_flat_mappings_records(kind: str) -> None:
+    """sap_pordcr1_xml is sap_pordcr1 in another encoding: the same records, field by field."""
+    xml_mapping = ROOT / "mappings" / f"{XML_TARGET}{kind}.yaml"
+    assert {r["layout"] for r in yaml.safe_load(xml_mapping.read_text(encoding="utf-8"))["records"]} == {"xml"}
+    assert _without_data_header(xml_mapping) == _without_data_header(ROOT / "mappings" / f"{TARGET}{kind}.yaml")
 
 
-def test_the_same_records_as_idoc_xml_read_back_by_an_xml_parser(handoff: Path, tmp_path: Path) -> None:
-    """layout: xml on the same records: every element where PORDCR102 defines it, the same values as the flat file."""
-    config = build_workspace(tmp_path / "ws")
-    for path in (tmp_path / "ws" / "remote" / "Outgoing").rglob("*.csv"):
-        if not path.name.endswith("020000Z.csv"):  # new POs only: an IDoc-XML file is of one basic type
-            path.unlink()
-    mapping = _as_idoc_xml(ROOT / "mappings" / f"{TARGET}.yaml")
-    with_own_files(config, {"pordcr1_xml.yaml": mapping}, {"pordcr1_xml.xml.j2": XML_TEMPLATE})
-    pipeline.run(load_config(pointed_at(config, "pordcr1_xml", po_feed_only=True)), clock=lambda: FIXED_NOW)
+@pytest.fixture(scope="module")
+def xml_handoff(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return demo_handoff(tmp_path_factory.mktemp("pordcr1_xml") / "ws", XML_TARGET, po_feed_only=True)
 
-    [xml_file] = (tmp_path / "ws" / "handoff").glob("*.pordcr1_xml.xml")
-    from_xml = read_xml_idocs(xml_file)
-    [flat_file] = handoff.glob(f"*020000Z.*.{TARGET}.idoc")
-    from_flat = read_idocs(flat_file, *BASIC_TYPES)
-    assert len(from_xml) == len(from_flat) == 4
+
+def _flat_values(idoc: Idoc) -> list[tuple[str, dict[str, str]]]:
+    return [(r.segment, {k: v for k, v in r.values.items() if v and k not in DATA_HEADER}) for r in idoc.records]
+
+
+def _xml_values(idoc: Idoc) -> list[tuple[str, dict[str, str]]]:
+    # a flat field's trailing blanks are padding (SAP's character fields ignore them): compared without
+    return [(r.segment, {k: v.rstrip() for k, v in r.values.items()}) for r in idoc.records]
+
+
+def _same_idocs(from_xml: list[Idoc], from_flat: list[Idoc]) -> None:
+    assert [i.control["ARCKEY"] for i in from_xml] == [i.control["ARCKEY"] for i in from_flat]
     for xml_idoc, flat_idoc in zip(from_xml, from_flat, strict=True):
         # DOCNUM is the hand-off's own (the file, the target), the rest the same
         control = {k: v for k, v in flat_idoc.control.items() if v and k != "DOCNUM"}
         assert {k: v for k, v in xml_idoc.control.items() if k != "DOCNUM"} == control
-        flat_records = [
-            (r.segment, {k: v for k, v in r.values.items() if v and k not in DATA_HEADER}) for r in flat_idoc.records
-        ]
-        # a flat field's trailing blanks are padding (SAP's character fields ignore them): compared without
-        xml_records = [(r.segment, {k: v.rstrip() for k, v in r.values.items()}) for r in xml_idoc.records]
-        assert xml_records == flat_records
+        assert _xml_values(xml_idoc) == _flat_values(flat_idoc)
+
+
+def test_idoc_xml_holds_one_basic_type_per_file_and_the_flat_files_values(handoff: Path, xml_handoff: Path) -> None:
+    """New POs in <name>.xml (root PORDCR102), the rest in <name>.changes.xml (root PORDCH03), each read back by
+    an XML parser against SAP's definition; together the flat files' IDocs, value for value."""
+    for manifest_path in sorted(xml_handoff.glob(f"*.{XML_TARGET}.xml.manifest.json")):
+        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+        files = [f for f in [manifest["file"], *[o["file"] for o in manifest.get("outputs", [])]] if f]
+        roots = {f: read_xml_idocs(xml_handoff / f) for f in files}
+        for name, idocs in roots.items():
+            assert {i.control["IDOCTYP"] for i in idocs} == {"PORDCH03" if ".changes." in name else "PORDCR102"}
+        in_files = sorted(i.control["ARCKEY"] for idocs in roots.values() for i in idocs)
+        sent = sorted(f"COUPA-PO-{d['id']}-V{d['version']}" for d in manifest["documents"])
+        assert in_files == sent  # every document in exactly one file
+        stem = manifest_path.name.split(".")[0]
+        [flat] = handoff.glob(f"{stem}.*.{TARGET}.idoc")
+        by_key = {i.control["ARCKEY"]: i for i in read_idocs(flat, *BASIC_TYPES)}
+        for idocs in roots.values():
+            _same_idocs(idocs, [by_key[i.control["ARCKEY"]] for i in idocs])
+    assert len(list(xml_handoff.glob("*.changes.xml"))) == 1  # PO 4202's revision
+
+
+def test_an_accepted_change_request_as_idoc_xml_is_the_flat_files_idoc(sftp_workspace: Workspace) -> None:
+    """The change of test_an_accepted_change_request_is_pordch_flagging_only_what_differs, through
+    sap_pordcr1_xml: a PORDCH03 file with the values of the flat golden file."""
+    ws = sftp_workspace
+    ties = {
+        **TIES,
+        "quantity": "30",
+        "price": "6.40",
+        "source-part-num": "KB-300-48-SW",
+        "need-by-date": "2026-12-04T00:00:00+01:00",
+    }
+    _change_of_4201(ws, [{**GLOVES, "pending-delete": "true"}, ties], XML_TARGET, **{"payment-term-code": "Net 45"})
+
+    assert pipeline.run(load_config(ws.config), clock=lambda: FIXED_NOW).exit_code == 0
+
+    [path] = ws.handoff.glob(f"*OrderHeaderChange_20261124_010000Z*.{XML_TARGET}.xml")
+    files_match_golden([path], GOLDEN.with_name(f"{XML_TARGET}_change"))
+    [flat] = GOLDEN.with_name(f"{TARGET}_change").glob("*.idoc")
+    _same_idocs(read_xml_idocs(path), read_idocs(flat, "PORDCH03"))
+
+
+def test_the_samples_over_sshd_give_the_golden_idoc_xml(sftp_workspace: Workspace) -> None:
+    ws = sftp_workspace
+    pointed_at(ws.config, XML_TARGET)
+    for path in sorted(SAMPLES.glob("*.csv")):
+        ws.put(path.name)
+    ws.put_change(CHANGE_SAMPLE)
+    pipeline.run(load_config(ws.config), clock=lambda: FIXED_NOW)
+    produced = sorted(ws.handoff.glob(f"*.{XML_TARGET}.*xml"))
+    files_match_golden(produced, GOLDEN.with_name(XML_TARGET))
+    assert _sample_changes(ws) == SAMPLE_CHANGES
+
+
+# the sample change requests: 9001 adds a line (SAP's BAPI needs its plant and account), 9002 and 9003
+# wait (their PO not handed off; an approval pending), 9004 and 9005 broke a rule or were rejected
+SAMPLE_CHANGES = [
+    ("9001", "rejected", True),
+    ("9002", "waiting", False),
+    ("9003", "waiting", False),
+    ("9004", "rejected", False),
+    ("9005", "rejected", False),
+]
+
+
+def _sample_changes(ws: Workspace) -> list[tuple[str, str, bool]]:
+    rows = ws.rows("SELECT id, status, reason FROM change_requests ORDER BY id")
+    return [(r["id"], r["status"], "adds line 3" in (r["reason"] or "")) for r in rows]
+
+
+def test_a_cancel_as_idoc_xml_is_a_changes_file_alone(sftp_workspace: Workspace) -> None:
+    """A source file holding no new PO: no PORDCR102 file (a root without an IDOC is no IDoc), the manifest's
+    file null, its outputs the PORDCH03 file."""
+    ws = sftp_workspace
+    pointed_at(ws.config, XML_TARGET, po_feed_only=True)
+    account = {"commodity": "MRO - Elektro", "segment-1": "6110", "segment-2": "510"}
+    lines = [{"id": "7001", **account}]
+    header = {"id": "4301", "ship-to-address-name": "Werk Stuttgart-Feuerbach", "ship-to-address-country": "DE"}
+    ws.put("OrderHeader_20261124_010000Z.csv", po_file([header], lines))
+    assert ws.cli("run").exit_code == 0
+    ws.put("OrderHeader_20261124_020000Z.csv", po_file([{**header, "version": "2", "status": "cancelled"}], lines))
+
+    assert ws.cli("run").exit_code == 0
+
+    [manifest_path] = ws.handoff.glob("*OrderHeader_20261124_020000Z*.manifest.json")
+    manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    assert (manifest["file"], manifest["bytes"]) == (None, 0)
+    [changes] = manifest["outputs"]
+    assert sorted(p.name for p in ws.handoff.glob("*OrderHeader_20261124_020000Z*")) == sorted(
+        [changes["file"], manifest_path.name]
+    )
+    [idoc] = read_xml_idocs(ws.handoff / changes["file"])
+    assert idoc.control["IDOCTYP"] == "PORDCH03"
+    assert [(r.values["PO_ITEM"], r.values["DELETE_IND"]) for r in idoc.segments("E1BPMEPOITEM")] == [("00010", "L")]
 
 
 def test_an_idoc_xml_root_needs_the_segment_by_segment_order(tmp_path: Path) -> None:
     """The root element encloses the document's other segments; that only holds in SAP's segment order."""
-    mapping = _as_idoc_xml(ROOT / "mappings" / f"{TARGET}.yaml").replace("order: by_segment", "order: by_item")
+    shipped_mapping = (ROOT / "mappings" / f"{XML_TARGET}.yaml").read_text(encoding="utf-8")
     shutil.copytree(XREF, tmp_path / "xref")
-    (tmp_path / "pordcr1_xml.yaml").write_text(mapping, encoding="utf-8")
+    (tmp_path / f"{XML_TARGET}.yaml").write_text(shipped_mapping.replace("order: by_segment", "order: by_item"))
     with pytest.raises(ConfigError) as caught:
-        load_mapping(tmp_path, "pordcr1_xml", layout_for("purchase_orders"))
+        load_mapping(tmp_path, XML_TARGET, layout_for("purchase_orders"))
     assert "idoc.order: an IDoc-XML element holding others needs by_segment" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("decisions", "problem"),
+    [
+        ("[new]", "outputs: no output takes the documents sent as 'change'"),
+        ("[change, close, cancel, renew]", "outputs[1].decisions: 'renew' is not how a document is sent"),
+    ],
+)
+def test_outputs_split_by_decision_take_every_document_once_checked_when_loaded(
+    tmp_path: Path, decisions: str, problem: str
+) -> None:
+    shipped_mapping = (ROOT / "mappings" / f"{XML_TARGET}.yaml").read_text(encoding="utf-8")
+    edited = shipped_mapping.replace("decisions: [change, close, cancel]", f"decisions: {decisions}")
+    shutil.copytree(XREF, tmp_path / "xref")
+    (tmp_path / f"{XML_TARGET}.yaml").write_text(edited)
+    with pytest.raises(ConfigError) as caught:
+        load_mapping(tmp_path, XML_TARGET, layout_for("purchase_orders"))
+    assert problem in str(caught.value)
+
+
+def _change_of_4201(ws: Workspace, lines: list[dict[str, str]], target: str = TARGET, **header: str) -> None:
+    """PO 4201 (the sample's lines 1 and 2) handed off, then a change request of it."""
+    pointed_at(ws.config, target)
+    ws.put("OrderHeader_20261123_020000Z.csv")
+    assert ws.cli("run").exit_code == 0
+    head = {"id": "9301", "order-header-id": "4201", "supplier-number": "SUP-1001", "currency": "EUR"}
+    listed = [{"order-header-change-id": "9301", "uom": "BOX", **line} for line in lines]
+    ws.put_change("OrderHeaderChange_20261124_010000Z.csv", change_file([{**head, **header}], listed))
+
+
+GLOVES = {
+    "line-num": "1",
+    "order-line-id": "88101",
+    "description": "Einweghandschuhe Nitril, puderfrei, Gr. L (100 Stk./Box)",
+}
+TIES = {
+    "line-num": "2",
+    "order-line-id": "88102",
+    "description": "Kabelbinder 300 x 4,8 mm, schwarz, UV-beständig (100 Stk.)",
+}
+TIES_30 = {
+    **TIES,
+    "quantity": "30",
+    "price": "6.40",
+    "source-part-num": "KB-300-48-SW",
+    "need-by-date": "2026-12-04T00:00:00+01:00",
+}
+
+
+def test_an_accepted_change_request_is_pordch_flagging_only_what_differs(sftp_workspace: Workspace) -> None:
+    """Change 9301 of PO 4201: line 2's quantity 25 -> 30 (its price as it was), line 1 deleted, the payment
+    terms changed: PORDCH with exactly those flags; golden, and read back with PORDCH03's definition."""
+    ws = sftp_workspace
+    _change_of_4201(ws, [{**GLOVES, "pending-delete": "true"}, TIES_30], **{"payment-term-code": "Net 45"})
+
+    summary = pipeline.run(load_config(ws.config), clock=lambda: FIXED_NOW)  # the golden file's control record
+
+    assert summary.exit_code == 0
+    [path] = ws.handoff.glob(f"*OrderHeaderChange_20261124_010000Z*.{TARGET}.idoc")
+    [idoc] = read_idocs(path, "PORDCH03")
+    check_numbering(idoc)
+    check_segment_order(idoc)
+    assert (idoc.control["IDOCTYP"], idoc.control["MESTYP"]) == ("PORDCH03", "PORDCH")
+    assert idoc.one("E1PORDCH")["PURCHASEORDER"] == "4201"
+    assert idoc.one("E1BPMEPOHEADER")["PMNTTRMS"] == xref("sap_payment_terms")["Net 45"]
+    [header_x] = idoc.segments("E1BPMEPOHEADERX")
+    assert flagged(header_x) == {"PMNTTRMS"}  # vendor and currency as SAP has them
+    items = [(r.values["PO_ITEM"], r.values["DELETE_IND"]) for r in idoc.segments("E1BPMEPOITEM")]
+    assert items == [("00010", "L"), ("00020", "")]
+    assert Decimal(idoc.segments("E1BPMEPOITEM")[1].values["QUANTITY"]) == Decimal("30")
+    item_flags = [flagged(r) for r in idoc.segments("E1BPMEPOITEMX")]
+    assert item_flags == [{"PO_ITEMX", "DELETE_IND"}, {"PO_ITEMX", "QUANTITY"}]
+    [schedule_x] = idoc.segments("E1BPMEPOSCHEDULX")
+    assert flagged(schedule_x) == {"PO_ITEMX", "SCHED_LINEX", "QUANTITY"}  # the date as it was
+    assert idoc.segments("E1BPMEPOACCOUNT") == []  # the account assignments stay as SAP has them
+    files_match_golden([path], GOLDEN.with_name(f"{TARGET}_change"))  # its manifest names the test's server path
+    manifest = json.loads(path.with_name(path.name + ".manifest.json").read_text(encoding="utf-8"))
+    assert manifest["record_counts"] == {"documents": 1, "line_records": 7}  # items, flags, schedule, text
+
+
+def test_a_change_request_that_adds_a_line_is_rejected_with_what_to_do(sftp_workspace: Workspace) -> None:
+    """An added item needs its plant and account assignment, which Coupa's change export does not carry."""
+    ws = sftp_workspace
+    added = {"line-num": "3", "description": "Schrumpfschlauch-Set", "quantity": "5", "price": "14.90"}
+    _change_of_4201(ws, [added])
+
+    assert ws.cli("run").exit_code == 1
+
+    [row] = ws.rows("SELECT status, reason FROM change_requests WHERE id = '9301'")
+    assert row["status"] == "rejected"
+    assert "adds line 3" in row["reason"]
+    assert "the PO version Coupa exports once the change is approved" in row["reason"]
+    assert not list(ws.handoff.glob("*OrderHeaderChange_20261124_010000Z*"))
+    [error] = ws.rows("SELECT po_id, message FROM integration_errors WHERE resolved_at IS NULL")
+    assert error["po_id"] == "4201" and error["message"].startswith("change 9301: ")  # the PO's error

@@ -57,7 +57,11 @@ def compare_change_with_erp(
         _item(change, (po_of.get(doc), line), values, erp_lines)
         for doc, line, change, values in lines.select("doc_id", state.line_key, "_line_change", "_mapped_values").rows()
     ]
-    lines = lines.with_columns(pl.Series("_line_change", decided, dtype=pl.String))
+    # what the ERP has of each listed line: the X flags of a changed item say which of its fields differ
+    had = [erp_lines.get((po_of.get(doc), line)) for doc, line in lines.select("doc_id", state.line_key).rows()]
+    lines = lines.with_columns(
+        pl.Series("_line_change", decided, dtype=pl.String), pl.Series("_erp_values", had, dtype=pl.String)
+    )
     items = lines.group_by("doc_id").agg((pl.col("_line_change") != "unchanged").any().alias("_items_changed"))
     header = header.join(items.rename({"doc_id": "id"}), on="id", how="left", maintain_order="left")
     header = header.with_columns(document_change(pl.lit(False), pl.col("_header_changed")).alias("_change"))

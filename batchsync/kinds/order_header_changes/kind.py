@@ -23,6 +23,7 @@ from batchsync.kinds.order_header_changes.outcomes import (
     change_outcomes,
     change_writeback_rows,
     handed_off_lines,
+    of_their_pos,
     rule_errors,
 )
 from batchsync.kinds.order_header_changes.schemas import CHANGE_MODELS, CHANGE_RULES
@@ -93,7 +94,10 @@ class OrderHeaderChanges(FeedKind[ChangeJudgement]):
         errors = ctx.errors(validated, transformed)
         if ctx.file_row["state"] == "waiting":  # judged before: record only what is new about changes not decided
             errors = errors.filter(pl.col("doc_id").is_in(changes["id"].implode()))
-        errors = pl.concat([errors, rule_errors(headers, judged.judged, changes, ctx.name)], how="vertical_relaxed")
+        errors = pl.concat(
+            [of_their_pos(errors, headers), rule_errors(headers, judged.judged, changes, ctx.name)],
+            how="vertical_relaxed",
+        )
         parts = {
             "writeback": change_writeback_rows(changes, ctx.config, ctx.now),
             "error_report": ctx.error_report(errors) or ctx.file_row.get("error_report"),

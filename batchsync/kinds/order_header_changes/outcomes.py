@@ -35,6 +35,18 @@ def rule_errors(headers: pl.DataFrame, judged: pl.DataFrame, changes: pl.DataFra
     )
 
 
+def of_their_pos(errors: pl.DataFrame, headers: pl.DataFrame) -> pl.DataFrame:
+    """A change request's validation or mapping errors are its PO's, named by the change as a rule's are, so
+    the PO's later hand-off resolves them (the ledger resolves a PO's errors by its id)."""
+    changes = headers.select(pl.col("id").alias("doc_id"), pl.col(PO_KEY).alias("_po"))
+    named = errors.join(changes, on="doc_id", how="left", maintain_order="left")
+    of_change = pl.col("_po").is_not_null()
+    return named.with_columns(
+        pl.when(of_change).then(pl.col("_po")).otherwise(pl.col("doc_id")).alias("doc_id"),
+        pl.when(of_change).then(pl.format("change {}: {}", "doc_id", "message")).otherwise("message").alias("message"),
+    ).drop("_po")
+
+
 def change_outcomes(
     headers: pl.DataFrame,
     invalid: pl.DataFrame,
