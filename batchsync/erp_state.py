@@ -87,11 +87,12 @@ def with_fingerprint(frame: pl.DataFrame, records: list[CompiledRecord]) -> pl.D
 
 
 def differs(mine: str, theirs: str | None) -> bool:
-    """Whether a change's values change what the ERP has (``theirs`` null: nothing known, so yes)."""
+    """Whether a change's values change what the ERP has (``theirs`` null: nothing known, so yes). An empty
+    value is one the change does not carry (Layout.partial): it changes nothing."""
     if theirs is None:
         return True
     known = json.loads(theirs)
-    return any(known.get(k, "") != v for k, v in json.loads(mine).items())
+    return any(v != "" and known.get(k, "") != v for k, v in json.loads(mine).items())
 
 
 def line_source(lines: pl.DataFrame, columns: list[str]) -> pl.Expr:

@@ -13,7 +13,7 @@ import glob
 import json
 import os
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
@@ -96,6 +96,7 @@ def publish(
     write_body: Body,
     manifest: Callable[[], dict[str, Any]],
     more: Sequence[tuple[str, Body]] = (),
+    decisions: Mapping[str, tuple[str, ...]] | None = None,
 ) -> Handoff | None:
     """Write the ERP file with ``write_body`` (and each further output of the target), then the manifest
     listing them; rename them into place, the manifest last: the hand-off is complete once it exists.
@@ -103,6 +104,7 @@ def publish(
     A file whose body holds none of its own documents (an output split by decision) is left out, the main
     one too (the manifest's ``file`` is null then); with no file left, or when the main body holds nothing,
     nothing is published. ``manifest`` is asked for once the bodies are written, so it can list what was.
+    ``decisions`` (file name -> decisions, for a target split by decision) go into each file's entry.
     """
     published = _published(handoff_dir, name) if handoff_dir.is_dir() else None
     if published is not None:
@@ -117,6 +119,7 @@ def publish(
     temporaries = [body_tmp, manifest_tmp, *(tmp for _, _, tmp in others)]
     try:
         handoff_dir.mkdir(parents=True, exist_ok=True)
+        _remove_unpublished(handoff_dir, [name, *(other for other, _ in more)])
         holds, sha256, size = _write_temporary(body_tmp, write_body)
         if holds is Holds.NOTHING:
             body_tmp.unlink()
@@ -125,7 +128,7 @@ def publish(
         for other, body, tmp in others:
             kept, digest, size_of = _write_temporary(tmp, body)
             if kept is Holds.DOCUMENTS:
-                outputs.append({"file": other, "sha256": digest, "bytes": size_of})
+                outputs.append({"file": other, "sha256": digest, "bytes": size_of} | _decided(decisions, other))
                 written.append((other, tmp))
             else:
                 tmp.unlink()
@@ -136,6 +139,7 @@ def publish(
                 return None
         full_manifest = {**manifest(), "file": name if main else None}
         full_manifest |= {"sha256": sha256, "bytes": size} if main else {"sha256": None, "bytes": 0}
+        full_manifest |= _decided(decisions, name) if main else {}
         full_manifest |= {"outputs": outputs} if outputs else {}
         with manifest_tmp.open("wb") as stream:
             stream.write(manifest_json(full_manifest))
@@ -158,8 +162,29 @@ def publish(
     return Handoff(name, final, manifest_path, full_manifest, adopted=False)
 
 
+def _remove_unpublished(handoff_dir: Path, names: list[str]) -> None:
+    """The files an earlier attempt at this hand-off renamed into place before it died, under its run's
+    sequence: no manifest lists them (none of this hand-off exists), so no ERP job may take them, and this
+    attempt writes them again. Gone, so a folder poller never sees a second copy."""
+    for name in names:
+        base = unsequenced(name)
+        for path in handoff_dir.glob(f"R*_{glob.escape(base)}"):
+            if path.name != name and unsequenced(path.name) == base:
+                path.unlink(missing_ok=True)
+
+
+def _decided(decisions: Mapping[str, tuple[str, ...]] | None, name: str) -> dict[str, Any]:
+    return {"decisions": list(decisions[name])} if decisions and name in decisions else {}
+
+
+def files_by_decision(manifest: dict[str, Any]) -> dict[str, str]:
+    """For a hand-off split by decision: the file that holds the documents sent so (new -> its file)."""
+    entries = ([manifest] if manifest.get("file") else []) + list(manifest.get("outputs", []))
+    return {d: str(e["file"]) for e in entries for d in e.get("decisions", [])}
+
+
 def _write_temporary(path: Path, write_body: Body) -> tuple[Holds, str, int]:
-    """The body written and fsynced under its temporary name: whether it wrote a document, its SHA-256, its size."""
+    """The body written and fsynced under its temporary name: what it holds, its SHA-256, its size."""
     with path.open("wb") as stream:
         writer = DigestingWriter(stream, hash_apart=True)
         try:

@@ -44,6 +44,8 @@ class Layout:
     # every value the engine gives each of its decision columns in this kind's documents sent; the first
     # ``_decision`` is what a document is first sent as
     decisions: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    # a document lists what changes (a change request): an empty value changes nothing, it is not carried
+    partial: bool = False
 
     def by_word(self) -> dict[str, RecordType]:
         return {r.word: r for r in self.records}
@@ -69,7 +71,7 @@ class Layout:
             )
             for r in self.records
         ]
-        return Layout(self.kind, records, self.noun, self.decisions)
+        return Layout(self.kind, records, self.noun, self.decisions, self.partial)
 
 
 PO_KEY = "order-header-id"

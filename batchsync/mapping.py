@@ -101,7 +101,7 @@ class _Compiler:
         self.xrefs = xref_tables(raw.get("xref") or {}, self.path.parent, self.problems)
         self.charset, self.in_bytes = encoding(raw.get("encoding", {}), self.problems)
         self.idoc = basic_type(raw.get("idoc"), self.path.parent, self.problems)
-        self.parts = IdocParts(self.idoc)
+        self.parts = IdocParts(self.idoc, partial=self.layout.partial)
         records_raw = raw.get("records")
         if not isinstance(records_raw, list) or not records_raw:
             self.problems.append("records: expected a list of records")
@@ -252,7 +252,7 @@ class _Compiler:
         compared = spec.get(
             "compare", constant is None and not numbered and not mirrors and not uses_reserved(spec, producer)
         )
-        self.parts.keep(record, str(spec["name"]), level, value)
+        self.parts.keep(record, str(spec["name"]), level, value, bool(compared))
         return CompiledField(
             str(spec["name"]), value, pad, align, fill, labelled, constant, bool(compared), self.in_bytes
         )

@@ -25,26 +25,31 @@ class IdocParts:
     """What the compiler keeps of the records compiled so far, for the records after them."""
 
     idoc: tuple[BasicType, str, str] | None
-    values: dict[str, tuple[str, pl.Expr]] = field(default_factory=dict)  # RECORD.FIELD -> level, value
+    values: dict[str, tuple[str, pl.Expr, bool]] = field(default_factory=dict)  # RECORD.FIELD -> level, value, compared
+    partial: bool = False  # the documents list what changes (Layout.partial): an empty value sets nothing
 
     @property
     def by_segment(self) -> bool:
         return self.idoc is not None and self.idoc[2] == "by_segment"
 
-    def keep(self, record: str, name: str, level: str, value: pl.Expr) -> None:
-        self.values[f"{record}.{name}"] = (level, value)
+    def keep(self, record: str, name: str, level: str, value: pl.Expr, compared: bool) -> None:
+        self.values[f"{record}.{name}"] = (level, value, compared)
 
     def sent(self, body: object, level: str, where: str, problems: list[str]) -> pl.Expr:
         """``X`` where the named field (of a record above, at the same level) sets something in SAP: a value,
-        when the ERP has nothing of the row; a value other than the one the ERP has, when it has the row."""
+        when the ERP has nothing of the row; a value other than the one the ERP has, when it has the row
+        (as ``erp_state.differs`` sees it: a compared field the ERP has no value of had none). For a
+        document that lists what changes (``partial``), an empty value is not carried: never flagged."""
         known = self.values.get(str(body))
         if known is None or known[0] != level:
             problems.append(f"{where}.sent: {body!r} is not a field of a {level} record above this one (RECORD.FIELD)")
             return pl.lit("", pl.String)
-        value = known[1].fill_null("")
-        # what the ERP has, field by field (erp_state: mapped_values); a field it has no value of is a constant
+        value, has_value = known[1].fill_null(""), known[1].fill_null("").str.strip_chars() != ""
+        # what the ERP has, field by field (erp_state: mapped_values); a constant is never among them
         before = pl.col(ERP_VALUES).str.json_path_match(f"$['{body}']")
-        changed = pl.when(pl.col(ERP_VALUES).is_null()).then(value.str.strip_chars() != "").otherwise(before != value)
+        before = before.fill_null("") if known[2] else before
+        changed = pl.when(pl.col(ERP_VALUES).is_null()).then(has_value).otherwise(before != value)
+        changed = changed & has_value if self.partial else changed
         return pl.when(changed.fill_null(False)).then(pl.lit(FLAG)).otherwise(pl.lit(""))
 
     def place(self, segment: str, layout: str, where: str, problems: list[str]) -> int:

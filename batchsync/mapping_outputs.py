@@ -66,14 +66,20 @@ def _with_decisions(output: Output, spec: Any, where: str, decisions: tuple[str,
 
 
 def _check_covered(outputs: list[Output], decisions: tuple[str, ...], problems: list[str]) -> None:
-    """No document may go to no file: with every output split by decision, each decision needs one."""
-    if any(o.decisions is None for o in outputs):
+    """With outputs split by decision, each document goes to exactly one file: each decision to one output."""
+    split = [o for o in outputs if o.decisions is not None]
+    if not split:
         return
-    taken = {d for o in outputs for d in o.decisions or ()}
+    if len(split) < len(outputs):
+        problems.append("outputs: give every output decisions, or none (each document goes to one file)")
+        return
+    taken = [d for o in split for d in o.decisions or ()]
     for decision in (d for d in decisions if d not in taken):
         problems.append(
             f"outputs: no output takes the documents sent as {decision!r} (add it to an output's decisions)"
         )
+    for decision in sorted({d for d in taken if taken.count(d) > 1}):
+        problems.append(f"outputs: documents sent as {decision!r} would go to two files (give it to one output)")
 
 
 def _output(spec: Any, where: str, records: list[CompiledRecord], newline: str, problems: list[str]) -> Output:

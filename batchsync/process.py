@@ -192,7 +192,8 @@ class FileContext:
         with progress.task(f"{self.name}: {sends.height:,} document(s)", sends.height):
             rendered = read_ahead(batches())
             more = self.more_outputs(erp_name, kept)
-            handoff = publish(self.config.handoff_dir, erp_name, write, manifest, more) if sends.height else None
+            split = self.files_by_decision(erp_name)
+            handoff = publish(self.config.handoff_dir, erp_name, write, manifest, more, split) if sends.height else None
             for _ in rendered:  # an adopted hand-off is not rendered again; its rejections still count
                 pass
         if handoff is not None:
@@ -217,6 +218,13 @@ class FileContext:
             renamed=output.renamed(roles),
             newline=output.newline,
         )
+
+    def files_by_decision(self, erp_name: str) -> dict[str, tuple[str, ...]]:
+        """For a target whose outputs are split by decision: each file's name and the decisions it takes."""
+        mapping = self.feed.mapping
+        main, more = mapping.outputs[0], mapping.more_outputs
+        named = [(erp_name, main), *[(output_name(erp_name, mapping.target, o.name, o.extension), o) for o in more]]
+        return {name: o.decisions for name, o in named if o.decisions is not None}
 
     def more_outputs(self, erp_name: str, documents: list[pl.DataFrame]) -> list[tuple[str, Body]]:
         """A target's further files, each rendered from the documents the main file was (mapping outputs:)."""

@@ -192,17 +192,21 @@ def _without_sequence(text: str) -> str:
 
 def observe(ws: Workspace, seen: Observed) -> None:
     names = {p.name for p in ws.handoff.iterdir()} if ws.handoff.exists() else set()
+    listed: set[str] = set()
     for manifest_path in sorted(ws.handoff.glob("*.manifest.json")):
         manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-        erp = ws.handoff / manifest["file"]
-        if not erp.is_file():
-            seen.manifest_problems.append(f"{manifest_path.name}: {manifest['file']} missing")
-        elif hashlib.sha256(erp.read_bytes()).hexdigest() != manifest["sha256"]:
-            seen.manifest_problems.append(f"{erp.name}: sha256 differs from its manifest")
+        files = [manifest] if manifest["file"] else []  # null: a target split by decision wrote no main file
+        for entry in files + manifest.get("outputs", []):
+            listed.add(entry["file"])
+            erp = ws.handoff / entry["file"]
+            if not erp.is_file():
+                seen.manifest_problems.append(f"{manifest_path.name}: {entry['file']} missing")
+            elif hashlib.sha256(erp.read_bytes()).hexdigest() != entry["sha256"]:
+                seen.manifest_problems.append(f"{erp.name}: sha256 differs from its manifest")
         for doc in manifest["documents"]:
             seen.handed_off[(manifest["feed"], str(doc["id"]), doc.get("version"))] += 1
-    for name in sorted(names):
-        if not name.startswith(".") and not name.endswith(".manifest.json") and f"{name}.manifest.json" not in names:
+    for name in sorted(names - listed):
+        if not name.startswith(".") and not name.endswith(".manifest.json"):
             seen.manifest_problems.append(f"{name}: ERP file without manifest")
     for path in sorted(ws.incoming.glob("*.csv")):
         for row in csv.DictReader(io.StringIO(path.read_text(encoding="utf-8"))):

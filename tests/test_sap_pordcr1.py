@@ -29,7 +29,7 @@ from tests.conftest import CHANGE_SAMPLE, FIXED_NOW, SAMPLES, Workspace
 from tests.coupa_files import po_file
 from tests.idoc_reader import Idoc, Record, check_numbering, check_segment_order, definition, read_idocs
 from tests.idoc_xml_reader import read_xml_idocs
-from tests.targets import demo_handoff, files_match_golden, pointed_at
+from tests.targets import CHANGE_FEED, demo_handoff, files_match_golden, pointed_at
 from tests.test_idoc_layout import source_pos, suppliers
 
 TARGET = "sap_pordcr1"
@@ -276,6 +276,17 @@ def test_idoc_xml_holds_one_basic_type_per_file_and_the_flat_files_values(handof
     assert len(list(xml_handoff.glob("*.changes.xml"))) == 1  # PO 4202's revision
 
 
+def test_coupa_is_told_the_file_that_holds_each_po(xml_handoff: Path) -> None:
+    """The write-back names the file a PO went to: PO 4202's revision is in the .changes.xml file."""
+    [upload] = (xml_handoff.parent / "remote" / "Incoming" / "PurchaseOrderChanges").glob("*.csv")
+    with upload.open(encoding="utf-8") as stream:
+        sent = {(r[2], r[-2]) for r in csv.reader(stream) if r[-2].startswith("Sent to ERP")}
+    [revision] = [text for po, text in sent if po == "4202" and "030000Z" in text]
+    assert revision.endswith(f".{XML_TARGET}.changes.xml")
+    [new] = [text for po, text in sent if po == "4205"]
+    assert new.endswith(f"030000Z.9abafcdca2bc.{XML_TARGET}.xml")
+
+
 def test_an_accepted_change_request_as_idoc_xml_is_the_flat_files_idoc(sftp_workspace: Workspace) -> None:
     """The change of test_an_accepted_change_request_is_pordch_flagging_only_what_differs, through
     sap_pordcr1_xml: a PORDCH03 file with the values of the flat golden file."""
@@ -366,6 +377,7 @@ def test_an_idoc_xml_root_needs_the_segment_by_segment_order(tmp_path: Path) -> 
     [
         ("[new]", "outputs: no output takes the documents sent as 'change'"),
         ("[change, close, cancel, renew]", "outputs[1].decisions: 'renew' is not how a document is sent"),
+        ("[new, change, close, cancel]", "outputs: documents sent as 'new' would go to two files"),
     ],
 )
 def test_outputs_split_by_decision_take_every_document_once_checked_when_loaded(
@@ -380,9 +392,15 @@ def test_outputs_split_by_decision_take_every_document_once_checked_when_loaded(
     assert problem in str(caught.value)
 
 
-def _change_of_4201(ws: Workspace, lines: list[dict[str, str]], target: str = TARGET, **header: str) -> None:
-    """PO 4201 (the sample's lines 1 and 2) handed off, then a change request of it."""
+def _change_of_4201(
+    ws: Workspace, lines: list[dict[str, str]], target: str = TARGET, po_target: str | None = None, **header: str
+) -> None:
+    """PO 4201 (the sample's lines 1 and 2) handed off (through ``po_target``, else ``target``), then a
+    change request of it."""
     pointed_at(ws.config, target)
+    if po_target is not None:
+        head, sep, changes = ws.config.read_text().partition(CHANGE_FEED)
+        ws.config.write_text(head.replace(f'target = "{target}"', f'target = "{po_target}"') + sep + changes)
     ws.put("OrderHeader_20261123_020000Z.csv")
     assert ws.cli("run").exit_code == 0
     head = {"id": "9301", "order-header-id": "4201", "supplier-number": "SUP-1001", "currency": "EUR"}
@@ -455,3 +473,38 @@ def test_a_change_request_that_adds_a_line_is_rejected_with_what_to_do(sftp_work
     assert not list(ws.handoff.glob("*OrderHeaderChange_20261124_010000Z*"))
     [error] = ws.rows("SELECT po_id, message FROM integration_errors WHERE resolved_at IS NULL")
     assert error["po_id"] == "4201" and error["message"].startswith("change 9301: ")  # the PO's error
+
+
+def test_a_change_request_leaves_what_it_does_not_carry_as_sap_has_it(sftp_workspace: Workspace) -> None:
+    """Empty fields in a change are not carried: no payment terms, price, unit or part number given, only
+    the quantity: PORDCH flags the quantity alone and sends no header."""
+    ws = sftp_workspace
+    _change_of_4201(ws, [{**TIES, "quantity": "30", "uom": ""}], **{"payment-term-code": ""})
+
+    assert ws.cli("run").exit_code == 0
+
+    [path] = ws.handoff.glob(f"*OrderHeaderChange_20261124_010000Z*.{TARGET}.idoc")
+    [idoc] = read_idocs(path, "PORDCH03")
+    assert idoc.segments("E1BPMEPOHEADER") == idoc.segments("E1BPMEPOHEADERX") == []
+    [item_x] = idoc.segments("E1BPMEPOITEMX")
+    assert flagged(item_x) == {"PO_ITEMX", "QUANTITY"}
+    [item] = idoc.segments("E1BPMEPOITEM")
+    assert (item.values["NET_PRICE"], item.values["PO_UNIT"]) == ("", "")  # sent empty, not flagged: kept
+
+
+def test_a_change_of_a_po_sent_by_another_target_flags_every_field_it_carries(sftp_workspace: Workspace) -> None:
+    """The PO went out as ORDERS05 (the ledger's values name other fields): a change through sap_pordcr1 sets
+    every field it carries, flagged, rather than none (which SAP would take as no change at all)."""
+    ws = sftp_workspace
+    _change_of_4201(ws, [TIES_30], po_target="sap_orders05")
+
+    assert ws.cli("run").exit_code == 0
+
+    [path] = ws.handoff.glob(f"*OrderHeaderChange_20261124_010000Z*.{TARGET}.idoc")
+    [idoc] = read_idocs(path, "PORDCH03")
+    [item], [item_x] = idoc.segments("E1BPMEPOITEM"), idoc.segments("E1BPMEPOITEMX")
+    # every field it carries but a constant (PRICE_UNIT 1), which the ERP already has from the PO
+    carried = sent_fields(item, "E1BPMEPOITEMX", "PORDCH03") - {"PRICE_UNIT"}
+    assert flagged(item_x) == carried >= {"QUANTITY", "NET_PRICE", "SHORT_TEXT"}
+    [header], [header_x] = idoc.segments("E1BPMEPOHEADER"), idoc.segments("E1BPMEPOHEADERX")
+    assert flagged(header_x) == sent_fields(header, "E1BPMEPOHEADERX", "PORDCH03") >= {"VENDOR", "CURRENCY"}

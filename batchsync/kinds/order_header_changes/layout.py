@@ -78,6 +78,7 @@ LAYOUT = Layout(
         RecordType("Approval", "approval", OHC_APPROVAL, [CHANGE_KEY, "status"], CHANGE_KEY, ("position",)),
     ],
     noun="change request",
+    partial=True,
     decisions={  # an accepted change changes the PO: its header, its items, or both
         "_decision": ("change",),
         "_change": ("header", "items", "header_items"),

@@ -38,7 +38,7 @@ def rule_errors(headers: pl.DataFrame, judged: pl.DataFrame, changes: pl.DataFra
 def of_their_pos(errors: pl.DataFrame, headers: pl.DataFrame) -> pl.DataFrame:
     """A change request's validation or mapping errors are its PO's, named by the change as a rule's are, so
     the PO's later hand-off resolves them (the ledger resolves a PO's errors by its id)."""
-    changes = headers.select(pl.col("id").alias("doc_id"), pl.col(PO_KEY).alias("_po"))
+    changes = headers.select(pl.col("id").alias("doc_id"), pl.col(PO_KEY).alias("_po")).unique("doc_id", keep="first")
     named = errors.join(changes, on="doc_id", how="left", maintain_order="left")
     of_change = pl.col("_po").is_not_null()
     return named.with_columns(

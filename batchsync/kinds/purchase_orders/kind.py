@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 import polars as pl
 
 from batchsync.erp_state import ErpState
+from batchsync.handoff import files_by_decision
 from batchsync.kinds.base import Concluded, FeedKind, Judgement, Levels
 from batchsync.kinds.purchase_orders.decide import SENDS, content_hashes, decide
 from batchsync.kinds.purchase_orders.erp import compare_with_erp, po_line_decision, with_deleted_lines
@@ -72,7 +73,12 @@ class PurchaseOrders(FeedKind[Judgement]):
             versions, errors = ctx.replay.keeps(versions, "po_id"), ctx.replay.keeps(errors, "doc_id")
         parts = {
             "po_versions": versions,
-            "writeback": po_writeback_rows(versions, ctx.config.writeback.status_field, ctx.now),
+            "writeback": po_writeback_rows(
+                versions,
+                ctx.config.writeback.status_field,
+                ctx.now,
+                files_by_decision(handoff.manifest) if handoff else {},
+            ),
             "error_report": ctx.error_report(errors),
             "po_lines": handed_off_lines(validated.frames["line"], versions, transformed, ctx.feed.layout),
         }

@@ -119,13 +119,19 @@ def handed_off_lines(
     )
 
 
-def po_writeback_rows(versions: pl.DataFrame, status_field: str, now: datetime) -> pl.DataFrame:
-    """Handed off, rejected and unchanged POs tell Coupa; duplicates and stale versions do not."""
+def po_writeback_rows(
+    versions: pl.DataFrame, status_field: str, now: datetime, files: dict[str, str] | None = None
+) -> pl.DataFrame:
+    """Handed off, rejected and unchanged POs tell Coupa; duplicates and stale versions do not. ``files``:
+    for a hand-off split by decision, the file that holds a PO sent so (else the hand-off's name)."""
     stamp = now.strftime("%Y-%m-%dT%H:%M:%SZ")
     told = versions.filter(pl.col("outcome").is_in(TOLD) & pl.col("po_id").str.contains(r"^\d+$"))
+    where = pl.col("handoff_name")
+    if files:
+        where = pl.col("decision").replace_strict(files, default=where, return_dtype=pl.String)
     text = (
         pl.when(pl.col("outcome") == "handed_off")
-        .then(pl.lit(sent_text(stamp, "")) + pl.col("handoff_name"))
+        .then(pl.lit(sent_text(stamp, "")) + where)
         .when(pl.col("outcome") == "unchanged")
         .then(pl.lit(unchanged_text(stamp, "")) + pl.col("reason"))
         .otherwise(pl.lit(rejected_text("")) + pl.col("reason"))
