@@ -137,6 +137,22 @@ def mode_read(paths: list[str]) -> None:
     _emit({"read_s": time.perf_counter() - started, "files": len(paths), "rows": rows, "cells": cells})
 
 
+def mode_write(dest: str, paths: list[str]) -> None:
+    """The write floor: the hand-off's bytes written again, each file fdatasync'ed (batchsync fsyncs its own)."""
+    out = Path(dest)
+    out.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    written = 0
+    for path in map(Path, paths):
+        with path.open("rb") as source, (out / path.name).open("wb") as target:
+            while chunk := source.read(8 << 20):
+                target.write(chunk)
+                written += len(chunk)
+            target.flush()
+            os.fdatasync(target.fileno())
+    _emit({"write_s": time.perf_counter() - started, "files": len(paths), "bytes": written})
+
+
 STAGES: dict[str, float] = defaultdict(float)
 RSS_AFTER: dict[str, int] = {}
 MISSING: list[str] = []
@@ -381,6 +397,8 @@ def main(argv: list[str]) -> None:
         mode_paramiko_get(rest[0], rest[1])
     elif mode == "read":
         mode_read(rest)
+    elif mode == "write":
+        mode_write(rest[0], rest[1:])
     elif mode == "stages":
         profile = rest[rest.index("--profile") + 1] if "--profile" in rest else None
         mode_stages(rest[0], profile)
