@@ -37,9 +37,13 @@ T = TypeVar("T")
 # paramiko's default is unbounded: a large file would queue every read request at
 # once, and the answers wait in memory. Its cap is a 10 ms busy-wait: at <= 64
 # requests (one 2 MiB SSH window) downloads crawl at ~5 MB/s even on localhost, and
-# 256 still cost a third of the speed (bench/README.md). 8192 x 32 KiB bounds what
-# can wait in memory to 256 MiB.
-_PREFETCH_REQUESTS = 8192
+# 256 still cost a third of the speed (bench/README.md). The requests in flight are
+# bounded to 256 MiB of answers waiting in memory.
+_PREFETCH_BYTES = 256 << 20
+# paramiko reads in 32 KiB requests, each handled in Python; OpenSSH serves up to 255 KiB
+# per read and says so (its limits@openssh.com extension): ~1.5x the throughput here.
+_READ_REQUEST_MAX = 256 << 10
+_COPY_CHUNK = 1 << 20
 
 
 def fingerprint(key: paramiko.PKey) -> str:
@@ -110,6 +114,7 @@ class SftpSource(TreeSource):
         self._sftp: paramiko.SFTPClient | None = None
         # Unknown until tried: some servers lack the posix-rename extension.
         self._posix_rename = True
+        self._read_request = paramiko.SFTPFile.MAX_REQUEST_SIZE  # per connection: _read_request_size
         self._folders = set()
 
     def describe(self) -> str:
@@ -213,6 +218,7 @@ class SftpSource(TreeSource):
         channel = sftp.get_channel()
         if channel is not None:  # a stalled server must not hang a read forever
             channel.settimeout(c.timeout_seconds)
+        self._read_request = _read_request_size(sftp)
         return sftp
 
     def _new_client(self) -> paramiko.SSHClient:
@@ -307,12 +313,7 @@ class SftpSource(TreeSource):
 
     def _download(self, path: str, staging_dir: Path) -> Fetched:
         def attempt(sftp: paramiko.SFTPClient) -> Fetched:
-            return fetch_once(
-                staging_dir,
-                lambda sink: sftp.getfo(
-                    path, cast(IO[bytes], sink), prefetch=True, max_concurrent_prefetch_requests=_PREFETCH_REQUESTS
-                ),
-            )
+            return fetch_once(staging_dir, lambda sink: _prefetched_get(sftp, path, sink, self._read_request))
 
         return self._call("download", path, attempt)
 
@@ -321,6 +322,40 @@ class SftpSource(TreeSource):
 
 
 _PUT_CHUNK = 1 << 20
+
+
+def _read_request_size(sftp: paramiko.SFTPClient) -> int:
+    """The largest read the server says it serves (OpenSSH's limits@openssh.com), at most 256 KiB; a
+    server that does not say (ProFTPD, asyncssh, older OpenSSH) gets paramiko's 32 KiB, which every server takes."""
+    default = paramiko.SFTPFile.MAX_REQUEST_SIZE
+    try:
+        # paramiko has no public call for an extended request; this is SFTPClient's own request path
+        _, reply = sftp._request(paramiko.sftp.CMD_EXTENDED, "limits@openssh.com")  # type: ignore[attr-defined]
+    except (OSError, paramiko.SSHException, EOFError) as exc:
+        log.debug("no limits@openssh.com (%s): reads of %d bytes", error_text(exc), default)
+        return default
+    if reply is None:
+        return default
+    reply.get_int64()  # the longest packet
+    longest_read = reply.get_int64()
+    size = min(longest_read, _READ_REQUEST_MAX) if longest_read else default
+    log.debug("the server reads up to %d bytes per request: reads of %d", longest_read, size)
+    return max(size, default)
+
+
+def _prefetched_get(sftp: paramiko.SFTPClient, path: str, sink: object, request_size: int) -> int:
+    """``SFTPClient.getfo`` with prefetch, in requests of ``request_size`` bytes (paramiko's reads and its
+    prefetch take the file's ``MAX_REQUEST_SIZE``) and at most _PREFETCH_BYTES of them in flight."""
+    out = cast(IO[bytes], sink)
+    size = sftp.stat(path).st_size or 0
+    copied = 0
+    with sftp.open(path, "rb") as remote:
+        remote.MAX_REQUEST_SIZE = request_size
+        remote.prefetch(size, max(1, _PREFETCH_BYTES // request_size))
+        while data := remote.read(_COPY_CHUNK):
+            out.write(data)
+            copied += len(data)
+    return copied
 
 
 def _pipelined_put(sftp: paramiko.SFTPClient, local_path: Path, path: str) -> None:

@@ -284,3 +284,27 @@ def test_a_server_that_stops_answering_is_reported_in_words(
     assert "timeout_seconds" in hint
     assert "TimeoutError" not in result.output and "Traceback" not in result.output
     assert [w["uploaded_at"] for w in ws.rows("SELECT uploaded_at FROM writebacks")] == [None]  # pending, not lost
+
+
+def test_a_large_file_arrives_whole_in_the_largest_reads_the_server_serves(
+    server_workspace: Workspace, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    """A server that says how large a read it serves (limits@openssh.com: OpenSSH 255 KiB, asyncssh 4 MiB)
+    gets requests that large, up to 256 KiB, instead of paramiko's 32 KiB; one that does not (ProFTPD's
+    mod_sftp) gets 32 KiB. Every byte arrives, in order, hashed as received."""
+    from batchsync.config import load_config
+    from batchsync.sftp import SftpSource
+    from batchsync.sources import open_source
+
+    ws = server_workspace
+    data = b"".join(hashlib.sha256(str(i).encode()).digest() for i in range(200_000))  # 6.4 MB, no repeats
+    ws.put("OrderHeader_big.csv", data)
+    config = load_config(ws.config)
+    with open_source(config.source) as source:
+        assert isinstance(source, SftpSource)
+        server = request.node.callspec.params["server_workspace"]
+        assert source._read_request == {"openssh": 255 << 10, "proftpd": 32 << 10}.get(server, 256 << 10)
+        [entry] = source.list(config.feeds["purchase_orders"].remote_dir, "*_big.csv")
+        fetched = source.fetch(entry, tmp_path / "staging")
+    assert fetched.path.read_bytes() == data
+    assert (fetched.size, fetched.sha256) == (len(data), hashlib.sha256(data).hexdigest())
