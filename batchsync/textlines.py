@@ -60,11 +60,20 @@ LINES_DTYPE = pl.List(pl.Struct({"line": pl.String, "format": pl.String}))
 def text_lines_expr(value: pl.Expr, width: int, in_bytes: bool = False) -> pl.Expr:
     """Per row, its text lines; Python only for texts that need splitting (most fit one line)."""
 
-    def split(texts: pl.Series) -> pl.Series:
-        return pl.Series([text_lines(t, width, in_bytes) for t in texts.to_list()], dtype=LINES_DTYPE)
+    def fits(texts: pl.Expr) -> pl.Expr:
+        short = (texts.str.len_bytes() if in_bytes else texts.str.len_chars()).fill_null(0) <= width
+        return short & ~texts.fill_null("").str.contains(CONTROL)
 
-    simple = (value.str.len_bytes() if in_bytes else value.str.len_chars()).fill_null(0) <= width
-    simple = simple & ~value.fill_null("").str.contains(CONTROL)
+    def split(texts: pl.Series) -> pl.Series:
+        # polars hands over the whole column (every branch of when/then is evaluated): split in Python only
+        # the texts that need it, the others are the one_line branch's
+        longer = texts.to_frame("t").select((~fits(pl.col("t"))).arg_true()).to_series().to_list()
+        lines: list[list[dict[str, str]] | None] = [None] * len(texts)
+        for row, text in zip(longer, texts.gather(longer).to_list(), strict=True):
+            lines[row] = text_lines(text, width, in_bytes)
+        return pl.Series(lines, dtype=LINES_DTYPE)
+
+    simple = fits(value)
     one_line = pl.concat_list(pl.struct(value.alias("line"), pl.lit(PARAGRAPH).alias("format")))
     blank = value.is_null() | (value.str.strip_chars() == "")
     return (
