@@ -137,9 +137,8 @@ def publish(
             body_tmp.unlink()
             if not outputs:
                 return None
-        full_manifest = {**manifest(), "file": name if main else None}
-        full_manifest |= {"sha256": sha256, "bytes": size} if main else {"sha256": None, "bytes": 0}
-        full_manifest |= _decided(decisions, name) if main else {}
+        own = {"file": name, "sha256": sha256, "bytes": size} | _decided(decisions, name)
+        full_manifest = {**manifest(), **(own if main else {"file": None, "sha256": None, "bytes": 0})}
         full_manifest |= {"outputs": outputs} if outputs else {}
         with manifest_tmp.open("wb") as stream:
             stream.write(manifest_json(full_manifest))

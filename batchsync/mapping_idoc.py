@@ -44,10 +44,12 @@ class IdocParts:
         if known is None or known[0] != level:
             problems.append(f"{where}.sent: {body!r} is not a field of a {level} record above this one (RECORD.FIELD)")
             return pl.lit("", pl.String)
-        value, has_value = known[1].fill_null(""), known[1].fill_null("").str.strip_chars() != ""
+        _, produced, compared = known
+        value = produced.fill_null("")
+        has_value = value.str.strip_chars() != ""
         # what the ERP has, field by field (erp_state: mapped_values); a constant is never among them
         before = pl.col(ERP_VALUES).str.json_path_match(f"$['{body}']")
-        before = before.fill_null("") if known[2] else before
+        before = before.fill_null("") if compared else before
         changed = pl.when(pl.col(ERP_VALUES).is_null()).then(has_value).otherwise(before != value)
         changed = changed & has_value if self.partial else changed
         return pl.when(changed.fill_null(False)).then(pl.lit(FLAG)).otherwise(pl.lit(""))

@@ -12,7 +12,6 @@ rest); such an output holding no document of its own is not written (docs/handof
 from __future__ import annotations
 
 import re
-from dataclasses import replace
 from typing import Any
 
 from batchsync.mapping_csv import column_row
@@ -41,28 +40,27 @@ def compile_outputs(
     if not isinstance(listed, list) or not listed:
         problems.append("outputs: expected a list of {name, template, extension, records}")
         return [Output("", "", "txt")]
-    outputs = [_output(spec, f"outputs[{i}]", records, newline, problems) for i, spec in enumerate(listed)]
+    outputs = [_output(spec, f"outputs[{i}]", records, newline, decisions, problems) for i, spec in enumerate(listed)]
     names = [o.name for o in outputs]
     for name in sorted({n for n in names if names.count(n) > 1}):
         problems.append(f"outputs: {name!r} names two outputs (a name is part of each file's name)")
-    outputs = [
-        _with_decisions(o, spec, f"outputs[{i}]", decisions, problems)
-        for i, (o, spec) in enumerate(zip(outputs, listed, strict=True))
-    ]
     _check_covered(outputs, decisions, problems)
     return outputs
 
 
-def _with_decisions(output: Output, spec: Any, where: str, decisions: tuple[str, ...], problems: list[str]) -> Output:
-    given = spec.get("decisions") if isinstance(spec, dict) else None
+def _decisions(
+    spec: dict[str, Any], where: str, decisions: tuple[str, ...], problems: list[str]
+) -> tuple[str, ...] | None:
+    """An output's ``decisions``: None (every document) when not given."""
+    given = spec.get("decisions")
     if given is None:
-        return output
+        return None
     if not isinstance(given, list) or not given or not all(isinstance(d, str) for d in given):
         problems.append(f"{where}.decisions: expected a list of decisions, some of {', '.join(decisions)}")
-        return output
+        return None
     for decision in [d for d in given if d not in decisions]:
         problems.append(f"{where}.decisions: {decision!r} is not how a document is sent ({', '.join(decisions)})")
-    return replace(output, decisions=tuple(given))
+    return tuple(given)
 
 
 def _check_covered(outputs: list[Output], decisions: tuple[str, ...], problems: list[str]) -> None:
@@ -82,7 +80,14 @@ def _check_covered(outputs: list[Output], decisions: tuple[str, ...], problems: 
         problems.append(f"outputs: documents sent as {decision!r} would go to two files (give it to one output)")
 
 
-def _output(spec: Any, where: str, records: list[CompiledRecord], newline: str, problems: list[str]) -> Output:
+def _output(
+    spec: Any,
+    where: str,
+    records: list[CompiledRecord],
+    newline: str,
+    decisions: tuple[str, ...],
+    problems: list[str],
+) -> Output:
     if not isinstance(spec, dict):
         problems.append(f"{where}: expected {{name, template, extension, records}}")
         return Output("", "", "txt")
@@ -104,7 +109,8 @@ def _output(spec: Any, where: str, records: list[CompiledRecord], newline: str, 
     columns = column_row([(r.name, r.csv, r.column_names) for r in laid_out], problems)
     own = _newline(spec, f"{where}.", newline, problems)
     extension = str(spec.get("extension", "txt"))
-    return Output(str(name), str(template), extension, columns, tuple(r.name for r in laid_out), own)
+    laid = tuple(r.name for r in laid_out)
+    return Output(str(name), str(template), extension, columns, laid, own, _decisions(spec, where, decisions, problems))
 
 
 def _newline(spec: dict[str, Any], where: str, default: str, problems: list[str]) -> str:

@@ -192,7 +192,7 @@ class FileContext:
         with progress.task(f"{self.name}: {sends.height:,} document(s)", sends.height):
             rendered = read_ahead(batches())
             more = self.more_outputs(erp_name, kept)
-            split = self.files_by_decision(erp_name)
+            split = self.decisions_by_file(erp_name)
             handoff = publish(self.config.handoff_dir, erp_name, write, manifest, more, split) if sends.height else None
             for _ in rendered:  # an adopted hand-off is not rendered again; its rejections still count
                 pass
@@ -219,7 +219,7 @@ class FileContext:
             newline=output.newline,
         )
 
-    def files_by_decision(self, erp_name: str) -> dict[str, tuple[str, ...]]:
+    def decisions_by_file(self, erp_name: str) -> dict[str, tuple[str, ...]]:
         """For a target whose outputs are split by decision: each file's name and the decisions it takes."""
         mapping = self.feed.mapping
         main, more = mapping.outputs[0], mapping.more_outputs

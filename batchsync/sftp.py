@@ -325,8 +325,8 @@ _PUT_CHUNK = 1 << 20
 
 
 def _read_request_size(sftp: paramiko.SFTPClient) -> int:
-    """The largest read the server says it serves (OpenSSH's limits@openssh.com), at most 256 KiB; a
-    server that does not say (ProFTPD, asyncssh, older OpenSSH) gets paramiko's 32 KiB, which every server takes."""
+    """The largest read the server says it serves (OpenSSH's limits@openssh.com, which asyncssh answers
+    too), at most 256 KiB; a server that does not say (ProFTPD, older OpenSSH) gets paramiko's 32 KiB."""
     default = paramiko.SFTPFile.MAX_REQUEST_SIZE
     try:
         # paramiko has no public call for an extended request; this is SFTPClient's own request path
@@ -343,19 +343,15 @@ def _read_request_size(sftp: paramiko.SFTPClient) -> int:
     return max(size, default)
 
 
-def _prefetched_get(sftp: paramiko.SFTPClient, path: str, sink: object, request_size: int) -> int:
+def _prefetched_get(sftp: paramiko.SFTPClient, path: str, sink: object, request_size: int) -> None:
     """``SFTPClient.getfo`` with prefetch, in requests of ``request_size`` bytes (paramiko's reads and its
     prefetch take the file's ``MAX_REQUEST_SIZE``) and at most _PREFETCH_BYTES of them in flight."""
     out = cast(IO[bytes], sink)
-    size = sftp.stat(path).st_size or 0
-    copied = 0
     with sftp.open(path, "rb") as remote:
         remote.MAX_REQUEST_SIZE = request_size
-        remote.prefetch(size, max(1, _PREFETCH_BYTES // request_size))
+        remote.prefetch(remote.stat().st_size or 0, max(1, _PREFETCH_BYTES // request_size))
         while data := remote.read(_COPY_CHUNK):
             out.write(data)
-            copied += len(data)
-    return copied
 
 
 def _pipelined_put(sftp: paramiko.SFTPClient, local_path: Path, path: str) -> None:

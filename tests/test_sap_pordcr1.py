@@ -176,12 +176,16 @@ def _send(ws: Workspace, name: str, data: bytes) -> Idoc:
     return idoc
 
 
+# a PO of the tests' own, with what SAP needs of it in the shipped xref tables
+ACCOUNT = {"commodity": "MRO - Elektro", "segment-1": "6110", "segment-2": "510"}
+HEADER_4301 = {"id": "4301", "ship-to-address-name": "Werk Stuttgart-Feuerbach", "ship-to-address-country": "DE"}
+
+
 def test_a_cancel_over_sshd_deletes_every_item_with_the_deletion_indicator(sftp_workspace: Workspace) -> None:
     ws = sftp_workspace
     pointed_at(ws.config, TARGET, po_feed_only=True)
-    account = {"commodity": "MRO - Elektro", "segment-1": "6110", "segment-2": "510"}
-    lines = [{"id": "7001", **account}, {"id": "7002", **account}]
-    header = {"id": "4301", "ship-to-address-name": "Werk Stuttgart-Feuerbach", "ship-to-address-country": "DE"}
+    lines = [{"id": "7001", **ACCOUNT}, {"id": "7002", **ACCOUNT}]
+    header = HEADER_4301
     first = _send(ws, "OrderHeader_20261124_010000Z.csv", po_file([header], lines))
     assert first.control["IDOCTYP"] == "PORDCR102" and len(first.segments("E1BPMEPOITEM")) == 2
 
@@ -197,11 +201,7 @@ def test_a_cancel_over_sshd_deletes_every_item_with_the_deletion_indicator(sftp_
 
 def test_the_samples_over_sshd_give_the_golden_idocs(sftp_workspace: Workspace) -> None:
     ws = sftp_workspace
-    pointed_at(ws.config, TARGET)
-    for path in sorted(SAMPLES.glob("*.csv")):
-        ws.put(path.name)
-    ws.put_change(CHANGE_SAMPLE)
-    pipeline.run(load_config(ws.config), clock=lambda: FIXED_NOW)  # the golden files' time in the control records
+    _samples_over_sshd(ws, TARGET)
     assert _sample_changes(ws) == SAMPLE_CHANGES  # none the BAPI could take as it is: no change file
     rejected = ws.rows("SELECT po_id FROM po_versions WHERE outcome = 'rejected' ORDER BY po_id")
     assert [r["po_id"] for r in rejected] == ["4206", "4207"]  # a price "12,50"; a supplier without a vendor
@@ -291,14 +291,7 @@ def test_an_accepted_change_request_as_idoc_xml_is_the_flat_files_idoc(sftp_work
     """The change of test_an_accepted_change_request_is_pordch_flagging_only_what_differs, through
     sap_pordcr1_xml: a PORDCH03 file with the values of the flat golden file."""
     ws = sftp_workspace
-    ties = {
-        **TIES,
-        "quantity": "30",
-        "price": "6.40",
-        "source-part-num": "KB-300-48-SW",
-        "need-by-date": "2026-12-04T00:00:00+01:00",
-    }
-    _change_of_4201(ws, [{**GLOVES, "pending-delete": "true"}, ties], XML_TARGET, **{"payment-term-code": "Net 45"})
+    _change_of_4201(ws, CHANGE_9301, XML_TARGET, **{"payment-term-code": "Net 45"})
 
     assert pipeline.run(load_config(ws.config), clock=lambda: FIXED_NOW).exit_code == 0
 
@@ -310,14 +303,19 @@ def test_an_accepted_change_request_as_idoc_xml_is_the_flat_files_idoc(sftp_work
 
 def test_the_samples_over_sshd_give_the_golden_idoc_xml(sftp_workspace: Workspace) -> None:
     ws = sftp_workspace
-    pointed_at(ws.config, XML_TARGET)
+    _samples_over_sshd(ws, XML_TARGET)
+    produced = sorted(ws.handoff.glob(f"*.{XML_TARGET}.*xml"))
+    files_match_golden(produced, GOLDEN.with_name(XML_TARGET))
+    assert _sample_changes(ws) == SAMPLE_CHANGES
+
+
+def _samples_over_sshd(ws: Workspace, target: str) -> None:
+    """Both feeds' samples on the sshd, run into ``target`` at the golden files' time (their control records')."""
+    pointed_at(ws.config, target)
     for path in sorted(SAMPLES.glob("*.csv")):
         ws.put(path.name)
     ws.put_change(CHANGE_SAMPLE)
     pipeline.run(load_config(ws.config), clock=lambda: FIXED_NOW)
-    produced = sorted(ws.handoff.glob(f"*.{XML_TARGET}.*xml"))
-    files_match_golden(produced, GOLDEN.with_name(XML_TARGET))
-    assert _sample_changes(ws) == SAMPLE_CHANGES
 
 
 # the sample change requests: 9001 adds a line (SAP's BAPI needs its plant and account), 9002 and 9003
@@ -341,9 +339,8 @@ def test_a_cancel_as_idoc_xml_is_a_changes_file_alone(sftp_workspace: Workspace)
     file null, its outputs the PORDCH03 file."""
     ws = sftp_workspace
     pointed_at(ws.config, XML_TARGET, po_feed_only=True)
-    account = {"commodity": "MRO - Elektro", "segment-1": "6110", "segment-2": "510"}
-    lines = [{"id": "7001", **account}]
-    header = {"id": "4301", "ship-to-address-name": "Werk Stuttgart-Feuerbach", "ship-to-address-country": "DE"}
+    lines = [{"id": "7001", **ACCOUNT}]
+    header = HEADER_4301
     ws.put("OrderHeader_20261124_010000Z.csv", po_file([header], lines))
     assert ws.cli("run").exit_code == 0
     ws.put("OrderHeader_20261124_020000Z.csv", po_file([{**header, "version": "2", "status": "cancelled"}], lines))
@@ -425,13 +422,14 @@ TIES_30 = {
     "source-part-num": "KB-300-48-SW",
     "need-by-date": "2026-12-04T00:00:00+01:00",
 }
+CHANGE_9301 = [{**GLOVES, "pending-delete": "true"}, TIES_30]  # line 1 deleted, line 2 25 -> 30
 
 
 def test_an_accepted_change_request_is_pordch_flagging_only_what_differs(sftp_workspace: Workspace) -> None:
     """Change 9301 of PO 4201: line 2's quantity 25 -> 30 (its price as it was), line 1 deleted, the payment
     terms changed: PORDCH with exactly those flags; golden, and read back with PORDCH03's definition."""
     ws = sftp_workspace
-    _change_of_4201(ws, [{**GLOVES, "pending-delete": "true"}, TIES_30], **{"payment-term-code": "Net 45"})
+    _change_of_4201(ws, CHANGE_9301, **{"payment-term-code": "Net 45"})
 
     summary = pipeline.run(load_config(ws.config), clock=lambda: FIXED_NOW)  # the golden file's control record
 

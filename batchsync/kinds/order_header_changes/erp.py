@@ -17,8 +17,6 @@ change. Pure: DataFrames in, DataFrames out.
 
 from __future__ import annotations
 
-from typing import Any
-
 import polars as pl
 
 from batchsync.erp_state import (
@@ -49,31 +47,39 @@ def compare_change_with_erp(
         )
     )
     lines = with_fingerprint(levels["line"], records["line"]).with_columns(pl.lit(False).alias("_erp_deleted"))
-    po_of = dict(header.select("id", state.po_key).rows())
-    erp_lines = {
-        (po, line): values for po, line, values in state.lines.select("_erp_po", "_erp_line", "_erp_values").rows()
-    }
+    # what the ERP has of each listed line (its PO's line of that number): compared here, read by the X flags
+    po_of = header.select(pl.col("id").alias("doc_id"), pl.col(state.po_key).alias("_erp_po"))
+    lines = _with_erp_lines(lines, po_of, state)
     decided = [
-        _item(change, (po_of.get(doc), line), values, erp_lines)
-        for doc, line, change, values in lines.select("doc_id", state.line_key, "_line_change", "_mapped_values").rows()
+        _item(change, has, values, theirs)
+        for change, has, values, theirs in lines.select(
+            "_line_change", "_erp_has_line", "_mapped_values", "_erp_values"
+        ).rows()
     ]
-    # what the ERP has of each listed line: the X flags of a changed item say which of its fields differ
-    had = [erp_lines.get((po_of.get(doc), line)) for doc, line in lines.select("doc_id", state.line_key).rows()]
-    lines = lines.with_columns(
-        pl.Series("_line_change", decided, dtype=pl.String), pl.Series("_erp_values", had, dtype=pl.String)
-    )
+    lines = lines.with_columns(pl.Series("_line_change", decided, dtype=pl.String)).drop("_erp_has_line")
     items = lines.group_by("doc_id").agg((pl.col("_line_change") != "unchanged").any().alias("_items_changed"))
     header = header.join(items.rename({"doc_id": "id"}), on="id", how="left", maintain_order="left")
     header = header.with_columns(document_change(pl.lit(False), pl.col("_header_changed")).alias("_change"))
     return with_decided(levels, header, lines)
 
 
-def _item(change: str, key: tuple[Any, Any], values: str, erp_lines: dict[tuple[Any, Any], str | None]) -> str:
+def _with_erp_lines(lines: pl.DataFrame, po_of: pl.DataFrame, state: ErpState) -> pl.DataFrame:
+    """``_erp_values`` and ``_erp_has_line`` of each change line, from its PO's line of the same number
+    (``po_of``: doc_id, _erp_po)."""
+    keys = ["_erp_po", state.line_key]
+    erp = state.lines.select(
+        "_erp_po", pl.col("_erp_line").alias(state.line_key), "_erp_values", pl.lit(True).alias("_erp_has_line")
+    ).unique(keys, keep="last", maintain_order=True)
+    of_po = lines.join(po_of.unique("doc_id", keep="last"), on="doc_id", how="left", maintain_order="left")
+    return of_po.join(erp, on=keys, how="left", maintain_order="left").drop("_erp_po")
+
+
+def _item(change: str, has_line: bool | None, values: str, theirs: str | None) -> str:
     if change == "cancelled":
         return change
-    if key not in erp_lines:
+    if not has_line:
         return "added"
-    return "changed" if differs(values, erp_lines[key]) else "unchanged"
+    return "changed" if differs(values, theirs) else "unchanged"
 
 
 def change_line_decision() -> pl.Expr:

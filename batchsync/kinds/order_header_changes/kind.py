@@ -94,10 +94,8 @@ class OrderHeaderChanges(FeedKind[ChangeJudgement]):
         errors = ctx.errors(validated, transformed)
         if ctx.file_row["state"] == "waiting":  # judged before: record only what is new about changes not decided
             errors = errors.filter(pl.col("doc_id").is_in(changes["id"].implode()))
-        errors = pl.concat(
-            [of_their_pos(errors, headers), rule_errors(headers, judged.judged, changes, ctx.name)],
-            how="vertical_relaxed",
-        )
+        rules = rule_errors(headers, judged.judged, changes, ctx.name)
+        errors = of_their_pos(pl.concat([errors, rules], how="vertical_relaxed"), headers)
         parts = {
             "writeback": change_writeback_rows(changes, ctx.config, ctx.now),
             "error_report": ctx.error_report(errors) or ctx.file_row.get("error_report"),

@@ -23,21 +23,21 @@ def rule_errors(headers: pl.DataFrame, judged: pl.DataFrame, changes: pl.DataFra
     to that PO is accepted, or a later version of the PO is handed off."""
     decided = changes.filter(pl.col("status") == "rejected")["id"].implode()
     rejected = judged.filter((pl.col("decision") == "reject") & pl.col("id").is_in(decided))
-    return rejected.join(headers.select("id", pl.col(LINE).alias("line"), pl.col(PO_KEY).alias("po")), on="id").select(
+    return rejected.join(headers.select("id", pl.col(LINE).alias("line")), on="id").select(
         pl.lit(file).alias("file"),
         "line",
         pl.lit("header").alias("record_type"),
-        pl.col("po").alias("doc_id"),
+        pl.col("id").alias("doc_id"),  # the PO's once of_their_pos has named them
         pl.lit("change").alias("column"),
         pl.lit(CHANGE_RULE).alias("check"),
         pl.col("id").alias("value"),
-        pl.format("change {}: {}", "id", "reason").alias("message"),
+        pl.col("reason").alias("message"),
     )
 
 
 def of_their_pos(errors: pl.DataFrame, headers: pl.DataFrame) -> pl.DataFrame:
-    """A change request's validation or mapping errors are its PO's, named by the change as a rule's are, so
-    the PO's later hand-off resolves them (the ledger resolves a PO's errors by its id)."""
+    """A change request's errors (validation, mapping, rules) are its PO's, named by the change, so the PO's
+    later hand-off or accepted change resolves them (the ledger resolves a PO's errors by its id)."""
     changes = headers.select(pl.col("id").alias("doc_id"), pl.col(PO_KEY).alias("_po")).unique("doc_id", keep="first")
     named = errors.join(changes, on="doc_id", how="left", maintain_order="left")
     of_change = pl.col("_po").is_not_null()
