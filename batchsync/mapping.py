@@ -29,7 +29,7 @@ from batchsync.idoc import BasicType, RecordShape, check_records
 from batchsync.layouts import Layout
 from batchsync.mapping_compute import compile_compute
 from batchsync.mapping_csv import csv_options, fixed_only_keys
-from batchsync.mapping_head import basic_type, encoding, xref_tables
+from batchsync.mapping_head import basic_type, encoding, records_from, xref_tables
 from batchsync.mapping_idoc import IdocParts, check_numbering
 from batchsync.mapping_lookup import Lookup, checked_date, lookup, on_missing, uncovered_decisions
 from batchsync.mapping_model import (
@@ -98,6 +98,7 @@ class _Compiler:
                 f"write {wanted} beside it, or give the feed a target that has one"
             )
             return None
+        raw = records_from(raw, self.path.parent, self.problems)
         self.xrefs = xref_tables(raw.get("xref") or {}, self.path.parent, self.problems)
         self.charset, self.in_bytes = encoding(raw.get("encoding", {}), self.problems)
         self.idoc = basic_type(raw.get("idoc"), self.path.parent, self.problems)

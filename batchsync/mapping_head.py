@@ -1,4 +1,5 @@
-"""A mapping's top-level keys that every record reads: ``encoding``, ``idoc`` and ``xref`` (mapping.py)."""
+"""A mapping's top-level keys that every record reads: ``encoding``, ``idoc``, ``xref`` and ``records_from``
+(mapping.py)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from typing import Any
 
 import yaml
 
-from batchsync.idoc import ORDERS, SEGMENT_NAMES, BasicType, definition_path, load_basic_type
+from batchsync.idoc import DATA_HEADER, ORDERS, SEGMENT_NAMES, BasicType, definition_path, load_basic_type
 from batchsync.mapping_values import CHARSET_ALIASES, CHARSETS, WIDTH_UNITS, read_xref_table
 
 
@@ -72,3 +73,46 @@ def xref_tables(raw: Any, folder: Path, problems: list[str]) -> dict[str, dict[s
             continue
         tables[name] = read_xref_table(folder / spec["file"], spec["key"], spec["value"], where, problems)
     return tables
+
+
+INHERITED = ("records", "xref", "idoc")  # what records_from takes from the other mapping, unless given here
+
+
+def records_from(raw: dict[str, Any], folder: Path, problems: list[str]) -> dict[str, Any]:
+    """``records_from: {file: sap_pordcr1.yaml, layout: xml}``: the records of another mapping of the same
+    kind (with its xref tables and idoc), so one target is another's records in another encoding. ``layout:
+    xml`` writes them as IDoc-XML segments: no record length, no data-record header (SEGNAM ... HLEVEL), which
+    IDoc-XML says by nesting."""
+    spec = raw.get("records_from")
+    if spec is None:
+        return raw
+    if not isinstance(spec, dict) or not isinstance(spec.get("file"), str) or set(spec) - {"file", "layout"}:
+        problems.append("records_from: expected {file: MAPPING.yaml, layout: xml}")
+        return raw
+    if "records" in raw:
+        problems.append("records_from: give records or records_from, not both")
+    path = folder / spec["file"]
+    try:
+        other = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        problems.append(f"records_from.file: cannot read {path}: {exc}")
+        return raw
+    if not isinstance(other, dict) or other.get("kind") != raw.get("kind"):
+        problems.append(f"records_from.file: {spec['file']} is not a mapping of {raw.get('kind')} files")
+        return raw
+    layout = spec.get("layout")
+    if layout not in (None, "xml"):
+        problems.append(f"records_from.layout: {layout!r} is not xml")
+    taken = {key: other[key] for key in INHERITED if key in other}
+    if layout == "xml":
+        taken["records"] = [_as_idoc_xml(r) for r in taken.get("records", [])]
+    return taken | {k: v for k, v in raw.items() if k != "records_from"}
+
+
+def _as_idoc_xml(record: Any) -> Any:
+    if not isinstance(record, dict):
+        return record  # the record's own check names it
+    fields = record.get("fields", [])
+    if record.get("name") != "EDI_DC40" and isinstance(fields, list):
+        fields = [f for f in fields if not (isinstance(f, dict) and f.get("name") in DATA_HEADER)]
+    return {k: v for k, v in record.items() if k != "length"} | {"layout": "xml", "fields": fields}

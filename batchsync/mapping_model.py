@@ -78,6 +78,7 @@ TOP_KEYS = {
     "idoc",
     "encoding",
     "records",
+    "records_from",
     "outputs",
     "line_ending",
 }

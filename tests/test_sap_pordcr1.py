@@ -17,7 +17,6 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-import yaml
 
 from batchsync import pipeline
 from batchsync.config import load_config
@@ -214,23 +213,23 @@ def test_the_samples_over_sshd_give_the_golden_idocs(sftp_workspace: Workspace) 
 XML_TARGET = "sap_pordcr1_xml"
 
 
-def _without_data_header(mapping: Path) -> list[dict[str, object]]:
-    """A mapping's records as IDoc-XML says them: no record length, no data-record header (SEGNAM ... HLEVEL)."""
-    records = yaml.safe_load(mapping.read_text(encoding="utf-8"))["records"]
-    for record in records:
-        record.pop("length", None)
-        record.pop("layout", None)
-        if record["name"] != "EDI_DC40":
-            record["fields"] = [f for f in record["fields"] if f["name"] not in DATA_HEADER]
-    return records
+def _records(target: str, kind: str) -> list[tuple[str, str, str, str, list[str]]]:
+    """A shipped mapping's compiled records: name, segment, level, layout and field names."""
+    mapping = load_mapping(ROOT / "mappings", target, layout_for(kind))
+    return [(r.name, r.segment, r.level, r.layout, r.column_names) for r in mapping.records]
 
 
-@pytest.mark.parametrize("kind", ["", ".order_header_changes"])
+@pytest.mark.parametrize("kind", ["purchase_orders", "order_header_changes"])
 def test_the_xml_mappings_have_the_flat_mappings_records(kind: str) -> None:
-    """sap_pordcr1_xml is sap_pordcr1 in another encoding: the same records, field by field."""
-    xml_mapping = ROOT / "mappings" / f"{XML_TARGET}{kind}.yaml"
-    assert {r["layout"] for r in yaml.safe_load(xml_mapping.read_text(encoding="utf-8"))["records"]} == {"xml"}
-    assert _without_data_header(xml_mapping) == _without_data_header(ROOT / "mappings" / f"{TARGET}{kind}.yaml")
+    """sap_pordcr1_xml is sap_pordcr1 in another encoding (records_from): the same records, field by field,
+    as IDoc-XML segments, without the flat file's data-record header."""
+    xml_records = _records(XML_TARGET, kind)
+    assert {layout for _, _, _, layout, _ in xml_records} == {"xml"}
+    flat = [
+        (name, segment, level, "xml", fields if name == "EDI_DC40" else [f for f in fields if f not in DATA_HEADER])
+        for name, segment, level, _, fields in _records(TARGET, kind)
+    ]
+    assert xml_records == flat
 
 
 @pytest.fixture(scope="module")
@@ -359,11 +358,17 @@ def test_a_cancel_as_idoc_xml_is_a_changes_file_alone(sftp_workspace: Workspace)
     assert [(r.values["PO_ITEM"], r.values["DELETE_IND"]) for r in idoc.segments("E1BPMEPOITEM")] == [("00010", "L")]
 
 
+def _with_shipped_mappings(folder: Path) -> Path:
+    """Editable copies of the shipped mappings (and their xref tables) in ``folder``."""
+    shutil.copytree(ROOT / "mappings", folder, dirs_exist_ok=True)
+    return folder
+
+
 def test_an_idoc_xml_root_needs_the_segment_by_segment_order(tmp_path: Path) -> None:
     """The root element encloses the document's other segments; that only holds in SAP's segment order."""
-    shipped_mapping = (ROOT / "mappings" / f"{XML_TARGET}.yaml").read_text(encoding="utf-8")
-    shutil.copytree(XREF, tmp_path / "xref")
-    (tmp_path / f"{XML_TARGET}.yaml").write_text(shipped_mapping.replace("order: by_segment", "order: by_item"))
+    _with_shipped_mappings(tmp_path)
+    flat = tmp_path / f"{TARGET}.yaml"  # where sap_pordcr1_xml takes its records and idoc from
+    flat.write_text(flat.read_text(encoding="utf-8").replace("order: by_segment", "order: by_item"))
     with pytest.raises(ConfigError) as caught:
         load_mapping(tmp_path, XML_TARGET, layout_for("purchase_orders"))
     assert "idoc.order: an IDoc-XML element holding others needs by_segment" in str(caught.value)
@@ -380,10 +385,10 @@ def test_an_idoc_xml_root_needs_the_segment_by_segment_order(tmp_path: Path) -> 
 def test_outputs_split_by_decision_take_every_document_once_checked_when_loaded(
     tmp_path: Path, decisions: str, problem: str
 ) -> None:
-    shipped_mapping = (ROOT / "mappings" / f"{XML_TARGET}.yaml").read_text(encoding="utf-8")
-    edited = shipped_mapping.replace("decisions: [change, close, cancel]", f"decisions: {decisions}")
-    shutil.copytree(XREF, tmp_path / "xref")
-    (tmp_path / f"{XML_TARGET}.yaml").write_text(edited)
+    xml = _with_shipped_mappings(tmp_path) / f"{XML_TARGET}.yaml"
+    xml.write_text(
+        xml.read_text(encoding="utf-8").replace("decisions: [change, close, cancel]", f"decisions: {decisions}")
+    )
     with pytest.raises(ConfigError) as caught:
         load_mapping(tmp_path, XML_TARGET, layout_for("purchase_orders"))
     assert problem in str(caught.value)
@@ -506,3 +511,20 @@ def test_a_change_of_a_po_sent_by_another_target_flags_every_field_it_carries(sf
     assert flagged(item_x) == carried >= {"QUANTITY", "NET_PRICE", "SHORT_TEXT"}
     [header], [header_x] = idoc.segments("E1BPMEPOHEADER"), idoc.segments("E1BPMEPOHEADERX")
     assert flagged(header_x) == sent_fields(header, "E1BPMEPOHEADERX", "PORDCH03") >= {"VENDOR", "CURRENCY"}
+
+
+@pytest.mark.parametrize(
+    ("records_from", "problem"),
+    [
+        ("{file: nowhere.yaml, layout: xml}", "records_from.file: cannot read"),
+        ("{file: sap_pordcr1.order_header_changes.yaml, layout: xml}", "is not a mapping of purchase_orders files"),
+        ("{file: sap_pordcr1.yaml, layout: fixed}", "records_from.layout: 'fixed' is not xml"),
+    ],
+)
+def test_records_from_another_mapping_is_checked_when_loaded(tmp_path: Path, records_from: str, problem: str) -> None:
+    xml = _with_shipped_mappings(tmp_path) / f"{XML_TARGET}.yaml"
+    shipped = "{file: sap_pordcr1.yaml, layout: xml}"
+    xml.write_text(xml.read_text(encoding="utf-8").replace(shipped, records_from))
+    with pytest.raises(ConfigError) as caught:
+        load_mapping(tmp_path, XML_TARGET, layout_for("purchase_orders"))
+    assert problem in str(caught.value)
